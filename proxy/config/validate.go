@@ -1,0 +1,175 @@
+package config
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+func validate(c *Config, e *errs) {
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		e.add("log.level", "unknown level %q (want debug, info, warn or error)", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "console":
+	default:
+		e.add("log.format", "unknown format %q (want json or console)", c.Log.Format)
+	}
+
+	if c.Admin.Listen != "" {
+		if err := checkHostPort(c.Admin.Listen); err != nil {
+			e.add("admin.listen", "%v", err)
+		} else if !IsLoopback(c.Admin.Listen) && c.Admin.Token == "" {
+			e.add("admin.token", "required when admin.listen (%q) is not a loopback address", c.Admin.Listen)
+		}
+	}
+
+	if len(c.Listeners) == 0 {
+		e.add("listeners", "at least one listener is required")
+	}
+	names, addrs := map[string]int{}, map[string]int{}
+	for i, l := range c.Listeners {
+		p := fmt.Sprintf("listeners[%d]", i)
+		if j, dup := names[l.Name]; dup {
+			e.add(p+".name", "duplicate listener name %q (also listeners[%d])", l.Name, j)
+		}
+		names[l.Name] = i
+		if err := checkHostPort(l.Listen); err != nil {
+			e.add(p+".listen", "%v", err)
+		} else if j, dup := addrs[l.Listen]; dup {
+			e.add(p+".listen", "address %q is already used by listeners[%d]", l.Listen, j)
+		}
+		addrs[l.Listen] = i
+		for k, cert := range l.TLS {
+			cp := fmt.Sprintf("%s.tls[%d]", p, k)
+			switch {
+			case cert.Cert == "":
+				e.add(cp+".cert", "required")
+			case cert.Key == "":
+				e.add(cp+".key", "required")
+			default:
+				if _, err := tls.LoadX509KeyPair(cert.Cert, cert.Key); err != nil {
+					e.add(cp, "cannot load certificate: %v", err)
+				}
+			}
+		}
+		if l.RedirectHTTPS && len(l.TLS) > 0 {
+			e.add(p+".redirect_https", "only a plain HTTP listener can redirect to HTTPS")
+		}
+		if l.HTTPSPort < 0 || l.HTTPSPort > 65535 {
+			e.add(p+".https_port", "must be a port number")
+		}
+		if l.MaxHeaderBytes < 1024 {
+			e.add(p+".max_header_bytes", "must be at least 1KiB")
+		}
+		if l.MaxConnections < 0 {
+			e.add(p+".max_connections", "must not be negative")
+		}
+	}
+
+	ups := map[string]int{}
+	for i, u := range c.Upstreams {
+		p := fmt.Sprintf("upstreams[%d]", i)
+		if u.Name == "" {
+			e.add(p+".name", "required")
+		} else if j, dup := ups[u.Name]; dup {
+			e.add(p+".name", "duplicate upstream name %q (also upstreams[%d])", u.Name, j)
+		} else {
+			ups[u.Name] = i
+		}
+		if len(u.Targets) == 0 {
+			e.add(p+".targets", "at least one target is required")
+		}
+		for k, t := range u.Targets {
+			tp := fmt.Sprintf("%s.targets[%d]", p, k)
+			if err := checkHostPort(t.Address); err != nil {
+				e.add(tp, "%v", err)
+			}
+			if t.Weight < 1 {
+				e.add(tp+".weight", "must be at least 1")
+			}
+		}
+		if u.MaxConnsPerTarget < 0 {
+			e.add(p+".max_connections_per_target", "must not be negative")
+		}
+		if u.TLSSkipVerify && !u.TLS {
+			e.add(p+".tls_insecure_skip_verify", "set without tls = true")
+		}
+	}
+
+	routes := map[string]int{}
+	for i, r := range c.Routes {
+		p := fmt.Sprintf("routes[%d]", i)
+		if j, dup := routes[r.Name]; dup {
+			e.add(p+".name", "duplicate route name %q (also routes[%d])", r.Name, j)
+		}
+		routes[r.Name] = i
+		switch {
+		case r.DirectResponse != nil && r.Upstream != "":
+			e.add(p+".direct_response", "a route has either an upstream or a direct_response, not both")
+		case r.DirectResponse != nil:
+			if s := r.DirectResponse.Status; s < 100 || s > 599 {
+				e.add(p+".direct_response.status", "%d is not an HTTP status", s)
+			}
+		case r.Upstream == "":
+			e.add(p+".upstream", "required (or a direct_response)")
+		default:
+			if _, ok := ups[r.Upstream]; !ok {
+				e.add(p+".upstream", "no upstream named %q", r.Upstream)
+			}
+		}
+		if r.StripPrefix && r.PathPrefix == "" {
+			e.add(p+".strip_prefix", "needs path_prefix")
+		}
+		if r.StripPrefix && r.PathRewrite != nil {
+			e.add(p+".path_rewrite", "use either strip_prefix or path_rewrite, not both")
+		}
+		if r.PathRewrite != nil && r.PathRewrite.Regex == "" {
+			e.add(p+".path_rewrite.regex", "required")
+		}
+		for k, m := range r.Methods {
+			if m == "" || strings.ToUpper(m) != m || strings.ContainsAny(m, " \t/") {
+				e.add(fmt.Sprintf("%s.methods[%d]", p, k), "%q is not an upper-case HTTP method", m)
+			}
+		}
+		if r.HostRewrite != "" && strings.ContainsAny(r.HostRewrite, " /\t") {
+			e.add(p+".host_rewrite", "%q is not a host", r.HostRewrite)
+		}
+		for k, name := range r.Plugins {
+			// Plugins are declared with [[plugins]], which the plugin host
+			// adds; until then no name can resolve.
+			e.add(fmt.Sprintf("%s.plugins[%d]", p, k), "no plugin named %q", name)
+		}
+	}
+}
+
+func checkHostPort(s string) error {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", s)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q has no valid port", s)
+	}
+	return nil
+}
+
+// IsLoopback reports whether a listen address only accepts local
+// connections. An empty host ("":9901) listens everywhere, so it is not.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
