@@ -1,0 +1,161 @@
+// Package admin serves the gateway's admin API: health, readiness,
+// metrics, the effective config, routes, upstreams and reload.
+//
+// It knows the gateway only through the Backend interface, so the data
+// plane does not depend on it and it can be tested against any Backend.
+package admin
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+)
+
+// Backend is what the admin API reads from and acts on.
+type Backend interface {
+	// Ready reports whether the gateway is serving traffic.
+	Ready() bool
+	// Reload re-reads the config; warnings are changes that need a restart.
+	Reload() (warnings []string, err error)
+	// EffectiveConfig is the running config with defaults filled in and
+	// secrets redacted, as TOML.
+	EffectiveConfig() ([]byte, error)
+	// Routes and Upstreams are JSON-encodable descriptions.
+	Routes() any
+	Upstreams() any
+}
+
+// Server is the admin listener.
+type Server struct {
+	b        Backend
+	token    []byte
+	loopback bool
+	ln       net.Listener
+	srv      *fasthttp.Server
+}
+
+// New binds listen and serves the admin API on it. token, when set, is
+// required as "Authorization: Bearer <token>" by mutating endpoints, and
+// by every endpoint but /healthz and /readyz when listen is not loopback.
+func New(listen, token string, loopback bool, b Backend) (*Server, error) {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{b: b, loopback: loopback, ln: ln}
+	if token != "" {
+		s.token = []byte(token)
+	}
+	s.srv = &fasthttp.Server{
+		Handler:               s.handle,
+		NoDefaultServerHeader: true,
+		ReadTimeout:           10 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           60 * time.Second,
+		MaxRequestBodySize:    1 << 20,
+	}
+	go func() { _ = s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Shutdown stops the admin listener.
+func (s *Server) Shutdown() { _ = s.srv.Shutdown() }
+
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	path := string(ctx.Path())
+	method := string(ctx.Method())
+	mutating := method != fasthttp.MethodGet && method != fasthttp.MethodHead
+	public := path == "/healthz" || path == "/readyz"
+	if (mutating || (!s.loopback && !public)) && !s.authorized(ctx) {
+		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="wasmgate-admin"`)
+		writeJSONError(ctx, fasthttp.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
+		return
+	}
+	switch {
+	case path == "/healthz" && !mutating:
+		writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ok"})
+	case path == "/readyz" && !mutating:
+		if s.b.Ready() {
+			writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ready"})
+		} else {
+			writeJSON(ctx, fasthttp.StatusServiceUnavailable, map[string]string{"status": "not ready"})
+		}
+	case path == "/metrics" && !mutating:
+		ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
+		metrics.WritePrometheus(ctx, true)
+	case path == "/config" && !mutating:
+		body, err := s.b.EffectiveConfig()
+		if err != nil {
+			writeJSONError(ctx, fasthttp.StatusInternalServerError, "internal", err.Error())
+			return
+		}
+		ctx.SetContentType("application/toml; charset=utf-8")
+		ctx.SetBody(body)
+	case path == "/routes" && !mutating:
+		writeJSON(ctx, fasthttp.StatusOK, s.b.Routes())
+	case path == "/upstreams" && !mutating:
+		writeJSON(ctx, fasthttp.StatusOK, s.b.Upstreams())
+	case path == "/reload" && method == fasthttp.MethodPost:
+		warnings, err := s.b.Reload()
+		if err != nil {
+			var lines []string
+			var list interface{ Unwrap() []error }
+			if errors.As(err, &list) {
+				for _, e := range list.Unwrap() {
+					lines = append(lines, e.Error())
+				}
+			} else {
+				lines = strings.Split(err.Error(), "\n")
+			}
+			writeJSON(ctx, fasthttp.StatusUnprocessableEntity, map[string]any{
+				"error":   "invalid_config",
+				"message": "the new config was refused; the running config keeps serving",
+				"errors":  lines,
+			})
+			return
+		}
+		if warnings == nil {
+			warnings = []string{}
+		}
+		writeJSON(ctx, fasthttp.StatusOK, map[string]any{"status": "reloaded", "warnings": warnings})
+	case path == "/reload":
+		ctx.Response.Header.Set("Allow", "POST")
+		writeJSONError(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", "use POST")
+	default:
+		writeJSONError(ctx, fasthttp.StatusNotFound, "not_found", "no admin endpoint "+path)
+	}
+}
+
+func (s *Server) authorized(ctx *fasthttp.RequestCtx) bool {
+	if s.token == nil {
+		// Only reachable on loopback: config validation refuses a
+		// non-loopback admin listener without a token.
+		return s.loopback
+	}
+	got, ok := strings.CutPrefix(string(ctx.Request.Header.Peek("Authorization")), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), s.token) == 1
+}
+
+func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
+	body, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		status = fasthttp.StatusInternalServerError
+		body = []byte(`{"error":"internal","message":"cannot encode response"}`)
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(append(body, '\n'))
+}
+
+func writeJSONError(ctx *fasthttp.RequestCtx, status int, code, msg string) {
+	writeJSON(ctx, status, map[string]string{"error": code, "message": msg})
+}

@@ -1,0 +1,240 @@
+package upstream
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/proxy/config"
+)
+
+// Target is one backend address with its own keep-alive connection pool.
+type Target struct {
+	Upstream string
+	Addr     string
+	Weight   int
+
+	client         *fasthttp.HostClient
+	connectTimeout time.Duration
+	hostHeader     []byte
+	key            string // settings fingerprint; equal keys may share a Target across reloads
+
+	inflight atomic.Int64
+	requests atomic.Uint64
+	failures atomic.Uint64
+
+	duration *metrics.PrometheusHistogram
+	errors   *metrics.Counter
+}
+
+// Inflight is the number of requests to this target not yet answered.
+func (t *Target) Inflight() int64 { return t.inflight.Load() }
+
+// Requests and Failures count requests sent and those that got no response.
+func (t *Target) Requests() uint64 { return t.requests.Load() }
+func (t *Target) Failures() uint64 { return t.failures.Load() }
+
+// Do sends req to the target and reads the response head into resp (the
+// body may still be streaming from the target when Do returns). timeout
+// bounds the whole exchange up to the response head.
+func (t *Target) Do(req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error {
+	t.inflight.Add(1)
+	t.requests.Add(1)
+	start := time.Now()
+	err := t.client.DoTimeout(req, resp, timeout)
+	t.inflight.Add(-1)
+	t.duration.UpdateDuration(start)
+	if err != nil {
+		t.failures.Add(1)
+		t.errors.Inc()
+	}
+	return err
+}
+
+// Dial opens a connection of its own to the target, for protocols that
+// leave HTTP (upgrades) and so cannot use the pool.
+func (t *Target) Dial(timeout time.Duration) (net.Conn, error) {
+	if t.connectTimeout < timeout || timeout <= 0 {
+		timeout = t.connectTimeout
+	}
+	c, err := fasthttp.DialTimeout(t.Addr, timeout)
+	if err != nil || t.client.TLSConfig == nil {
+		return c, err
+	}
+	tc := tls.Client(c, t.client.TLSConfig)
+	if err := tc.Handshake(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return tc, nil
+}
+
+// HostHeader is the Host a request carries when the route does not
+// preserve the client's: the target's address.
+func (t *Target) HostHeader() []byte { return t.hostHeader }
+
+// Close drops the target's idle connections. Connections in use finish
+// their request and are closed when returned.
+func (t *Target) Close() { t.client.CloseIdleConnections() }
+
+// Upstream is a named group of targets and the balancer over them.
+type Upstream struct {
+	Name     string
+	Balancer string
+	Targets  []*Target
+	Timeout  time.Duration
+
+	bal Balancer
+}
+
+// Pick returns the target for this request, or nil when there is none.
+func (u *Upstream) Pick(ctx *fasthttp.RequestCtx) *Target { return u.bal.Pick(ctx) }
+
+// Set is every upstream of one snapshot, by name.
+type Set struct {
+	byName  map[string]*Upstream
+	ordered []*Upstream
+	targets map[string]*Target // by key, for reuse by the next Set
+}
+
+// Get returns the upstream called name, or nil.
+func (s *Set) Get(name string) *Upstream { return s.byName[name] }
+
+// All returns the upstreams in config order.
+func (s *Set) All() []*Upstream { return s.ordered }
+
+// Build makes the upstreams of cfg, reusing targets of prev whose settings
+// are unchanged. Errors are prefixed with the field path.
+func Build(cfgs []config.Upstream, prev *Set) (*Set, error) {
+	s := &Set{byName: map[string]*Upstream{}, targets: map[string]*Target{}}
+	var errs []error
+	for i, uc := range cfgs {
+		u := &Upstream{Name: uc.Name, Balancer: uc.Balancer, Timeout: uc.Timeout.D()}
+		for _, tc := range uc.Targets {
+			key := targetKey(uc, tc)
+			t := s.targets[key]
+			if t == nil && prev != nil {
+				t = prev.targets[key]
+			}
+			if t == nil {
+				t = newTarget(uc, tc, key)
+			}
+			s.targets[key] = t
+			u.Targets = append(u.Targets, t)
+		}
+		b, err := newBalancer(uc.Balancer, u.Targets)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("upstreams[%d].balancer: %w", i, err))
+			continue
+		}
+		u.bal = b
+		s.byName[u.Name] = u
+		s.ordered = append(s.ordered, u)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return s, nil
+}
+
+// Retire closes the idle connections of targets in s that next does not
+// reuse. Call it once requests on s have drained.
+func (s *Set) Retire(next *Set) {
+	for key, t := range s.targets {
+		if next == nil || next.targets[key] != t {
+			t.Close()
+		}
+	}
+}
+
+func targetKey(uc config.Upstream, tc config.Target) string {
+	return fmt.Sprintf("%s|%s|%d|%d|%d|%d|%t|%s|%t", uc.Name, tc.Address, tc.Weight,
+		uc.MaxConnsPerTarget, uc.ConnectTimeout, uc.IdleTimeout, uc.TLS, uc.TLSServerName, uc.TLSSkipVerify)
+}
+
+func newTarget(uc config.Upstream, tc config.Target, key string) *Target {
+	connect := uc.ConnectTimeout.D()
+	hc := &fasthttp.HostClient{
+		Addr: tc.Address,
+		// The gateway forwards the client's User-Agent; it adds none.
+		NoDefaultUserAgentHeader: true,
+		MaxConns:                 uc.MaxConnsPerTarget,
+		// Wait for a free connection instead of failing at once when the
+		// pool is full; the request's own timeout still bounds the wait.
+		MaxConnWaitTimeout:  uc.Timeout.D(),
+		MaxIdleConnDuration: uc.IdleTimeout.D(),
+		// Paths go upstream as the client sent them; routing already
+		// matched on the normalized form.
+		DisablePathNormalizing:        true,
+		DisableHeaderNamesNormalizing: false,
+		StreamResponseBody:            true,
+		// One retry covers a keep-alive connection the target closed while
+		// it sat idle in the pool; real retry policy is the route's.
+		MaxIdemponentCallAttempts: 2,
+		RetryIfErr: func(req *fasthttp.Request, attempts int, err error) (bool, bool) {
+			return false, isStaleConnErr(err) && isIdempotent(req)
+		},
+		DialTimeout: func(addr string, timeout time.Duration) (net.Conn, error) {
+			if connect < timeout || timeout <= 0 {
+				timeout = connect
+			}
+			return fasthttp.DialTimeout(addr, timeout)
+		},
+		IsTLS: uc.TLS,
+	}
+	if uc.TLS {
+		host, _, _ := net.SplitHostPort(tc.Address)
+		name := uc.TLSServerName
+		if name == "" {
+			name = host
+		}
+		hc.TLSConfig = &tls.Config{ServerName: name, InsecureSkipVerify: uc.TLSSkipVerify} //nolint:gosec // opt-in per upstream
+	}
+	labels := fmt.Sprintf(`{upstream=%q,target=%q}`, uc.Name, tc.Address)
+	return &Target{
+		Upstream:       uc.Name,
+		Addr:           tc.Address,
+		Weight:         tc.Weight,
+		client:         hc,
+		connectTimeout: connect,
+		hostHeader:     []byte(tc.Address),
+		key:            key,
+		duration:       metrics.GetOrCreatePrometheusHistogramExt("wasmgate_upstream_request_duration_seconds"+labels, DurationBuckets),
+		errors:         metrics.GetOrCreateCounter("wasmgate_upstream_errors_total" + labels),
+	}
+}
+
+// DurationBuckets are the histogram bounds, in seconds, of request
+// duration metrics (the proxy uses them too, so the two line up): a
+// gateway's work is measured in microseconds, so they start far below
+// Prometheus' default 5ms.
+var DurationBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+	0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
+
+func isIdempotent(req *fasthttp.Request) bool {
+	return req.Header.IsGet() || req.Header.IsHead() || req.Header.IsPut() ||
+		req.Header.IsOptions() || req.Header.IsDelete() || req.Header.IsTrace()
+}
+
+// isStaleConnErr reports errors that mean a pooled connection was dead
+// before the request reached the target, so resending cannot duplicate it.
+func isStaleConnErr(err error) bool {
+	if err == nil || errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) {
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return false
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return false
+	}
+	return true
+}
