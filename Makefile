@@ -1,0 +1,55 @@
+# The index of what a developer can do here: `make help` lists it.
+GO      ?= go
+BIN     := bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: help deps build run test test-short bench gobench fmt lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build bin/wasmgate and the demo backend bin/echo
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/wasmgate ./cmd/wasmgate
+	$(GO) build -o $(BIN)/echo ./cmd/echo
+
+run: build ## start the demo: echo backend on :9000 and the gateway with gateway.toml
+	@set -e; \
+	$(BIN)/echo -listen 127.0.0.1:9000 -name echo & echo_pid=$$!; \
+	trap 'kill $$echo_pid 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/wasmgate run -c gateway.toml --console
+
+# What the tests need beyond Go, installed from Debian when missing, so a
+# fresh machine needs nothing set up by hand.
+TEST_TOOLS := curl
+deps: ## install what the tests need (Debian packages), if missing
+	@missing=""; for t in $(TEST_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+test: deps ## run every test with the race detector (what CI runs)
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+test-short: ## unit tests only, no race detector
+	$(GO) test -short ./...
+
+bench: build ## load benchmark: wasmgate vs nginx (installs nginx and wrk from apt if missing)
+	WASMGATE_BIN=$(BIN)/wasmgate benchmarks/run.sh
+
+gobench: ## Go microbenchmarks of the hot path, with allocations
+	$(GO) test -run '^$$' -bench . -benchmem ./proxy/...
+
+fmt: ## format the code
+	gofmt -w $$(git ls-files '*.go')
+
+lint: ## vet and gofmt check
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))"
+
+clean: ## remove build outputs
+	rm -rf $(BIN)

@@ -1,0 +1,150 @@
+// Command wasmgate is the wasmgate API gateway.
+//
+//	wasmgate run      [-c gateway.toml] [--console] [--cpuprofile FILE]   serve until SIGTERM/SIGINT; SIGHUP reloads
+//	wasmgate validate [-c gateway.toml]               check a config, listing every error
+//	wasmgate version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"runtime/pprof"
+	"syscall"
+	"time"
+
+	"github.com/wasmgate/wasmgate/proxy"
+	"github.com/wasmgate/wasmgate/proxy/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage:
+  wasmgate run      [-c FILE] [--console]   start the gateway (default FILE: gateway.toml)
+  wasmgate validate [-c FILE]               check a config file and list every error
+  wasmgate version                          print the version
+`)
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("c", "gateway.toml", "config file")
+	console, cpuprofile := false, ""
+	if cmd == "run" {
+		fs.BoolVar(&console, "console", false, "human-readable logs instead of JSON")
+		fs.StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile (pprof) to this file until exit")
+	}
+	switch cmd {
+	case "version":
+		fmt.Fprintf(stdout, "wasmgate %s (%s)\n", version, goVersion())
+		return 0
+	case "run", "validate":
+		if err := fs.Parse(args); err != nil {
+			return 2
+		}
+	case "-h", "--help", "help":
+		usage(stdout)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "wasmgate: unknown command %q\n", cmd)
+		usage(stderr)
+		return 2
+	}
+
+	if cmd == "validate" {
+		if err := proxy.Validate(*file); err != nil {
+			printErrors(stderr, err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "%s: ok\n", *file)
+		return 0
+	}
+	if cpuprofile != "" {
+		f, err := os.Create(cpuprofile)
+		if err != nil {
+			fmt.Fprintln(stderr, "wasmgate:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "wasmgate:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
+	return serve(*file, console, stderr)
+}
+
+func printErrors(w io.Writer, err error) {
+	var list config.Errors
+	if errors.As(err, &list) {
+		for _, e := range list {
+			fmt.Fprintln(w, e.Error())
+		}
+		fmt.Fprintf(w, "%d error(s)\n", len(list))
+		return
+	}
+	fmt.Fprintln(w, err)
+}
+
+func serve(file string, console bool, stderr io.Writer) int {
+	g, err := proxy.New(proxy.Options{ConfigPath: file, Console: console})
+	if err != nil {
+		printErrors(stderr, err)
+		return 1
+	}
+	if err := g.Start(); err != nil {
+		fmt.Fprintln(stderr, "wasmgate:", err)
+		return 1
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	for {
+		select {
+		case err := <-g.Errors():
+			fmt.Fprintln(stderr, "wasmgate: listener stopped:", err)
+			shutdown(g, 5*time.Second)
+			return 1
+		case s := <-sigs:
+			if s == syscall.SIGHUP {
+				_, _ = g.Reload() // the outcome is logged
+				continue
+			}
+			if err := shutdown(g, g.Snapshot().Config.Gateway.ShutdownGrace.D()); err != nil {
+				fmt.Fprintln(stderr, "wasmgate:", err)
+				return 1
+			}
+			return 0
+		}
+	}
+}
+
+func shutdown(g *proxy.Gateway, grace time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	return g.Shutdown(ctx)
+}
+
+func goVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		return bi.GoVersion
+	}
+	return "unknown"
+}

@@ -1,0 +1,115 @@
+package proxy
+
+import (
+	"bytes"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/wasmgate/wasmgate/proxy/admin"
+	"github.com/wasmgate/wasmgate/proxy/config"
+)
+
+// adminServer adapts the gateway to the admin API's Backend.
+type adminServer struct {
+	g   *Gateway
+	srv *admin.Server
+}
+
+func newAdminServer(g *Gateway, cfg config.Admin) (*adminServer, error) {
+	a := &adminServer{g: g}
+	srv, err := admin.New(cfg.Listen, cfg.Token, config.IsLoopback(cfg.Listen), a)
+	if err != nil {
+		return nil, err
+	}
+	a.srv = srv
+	return a, nil
+}
+
+func (a *adminServer) addr() string { return a.srv.Addr() }
+func (a *adminServer) shutdown()    { a.srv.Shutdown() }
+
+func (a *adminServer) Ready() bool               { return a.g.ready.Load() }
+func (a *adminServer) Reload() ([]string, error) { return a.g.Reload() }
+func (a *adminServer) EffectiveConfig() ([]byte, error) {
+	return effectiveConfig(a.g.snap.Load().Config)
+}
+
+const redacted = "<redacted>"
+
+func effectiveConfig(c *config.Config) ([]byte, error) {
+	cp := *c
+	if cp.Admin.Token != "" {
+		cp.Admin.Token = redacted
+	}
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(cp); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+type routeInfo struct {
+	Name       string   `json:"name"`
+	Priority   int      `json:"priority"`
+	Hosts      []string `json:"hosts,omitempty"`
+	Path       string   `json:"path,omitempty"`
+	PathPrefix string   `json:"path_prefix,omitempty"`
+	PathRegex  string   `json:"path_regex,omitempty"`
+	Methods    []string `json:"methods,omitempty"`
+	Upstream   string   `json:"upstream,omitempty"`
+	Direct     bool     `json:"direct_response,omitempty"`
+	Timeout    string   `json:"timeout,omitempty"`
+	Plugins    []string `json:"plugins"`
+}
+
+// Routes lists routes in the order the router tries them.
+func (a *adminServer) Routes() any {
+	snap := a.g.snap.Load()
+	out := []routeInfo{}
+	for _, i := range snap.Router.Order() {
+		rc, r := snap.Config.Routes[i], snap.Routes[i]
+		info := routeInfo{
+			Name: rc.Name, Priority: rc.Priority, Hosts: rc.Hosts, Path: rc.Path,
+			PathPrefix: rc.PathPrefix, PathRegex: rc.PathRegex, Methods: rc.Methods,
+			Upstream: rc.Upstream, Direct: r.direct != nil, Plugins: []string(r.Chain),
+		}
+		if r.Upstream != nil {
+			info.Timeout = r.Timeout.String()
+		}
+		if info.Plugins == nil {
+			info.Plugins = []string{}
+		}
+		out = append(out, info)
+	}
+	return out
+}
+
+type targetInfo struct {
+	Address  string `json:"address"`
+	Weight   int    `json:"weight"`
+	Inflight int64  `json:"inflight"`
+	Requests uint64 `json:"requests"`
+	Failures uint64 `json:"failures"`
+}
+
+type upstreamInfo struct {
+	Name     string       `json:"name"`
+	Balancer string       `json:"balancer"`
+	Targets  []targetInfo `json:"targets"`
+}
+
+// Upstreams lists upstreams with per-target live counters.
+func (a *adminServer) Upstreams() any {
+	out := []upstreamInfo{}
+	for _, u := range a.g.snap.Load().Upstreams.All() {
+		ui := upstreamInfo{Name: u.Name, Balancer: u.Balancer, Targets: []targetInfo{}}
+		for _, t := range u.Targets {
+			ui.Targets = append(ui.Targets, targetInfo{
+				Address: t.Addr, Weight: t.Weight, Inflight: t.Inflight(),
+				Requests: t.Requests(), Failures: t.Failures(),
+			})
+		}
+		out = append(out, ui)
+	}
+	return out
+}

@@ -1,0 +1,104 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"sync"
+)
+
+// exchange is the per-request scratch space: buffers reused across
+// requests so the hot path does not allocate. It is taken from a pool at
+// the start of a request and returned when the handler returns; nothing in
+// it may be referenced after that (fasthttp copies header values it is
+// given).
+type exchange struct {
+	rid      []byte
+	xff      []byte
+	host     []byte
+	path     []byte
+	origPath []byte
+	body     []byte
+	ip       []byte
+	del      [][]byte // header names to delete after a VisitAll
+	delBuf   []byte
+	limit    limitReader
+	visitFn  func(key, value []byte)
+}
+
+var exchanges = sync.Pool{New: func() any {
+	x := &exchange{}
+	// Bound once here: a method value made per request would allocate.
+	x.visitFn = x.collectProxyHeader
+	return x
+}}
+
+func getExchange() *exchange { return exchanges.Get().(*exchange) }
+
+func putExchange(x *exchange) {
+	x.limit = limitReader{}
+	x.del = x.del[:0]
+	exchanges.Put(x)
+}
+
+// collectProxyHeader records Proxy-* header names; they are meant for
+// this hop only.
+func (x *exchange) collectProxyHeader(key, _ []byte) {
+	if len(key) > 6 && asciiEqualFold(key[:6], strProxyDash) {
+		start := len(x.delBuf)
+		x.delBuf = append(x.delBuf, key...)
+		x.del = append(x.del, x.delBuf[start:])
+	}
+}
+
+var errBodyTooLarge = errors.New("request body exceeds the listener's max_body_bytes")
+
+// limitReader stops a streamed (chunked) request body at the listener's
+// limit; Content-Length bodies are checked before forwarding.
+type limitReader struct {
+	r    io.Reader
+	left int64
+	read int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		// Whether the body has ended exactly at the limit is only known by
+		// reading one more byte.
+		var one [1]byte
+		n, err := l.r.Read(one[:])
+		if n > 0 {
+			return 0, errBodyTooLarge
+		}
+		return 0, err
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	l.read += int64(n)
+	return n, err
+}
+
+var _ io.Reader = (*limitReader)(nil)
+
+func asciiEqualFold(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		ca, cb := a[i], b[i]
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
+		}
+		if 'A' <= cb && cb <= 'Z' {
+			cb += 'a' - 'A'
+		}
+		if ca != cb {
+			return false
+		}
+	}
+	return true
+}
+
+var strProxyDash = []byte("proxy-")

@@ -1,0 +1,322 @@
+package proxy
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/wasmgate/wasmgate/proxy/config"
+)
+
+// Options are the process-level settings that do not come from the file.
+type Options struct {
+	// ConfigPath is the file loaded at start and on every reload.
+	ConfigPath string
+	// Console forces human-readable logs whatever log.format says.
+	Console bool
+}
+
+// Gateway is a running wasmgate: its listeners, the current snapshot and
+// the machinery that replaces it.
+type Gateway struct {
+	opts      Options
+	snap      atomic.Pointer[Snapshot]
+	listeners []*listener
+	logs      *logs
+	ids       *idGen
+	admin     *adminServer
+
+	reloadMu   sync.Mutex
+	configHash [32]byte
+	ready      atomic.Bool
+	stop       chan struct{}
+	stopOnce   sync.Once
+	serveErr   chan error
+}
+
+var (
+	reloadsOK     = metrics.NewCounter(`wasmgate_config_reloads_total{result="ok"}`)
+	reloadsFailed = metrics.NewCounter(`wasmgate_config_reloads_total{result="failed"}`)
+)
+
+// New loads and compiles the config. Nothing listens until Start.
+func New(opts Options) (*Gateway, error) {
+	cfg, data, err := loadFile(opts.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := Build(cfg, nil)
+	if err != nil {
+		return nil, Locate(cfg, err)
+	}
+	lg, err := newLogs(cfg.Log, opts.Console)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{
+		opts:       opts,
+		logs:       lg,
+		ids:        newIDGen(),
+		configHash: sha256.Sum256(data),
+		stop:       make(chan struct{}),
+		serveErr:   make(chan error, len(cfg.Listeners)+1),
+	}
+	g.snap.Store(snap)
+	for _, lc := range cfg.Listeners {
+		l, err := g.newListener(lc)
+		if err != nil {
+			return nil, err
+		}
+		g.listeners = append(g.listeners, l)
+	}
+	return g, nil
+}
+
+// Validate loads and compiles the config at path exactly as a start or a
+// reload would, without listening. It returns config.Errors on failure.
+func Validate(path string) error {
+	cfg, _, err := loadFile(path)
+	if err != nil {
+		return err
+	}
+	if _, err := Build(cfg, nil); err != nil {
+		return Locate(cfg, err)
+	}
+	return nil
+}
+
+func loadFile(path string) (*config.Config, []byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, config.Errors{{File: path, Msg: err.Error()}}
+	}
+	cfg, err := config.Parse(data, path)
+	return cfg, data, err
+}
+
+// Locate turns the joined errors of Build into config.Errors with lines.
+func Locate(cfg *config.Config, err error) config.Errors {
+	var out config.Errors
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, inner := range j.Unwrap() {
+				walk(inner)
+			}
+			return
+		}
+		out = append(out, cfg.FieldErr(e))
+	}
+	walk(err)
+	return out
+}
+
+// Start binds every listener and the admin API and starts serving. It
+// fails without serving anything if any address cannot be bound.
+func (g *Gateway) Start() error {
+	for _, l := range g.listeners {
+		if err := l.listen(); err != nil {
+			g.closeListeners()
+			return err
+		}
+	}
+	cfg := g.snap.Load().Config
+	if cfg.Admin.Listen != "" {
+		a, err := newAdminServer(g, cfg.Admin)
+		if err != nil {
+			g.closeListeners()
+			return err
+		}
+		g.admin = a
+	}
+	for _, l := range g.listeners {
+		go func(l *listener) {
+			if err := l.serve(); err != nil {
+				g.serveErr <- err
+			}
+		}(l)
+	}
+	if cfg.Gateway.WatchConfig {
+		go g.watch(cfg.Gateway.WatchInterval.D())
+	}
+	g.ready.Store(true)
+	log := g.logs.app()
+	for _, l := range g.listeners {
+		log.Info().Str("listener", l.name).Str("addr", l.ln.Addr().String()).Bool("tls", l.tls).Msg("listening")
+	}
+	if g.admin != nil {
+		log.Info().Str("addr", g.admin.addr()).Msg("admin API listening")
+	}
+	return nil
+}
+
+func (g *Gateway) closeListeners() {
+	for _, l := range g.listeners {
+		if l.ln != nil {
+			l.ln.Close()
+		}
+	}
+}
+
+// Errors reports a listener that stopped serving on its own.
+func (g *Gateway) Errors() <-chan error { return g.serveErr }
+
+// ListenerAddr returns the bound address of the named listener ("" if
+// none), which tells tests the port when the config says :0.
+func (g *Gateway) ListenerAddr(name string) string {
+	for _, l := range g.listeners {
+		if l.name == name && l.ln != nil {
+			return l.ln.Addr().String()
+		}
+	}
+	return ""
+}
+
+// AdminAddr returns the bound address of the admin API, "" if off.
+func (g *Gateway) AdminAddr() string {
+	if g.admin == nil {
+		return ""
+	}
+	return g.admin.addr()
+}
+
+// Snapshot returns the snapshot currently serving.
+func (g *Gateway) Snapshot() *Snapshot { return g.snap.Load() }
+
+// Reload reads the config file again and, if it is valid, swaps in a new
+// snapshot. On any error the running snapshot keeps serving untouched.
+// Listener and admin settings are bound at start: a change to them is
+// reported in the returned warnings and takes effect at the next restart,
+// except TLS certificates, which are re-read.
+func (g *Gateway) Reload() (warnings []string, err error) {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	log := g.logs.app()
+	cfg, data, err := loadFile(g.opts.ConfigPath)
+	if err == nil {
+		old := g.snap.Load()
+		var next *Snapshot
+		if next, err = Build(cfg, old); err != nil {
+			err = Locate(cfg, err)
+		} else if err = g.reloadCerts(cfg); err == nil {
+			warnings = g.restartOnly(old.Config, cfg)
+			g.snap.Store(next)
+			g.configHash = sha256.Sum256(data)
+			g.logs.apply(cfg.Log)
+			old.Upstreams.Retire(next.Upstreams)
+		}
+	}
+	if err != nil {
+		reloadsFailed.Inc()
+		log.Error().Err(err).Msg("config reload failed; the running config keeps serving")
+		return nil, err
+	}
+	reloadsOK.Inc()
+	for _, w := range warnings {
+		log.Warn().Msg(w)
+	}
+	log.Info().Int("routes", len(cfg.Routes)).Int("upstreams", len(cfg.Upstreams)).Msg("config reloaded")
+	return warnings, nil
+}
+
+func (g *Gateway) reloadCerts(cfg *config.Config) error {
+	for _, l := range g.listeners {
+		for _, lc := range cfg.Listeners {
+			if lc.Name == l.name && l.tls && len(lc.TLS) > 0 {
+				if err := l.loadCerts(lc); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// restartOnly lists the changes a reload cannot apply to running sockets.
+func (g *Gateway) restartOnly(old, next *config.Config) []string {
+	var w []string
+	strip := func(ls []config.Listener) []config.Listener {
+		out := make([]config.Listener, len(ls))
+		for i, l := range ls {
+			l.TLS = nil // certificates are reloaded
+			out[i] = l
+		}
+		return out
+	}
+	if !reflect.DeepEqual(strip(old.Listeners), strip(next.Listeners)) {
+		w = append(w, "listeners changed: the new listener settings take effect at the next restart")
+	}
+	if old.Admin != next.Admin {
+		w = append(w, "admin changed: the new admin settings take effect at the next restart")
+	}
+	if old.Log.Output != next.Log.Output {
+		w = append(w, "log.output changed: takes effect at the next restart")
+	}
+	return w
+}
+
+// watch reloads when the config file's content changes.
+func (g *Gateway) watch(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.stop:
+			return
+		case <-t.C:
+		}
+		data, err := os.ReadFile(g.opts.ConfigPath)
+		if err != nil {
+			continue
+		}
+		g.reloadMu.Lock()
+		same := sha256.Sum256(data) == g.configHash
+		g.reloadMu.Unlock()
+		if !same {
+			if _, err := g.Reload(); err != nil {
+				// Remember the bad content so it is reported once, not
+				// every interval; the next edit is tried again.
+				g.reloadMu.Lock()
+				g.configHash = sha256.Sum256(data)
+				g.reloadMu.Unlock()
+			}
+		}
+	}
+}
+
+// Shutdown stops accepting connections, lets requests in flight finish
+// until ctx is done, then closes what is left.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.ready.Store(false)
+	g.stopOnce.Do(func() { close(g.stop) })
+	var wg sync.WaitGroup
+	errs := make([]error, len(g.listeners))
+	for i, l := range g.listeners {
+		if l.ln == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = l.server.ShutdownWithContext(ctx)
+		}()
+	}
+	wg.Wait()
+	if g.admin != nil {
+		g.admin.shutdown()
+	}
+	g.logs.app().Info().Msg("stopped")
+	g.logs.close()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

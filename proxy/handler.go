@@ -1,0 +1,345 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"net"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/proxy/upstream"
+)
+
+const (
+	hdrRequestID      = "X-Request-Id"
+	hdrForwardedFor   = "X-Forwarded-For"
+	hdrForwardedProto = "X-Forwarded-Proto"
+	hdrForwardedHost  = "X-Forwarded-Host"
+)
+
+// hopByHop are the headers that describe one connection, not the message,
+// and so are never forwarded (RFC 9110 section 7.6.1). Transfer-Encoding
+// and Content-Length are not listed: fasthttp owns message framing and
+// re-frames the body on each side.
+var hopByHop = []string{"Connection", "Keep-Alive", "Te", "Trailer", "Upgrade", "Proxy-Connection"}
+
+// serve handles one request on listener l.
+func (g *Gateway) serve(ctx *fasthttp.RequestCtx, l *listener) {
+	snap := g.snap.Load()
+	x := getExchange()
+	defer putExchange(x)
+	req := &ctx.Request
+	x.ip = appendIP(x.ip[:0], ctx.RemoteAddr())
+	x.origPath = x.origPath[:0]
+
+	if rid := req.Header.Peek(hdrRequestID); len(rid) > 0 {
+		x.rid = append(x.rid[:0], rid...)
+	} else {
+		x.rid = g.ids.append(x.rid[:0])
+		req.Header.SetBytesV(hdrRequestID, x.rid)
+	}
+
+	if ambiguousFraming(req) {
+		// Two framings mean two parties may disagree on where this
+		// request ends: the classic request-smuggling setup. Refuse it and
+		// drop the connection, whose remaining bytes cannot be trusted.
+		ctx.SetConnectionClose()
+		g.reject(ctx, x, snap, nil, fasthttp.StatusBadRequest, "bad_request",
+			"ambiguous message framing: both Content-Length and Transfer-Encoding")
+		return
+	}
+	if l.redirectHTTPS {
+		g.redirect(ctx, x, l, snap)
+		return
+	}
+
+	idx := snap.Router.Match(req)
+	if idx < 0 {
+		g.reject(ctx, x, snap, nil, fasthttp.StatusNotFound, "no_route", "no route matches this request")
+		return
+	}
+	route := snap.Routes[idx]
+	if route.direct != nil {
+		route.direct.write(ctx, x.rid)
+		g.finish(ctx, x, route, nil, nil)
+		return
+	}
+
+	if cl := req.Header.ContentLength(); cl > 0 && int64(cl) > l.maxBody {
+		ctx.SetConnectionClose()
+		g.reject(ctx, x, snap, route, fasthttp.StatusRequestEntityTooLarge, "body_too_large",
+			"request body exceeds the listener's max_body_bytes")
+		return
+	}
+
+	target := route.Upstream.Pick(ctx)
+	if target == nil {
+		g.reject(ctx, x, snap, route, fasthttp.StatusServiceUnavailable, "no_target",
+			"upstream "+route.Upstream.Name+" has no targets")
+		return
+	}
+
+	if isUpgrade(req) {
+		g.prepareRequest(ctx, x, l, route, target, true)
+		g.proxyUpgrade(ctx, x, route, target)
+		return
+	}
+
+	g.prepareRequest(ctx, x, l, route, target, false)
+	clientClose := req.Header.ConnectionClose()
+	// The upstream connection is pooled whatever the client does with its
+	// own; the client's Connection: close is restored for the reply.
+	req.Header.ResetConnectionClose()
+	if req.Header.ContentLength() == -1 && req.IsBodyStream() {
+		x.limit = limitReader{r: req.BodyStream(), left: l.maxBody}
+		req.SetBodyStream(&x.limit, -1)
+	}
+	ctx.Response.Header.SetNoDefaultContentType(true)
+
+	err := target.Do(req, &ctx.Response, route.Timeout)
+	if err != nil {
+		g.upstreamFailed(ctx, x, route, target, err)
+		if clientClose {
+			ctx.SetConnectionClose()
+		}
+		return
+	}
+	resp := &ctx.Response.Header
+	stripHopByHop(x, resp)
+	resp.ResetConnectionClose()
+	if clientClose {
+		resp.SetConnectionClose()
+	}
+	resp.SetBytesV(hdrRequestID, x.rid)
+	g.finish(ctx, x, route, target, nil)
+}
+
+// prepareRequest turns the client's request into the one sent upstream.
+func (g *Gateway) prepareRequest(ctx *fasthttp.RequestCtx, x *exchange, l *listener, route *Route, target *upstream.Target, upgrade bool) {
+	h := &ctx.Request.Header
+	x.host = append(x.host[:0], h.Host()...)
+	if !upgrade {
+		stripHopByHop(x, h)
+	}
+
+	x.xff = x.xff[:0]
+	if prior := h.Peek(hdrForwardedFor); len(prior) > 0 {
+		x.xff = append(append(x.xff, prior...), ", "...)
+	}
+	x.xff = append(x.xff, x.ip...)
+	h.SetBytesV(hdrForwardedFor, x.xff)
+	if l.tls {
+		h.Set(hdrForwardedProto, "https")
+	} else {
+		h.Set(hdrForwardedProto, "http")
+	}
+	h.SetBytesV(hdrForwardedHost, x.host)
+
+	switch {
+	case route.hostRewrite != nil:
+		h.SetHostBytes(route.hostRewrite)
+	case !route.preserveHost:
+		h.SetHostBytes(target.HostHeader())
+	}
+	// Without this fasthttp would put the URI's host back on the wire.
+	ctx.Request.UseHostHeader = true
+
+	if route.stripPrefix != nil || route.rewrite != nil {
+		rewritePath(ctx, x, route)
+	}
+}
+
+// stripHopByHop removes the headers of stripHop from a request or
+// response header, plus every header the Connection header names.
+func stripHopByHop(x *exchange, h interface {
+	Peek(string) []byte
+	Del(string)
+	DelBytes([]byte)
+	VisitAll(func(k, v []byte))
+}) {
+	x.del = x.del[:0]
+	x.delBuf = x.delBuf[:0]
+	conn := h.Peek("Connection")
+	for len(conn) > 0 {
+		tok := conn
+		if i := bytes.IndexByte(conn, ','); i >= 0 {
+			tok, conn = conn[:i], conn[i+1:]
+		} else {
+			conn = nil
+		}
+		if tok = bytes.TrimSpace(tok); len(tok) > 0 {
+			start := len(x.delBuf)
+			x.delBuf = append(x.delBuf, tok...)
+			x.del = append(x.del, x.delBuf[start:])
+		}
+	}
+	h.VisitAll(x.visitFn)
+	for _, name := range x.del {
+		h.DelBytes(name)
+	}
+	for _, name := range hopByHop {
+		h.Del(name)
+	}
+}
+
+func rewritePath(ctx *fasthttp.RequestCtx, x *exchange, route *Route) {
+	uri := ctx.Request.URI()
+	orig := uri.PathOriginal()
+	x.origPath = append(x.origPath[:0], uri.Path()...)
+	if route.stripPrefix != nil {
+		// Strip from the path as sent when it carries the prefix verbatim,
+		// so its encoding reaches the target unchanged; otherwise (the
+		// client encoded the prefix) use the normalized path the router
+		// matched and re-encode it.
+		rest, ok := bytes.CutPrefix(orig, route.stripPrefix)
+		if !ok {
+			rest = appendEscapedPath(x.body[:0], uri.Path()[len(route.stripPrefix):])
+		}
+		x.path = x.path[:0]
+		if len(rest) == 0 || rest[0] != '/' {
+			x.path = append(x.path, '/')
+		}
+		x.path = append(x.path, rest...)
+	} else {
+		x.path = route.rewrite.ReplaceAll(orig, route.replacement)
+	}
+	uri.SetPathBytes(x.path)
+}
+
+// appendEscapedPath percent-encodes what may not appear raw in a path.
+func appendEscapedPath(dst, p []byte) []byte {
+	const hex = "0123456789ABCDEF"
+	for _, c := range p {
+		if c <= ' ' || c >= 0x7f || c == '%' || c == '?' || c == '#' {
+			dst = append(dst, '%', hex[c>>4], hex[c&15])
+			continue
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// ambiguousFraming reports a request that carries both Transfer-Encoding
+// and Content-Length. fasthttp reads such a body as chunked and already
+// refuses duplicate Content-Length headers; this finds the pair in the
+// raw header bytes, since fasthttp drops the Content-Length it ignored.
+func ambiguousFraming(req *fasthttp.Request) bool {
+	if req.Header.ContentLength() != -1 {
+		return false
+	}
+	raw := req.Header.RawHeaders()
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		if len(line) > len(strContentLength) && asciiEqualFold(line[:len(strContentLength)], strContentLength) {
+			rest := bytes.TrimLeft(line[len(strContentLength):], " \t")
+			if len(rest) > 0 && rest[0] == ':' {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+var strContentLength = []byte("content-length")
+
+func isUpgrade(req *fasthttp.Request) bool {
+	return req.Header.ConnectionUpgrade() && len(req.Header.Peek("Upgrade")) > 0
+}
+
+func (g *Gateway) upstreamFailed(ctx *fasthttp.RequestCtx, x *exchange, route *Route, target *upstream.Target, err error) {
+	status, code, msg := fasthttp.StatusBadGateway, "upstream_error", "the upstream target failed to answer"
+	var op *net.OpError
+	switch {
+	case errors.Is(err, errBodyTooLarge):
+		status, code, msg = fasthttp.StatusRequestEntityTooLarge, "body_too_large", errBodyTooLarge.Error()
+		ctx.SetConnectionClose()
+	case errors.Is(err, fasthttp.ErrDialTimeout):
+		status, code, msg = fasthttp.StatusGatewayTimeout, "upstream_connect_timeout", "timed out connecting to the upstream target"
+	case errors.Is(err, fasthttp.ErrTimeout):
+		status, code, msg = fasthttp.StatusGatewayTimeout, "upstream_timeout", "the upstream target did not answer in time"
+	case errors.Is(err, fasthttp.ErrNoFreeConns):
+		status, code, msg = fasthttp.StatusServiceUnavailable, "upstream_busy", "no free connection to the upstream target"
+	case errors.As(err, &op) && op.Op == "dial":
+		code, msg = "upstream_connect_failed", "could not connect to the upstream target"
+	}
+	g.writeError(ctx, x, status, code, msg)
+	g.finish(ctx, x, route, target, err)
+}
+
+// reject answers a request the gateway refuses itself.
+func (g *Gateway) reject(ctx *fasthttp.RequestCtx, x *exchange, snap *Snapshot, route *Route, status int, code, msg string) {
+	g.writeError(ctx, x, status, code, msg)
+	if route == nil {
+		g.finishUnmatched(ctx, x, snap)
+		return
+	}
+	g.finish(ctx, x, route, nil, nil)
+}
+
+func (g *Gateway) redirect(ctx *fasthttp.RequestCtx, x *exchange, l *listener, snap *Snapshot) {
+	host := ctx.Request.Header.Host()
+	if h, _, err := net.SplitHostPort(string(host)); err == nil {
+		host = []byte(h)
+	}
+	b := append(x.body[:0], "https://"...)
+	b = append(b, host...)
+	if l.httpsPort != 443 {
+		b = append(b, ':')
+		b = appendInt(b, l.httpsPort)
+	}
+	b = append(b, ctx.Request.RequestURI()...)
+	x.body = b
+	ctx.Response.Header.SetBytesV("Location", b)
+	ctx.Response.Header.SetBytesV(hdrRequestID, x.rid)
+	ctx.SetStatusCode(fasthttp.StatusPermanentRedirect)
+	g.finishUnmatched(ctx, x, snap)
+}
+
+func (d *directResponse) write(ctx *fasthttp.RequestCtx, rid []byte) {
+	ctx.SetStatusCode(d.status)
+	ctx.Response.Header.SetContentTypeBytes(d.contentType)
+	for _, h := range d.headers {
+		ctx.Response.Header.Set(h[0], h[1])
+	}
+	ctx.Response.Header.SetBytesV(hdrRequestID, rid)
+	ctx.Response.SetBodyRaw(d.body)
+}
+
+func appendInt(b []byte, n int) []byte {
+	var tmp [20]byte
+	i := len(tmp)
+	if n == 0 {
+		return append(b, '0')
+	}
+	for n > 0 {
+		i--
+		tmp[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return append(b, tmp[i:]...)
+}
+
+// appendIP writes the client's IP without the allocation of IP.String().
+func appendIP(b []byte, addr net.Addr) []byte {
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		if ip4 := tcp.IP.To4(); ip4 != nil {
+			for i, o := range ip4 {
+				if i > 0 {
+					b = append(b, '.')
+				}
+				b = appendInt(b, int(o))
+			}
+			return b
+		}
+		return append(b, tcp.IP.String()...)
+	}
+	if addr == nil {
+		return b
+	}
+	return append(b, addr.String()...)
+}

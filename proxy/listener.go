@@ -1,0 +1,194 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/proxy/config"
+)
+
+// streamThreshold is the largest request body read into memory before the
+// request is forwarded; larger bodies stream to the target as they arrive.
+const streamThreshold = 64 << 10
+
+// listener is one accepting socket and the fasthttp server behind it.
+type listener struct {
+	cfg           config.Listener
+	name          string
+	tls           bool
+	redirectHTTPS bool
+	httpsPort     int
+	maxBody       int64
+
+	ln     net.Listener
+	server *fasthttp.Server
+	certs  atomic.Pointer[[]tls.Certificate]
+	done   chan struct{}
+}
+
+func (g *Gateway) newListener(cfg config.Listener) (*listener, error) {
+	l := &listener{
+		cfg:           cfg,
+		name:          cfg.Name,
+		tls:           len(cfg.TLS) > 0,
+		redirectHTTPS: cfg.RedirectHTTPS,
+		httpsPort:     cfg.HTTPSPort,
+		maxBody:       int64(cfg.MaxBodyBytes),
+		done:          make(chan struct{}),
+	}
+	if l.tls {
+		if err := l.loadCerts(cfg); err != nil {
+			return nil, err
+		}
+	}
+	open := openConns(cfg.Name)
+	l.server = &fasthttp.Server{
+		Handler: func(ctx *fasthttp.RequestCtx) { g.serve(ctx, l) },
+		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
+			g.parseError(ctx, err)
+		},
+		// A header that does not fit the read buffer is refused (431).
+		ReadBufferSize:  int(cfg.MaxHeaderBytes),
+		WriteBufferSize: 16 << 10,
+		ReadTimeout:     cfg.ReadTimeout.D(),
+		WriteTimeout:    cfg.WriteTimeout.D(),
+		IdleTimeout:     cfg.IdleTimeout.D(),
+		Concurrency:     cfg.MaxConnections,
+		// With streaming on this is the in-memory threshold, not a limit;
+		// the handler enforces max_body_bytes.
+		MaxRequestBodySize:           int(min(int64(cfg.MaxBodyBytes), streamThreshold)),
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		NoDefaultServerHeader:        true,
+		NoDefaultContentType:         true,
+		CloseOnShutdown:              true,
+		SecureErrorLogMessage:        true,
+		Logger:                       fasthttpLogger{g},
+		ConnState: func(_ net.Conn, s fasthttp.ConnState) {
+			switch s {
+			case fasthttp.StateNew:
+				open.Add(1)
+			case fasthttp.StateClosed, fasthttp.StateHijacked:
+				open.Add(-1)
+			}
+		},
+	}
+	return l, nil
+}
+
+func (l *listener) loadCerts(cfg config.Listener) error {
+	certs := make([]tls.Certificate, 0, len(cfg.TLS))
+	for i, c := range cfg.TLS {
+		cert, err := tls.LoadX509KeyPair(c.Cert, c.Key)
+		if err != nil {
+			return fmt.Errorf("listeners[%s].tls[%d]: %w", cfg.Name, i, err)
+		}
+		certs = append(certs, cert)
+	}
+	l.certs.Store(&certs)
+	return nil
+}
+
+// getCertificate picks by SNI among the listener's current certificates
+// (they follow reloads), the first one being the default.
+func (l *listener) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	certs := *l.certs.Load()
+	if hello.ServerName != "" {
+		for i := range certs {
+			if hello.SupportsCertificate(&certs[i]) == nil {
+				return &certs[i], nil
+			}
+		}
+	}
+	return &certs[0], nil
+}
+
+func (l *listener) listen() error {
+	ln, err := net.Listen("tcp", l.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listener %q: %w", l.name, err)
+	}
+	if l.tls {
+		ln = tls.NewListener(ln, &tls.Config{
+			GetCertificate: l.getCertificate,
+			MinVersion:     tls.VersionTLS12,
+			NextProtos:     []string{"http/1.1"},
+		})
+	}
+	l.ln = ln
+	return nil
+}
+
+func (l *listener) serve() error {
+	defer close(l.done)
+	err := l.server.Serve(l.ln)
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return nil
+}
+
+var (
+	openConnsMu sync.Mutex
+	openConnsBy = map[string]*atomic.Int64{}
+)
+
+// openConns is the open-connection count of a listener name. It outlives
+// any one gateway so the gauge registered for the name stays valid.
+func openConns(name string) *atomic.Int64 {
+	openConnsMu.Lock()
+	defer openConnsMu.Unlock()
+	if c, ok := openConnsBy[name]; ok {
+		return c
+	}
+	c := &atomic.Int64{}
+	openConnsBy[name] = c
+	metrics.GetOrCreateGauge(fmt.Sprintf(`wasmgate_open_connections{listener=%q}`, name),
+		func() float64 { return float64(c.Load()) })
+	return c
+}
+
+// parseError answers requests fasthttp could not parse, in the same JSON
+// shape as every other gateway error.
+func (g *Gateway) parseError(ctx *fasthttp.RequestCtx, err error) {
+	x := getExchange()
+	defer putExchange(x)
+	x.rid = g.ids.append(x.rid[:0])
+	x.ip = appendIP(x.ip[:0], ctx.RemoteAddr())
+	status, code, msg := fasthttp.StatusBadRequest, "bad_request", "malformed request"
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.As(err, &small):
+		status, code, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, "header_too_large", "request header exceeds the listener's max_header_bytes"
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		status, code, msg = fasthttp.StatusRequestEntityTooLarge, "body_too_large", "request body exceeds the listener's max_body_bytes"
+	case errors.Is(err, fasthttp.ErrDuplicateContentLength):
+		msg = "ambiguous message framing: duplicate Content-Length"
+	default:
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			status, code, msg = fasthttp.StatusRequestTimeout, "request_timeout", "request not received within the listener's read_timeout"
+		}
+	}
+	g.writeError(ctx, x, status, code, msg)
+	ctx.SetConnectionClose()
+	if snap := g.snap.Load(); snap != nil {
+		snap.unmatched.observe(status, ctx.Time())
+	}
+	g.logs.app().Debug().Bytes("request_id", x.rid).Bytes("client", x.ip).Err(err).Msg("refused unparsable request")
+}
+
+// fasthttpLogger sends fasthttp's own messages to the process log.
+type fasthttpLogger struct{ g *Gateway }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.g.logs.app().Debug().Str("component", "fasthttp").Msg(strings.TrimSpace(fmt.Sprintf(format, args...)))
+}

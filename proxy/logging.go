@@ -1,0 +1,119 @@
+package proxy
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/wasmgate/wasmgate/proxy/config"
+)
+
+// logs holds the process log and the access log. The output is opened once
+// at start; level, format and whether access logging is on follow reloads.
+type logs struct {
+	out     *bufferedWriter
+	appLog  atomic.Pointer[zerolog.Logger]
+	access  atomic.Pointer[zerolog.Logger] // nil when the access log is off
+	console bool                           // forced by the --console flag
+}
+
+func newLogs(cfg config.Log, console bool) (*logs, error) {
+	var w io.Writer
+	switch cfg.Output {
+	case "stdout", "":
+		w = os.Stdout
+	case "stderr":
+		w = os.Stderr
+	default:
+		f, err := os.OpenFile(cfg.Output, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("log.output: %w", err)
+		}
+		w = f
+	}
+	l := &logs{out: newBufferedWriter(w, 100*time.Millisecond), console: console}
+	l.apply(cfg)
+	return l, nil
+}
+
+// apply makes the loggers follow cfg (on start and on every reload).
+func (l *logs) apply(cfg config.Log) {
+	var w io.Writer = l.out
+	if l.console || cfg.Format == "console" {
+		w = zerolog.ConsoleWriter{Out: l.out, TimeFormat: time.RFC3339}
+	}
+	level, err := zerolog.ParseLevel(cfg.Level)
+	if err != nil {
+		level = zerolog.InfoLevel
+	}
+	app := zerolog.New(w).Level(level).With().Timestamp().Logger()
+	l.appLog.Store(&app)
+	if cfg.AccessLogOn() {
+		// The access log is not subject to the level: it is its own stream,
+		// switched by log.access_log.
+		acc := zerolog.New(w).With().Timestamp().Str("log", "access").Logger()
+		l.access.Store(&acc)
+	} else {
+		l.access.Store(nil)
+	}
+}
+
+func (l *logs) app() *zerolog.Logger { return l.appLog.Load() }
+
+func (l *logs) close() { l.out.Close() }
+
+// bufferedWriter batches log lines into few write calls: one write(2) per
+// request would cost more than proxying it. Lines reach the output within
+// the flush interval, and at once on Close.
+type bufferedWriter struct {
+	mu   sync.Mutex
+	w    *bufio.Writer
+	done chan struct{}
+	once sync.Once
+}
+
+func newBufferedWriter(w io.Writer, every time.Duration) *bufferedWriter {
+	b := &bufferedWriter{w: bufio.NewWriterSize(w, 64<<10), done: make(chan struct{})}
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				b.Flush()
+			case <-b.done:
+				return
+			}
+		}
+	}()
+	return b
+}
+
+func (b *bufferedWriter) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	n, err := b.w.Write(p)
+	b.mu.Unlock()
+	return n, err
+}
+
+func (b *bufferedWriter) Flush() {
+	b.mu.Lock()
+	_ = b.w.Flush()
+	b.mu.Unlock()
+}
+
+func (b *bufferedWriter) Close() {
+	b.once.Do(func() { close(b.done) })
+	b.Flush()
+}
+
+func init() {
+	zerolog.TimeFieldFormat = time.RFC3339Nano
+	zerolog.DurationFieldUnit = time.Millisecond
+}

@@ -1,0 +1,216 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/wasmgate/wasmgate/proxy/config"
+	"github.com/wasmgate/wasmgate/proxy/router"
+	"github.com/wasmgate/wasmgate/proxy/upstream"
+)
+
+// Snapshot is one fully compiled config. It is never modified after Build.
+type Snapshot struct {
+	Config    *config.Config
+	Router    *router.Table
+	Routes    []*Route // indexed like Config.Routes and the router's specs
+	Upstreams *upstream.Set
+	Built     time.Time
+
+	unmatched *routeMetrics
+}
+
+// Route is a compiled route: what to do with a request once it matched.
+type Route struct {
+	Name     string
+	Index    int
+	Upstream *upstream.Upstream // nil for a direct response
+	Timeout  time.Duration
+
+	stripPrefix  []byte
+	rewrite      *regexp.Regexp
+	replacement  []byte
+	preserveHost bool
+	hostRewrite  []byte
+	direct       *directResponse
+
+	// Chain is the route's ordered plugin chain. It is empty until the
+	// plugin host exists; the handler already runs through it so that
+	// adding plugins changes what is in the chain, not the request flow.
+	Chain Chain
+
+	metrics *routeMetrics
+}
+
+// Chain is the ordered list of plugins a route runs. The plugin host
+// fills it in; an empty chain costs one length check per request.
+type Chain []string
+
+type directResponse struct {
+	status      int
+	body        []byte
+	contentType []byte
+	headers     [][2]string
+}
+
+// routeMetrics are created once per route name when a snapshot is built,
+// so the hot path only increments counters it already holds.
+type routeMetrics struct {
+	byClass  [6]*metrics.Counter // index status/100; 0 is for anything out of range
+	duration *metrics.PrometheusHistogram
+}
+
+func newRouteMetrics(name string) *routeMetrics {
+	m := &routeMetrics{duration: metrics.GetOrCreatePrometheusHistogramExt(
+		fmt.Sprintf(`wasmgate_request_duration_seconds{route=%q}`, name), DurationBuckets)}
+	for c := 1; c <= 5; c++ {
+		m.byClass[c] = metrics.GetOrCreateCounter(
+			fmt.Sprintf(`wasmgate_requests_total{route=%q,status="%dxx"}`, name, c))
+	}
+	m.byClass[0] = m.byClass[5]
+	return m
+}
+
+func (m *routeMetrics) observe(status int, start time.Time) {
+	c := status / 100
+	if c < 1 || c > 5 {
+		c = 0
+	}
+	m.byClass[c].Inc()
+	m.duration.UpdateDuration(start)
+}
+
+// DurationBuckets are the histogram bounds, in seconds, of every request
+// duration metric: a gateway's own work is measured in microseconds, so
+// the buckets start well below Prometheus' default 5ms.
+var DurationBuckets = upstream.DurationBuckets
+
+// Build compiles cfg into a snapshot, reusing upstream targets of prev
+// whose settings are unchanged. The returned error joins one error per
+// problem, each starting with the field path.
+func Build(cfg *config.Config, prev *Snapshot) (*Snapshot, error) {
+	var prevUps *upstream.Set
+	if prev != nil {
+		prevUps = prev.Upstreams
+	}
+	var errs []error
+	ups, err := upstream.Build(cfg.Upstreams, prevUps)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	specs := make([]router.Spec, len(cfg.Routes))
+	routes := make([]*Route, len(cfg.Routes))
+	for i, rc := range cfg.Routes {
+		specs[i] = routeSpec(rc)
+		r, err := compileRoute(i, rc, ups)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		routes[i] = r
+	}
+	table, err := router.Compile(specs)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return &Snapshot{
+		Config:    cfg,
+		Router:    table,
+		Routes:    routes,
+		Upstreams: ups,
+		Built:     time.Now(),
+		unmatched: newRouteMetrics(unmatchedRoute),
+	}, nil
+}
+
+// unmatchedRoute labels requests no route matched, in metrics and logs.
+const unmatchedRoute = "_unmatched"
+
+func routeSpec(rc config.Route) router.Spec {
+	s := router.Spec{
+		Name:       rc.Name,
+		Priority:   rc.Priority,
+		Hosts:      rc.Hosts,
+		Path:       rc.Path,
+		PathPrefix: rc.PathPrefix,
+		PathRegex:  rc.PathRegex,
+		Methods:    rc.Methods,
+		Headers:    conds(rc.Headers),
+		Query:      conds(rc.Query),
+	}
+	return s
+}
+
+func conds(m map[string]config.Match) []router.Cond {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([]router.Cond, 0, len(m))
+	for name, c := range m {
+		switch {
+		case c.Present:
+			out = append(out, router.Cond{Name: name, Kind: router.CondPresent})
+		case c.Regex != "":
+			out = append(out, router.Cond{Name: name, Kind: router.CondRegex, Value: c.Regex})
+		default:
+			out = append(out, router.Cond{Name: name, Kind: router.CondExact, Value: c.Exact})
+		}
+	}
+	// Map order is random; a stable order keeps matching deterministic.
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func compileRoute(i int, rc config.Route, ups *upstream.Set) (*Route, error) {
+	p := "routes[" + strconv.Itoa(i) + "]"
+	r := &Route{
+		Name:         rc.Name,
+		Index:        i,
+		Timeout:      rc.Timeout.D(),
+		preserveHost: rc.PreserveHostOn(),
+		Chain:        Chain(rc.Plugins),
+		metrics:      newRouteMetrics(rc.Name),
+	}
+	if rc.HostRewrite != "" {
+		r.hostRewrite = []byte(rc.HostRewrite)
+	}
+	if rc.StripPrefix {
+		r.stripPrefix = []byte(rc.PathPrefix)
+	}
+	if rw := rc.PathRewrite; rw != nil {
+		re, err := regexp.Compile(rw.Regex)
+		if err != nil {
+			return nil, fmt.Errorf("%s.path_rewrite.regex: %w", p, err)
+		}
+		r.rewrite, r.replacement = re, []byte(rw.Replacement)
+	}
+	if d := rc.DirectResponse; d != nil {
+		dr := &directResponse{status: d.Status, body: []byte(d.Body), contentType: []byte(d.ContentType)}
+		for k, v := range d.Headers {
+			dr.headers = append(dr.headers, [2]string{k, v})
+		}
+		sort.Slice(dr.headers, func(a, b int) bool { return dr.headers[a][0] < dr.headers[b][0] })
+		r.direct = dr
+		return r, nil
+	}
+	if ups == nil {
+		return r, nil // upstream errors are already reported
+	}
+	r.Upstream = ups.Get(rc.Upstream)
+	if r.Upstream == nil {
+		return nil, fmt.Errorf("%s.upstream: no upstream named %q", p, rc.Upstream)
+	}
+	if r.Timeout == 0 {
+		r.Timeout = r.Upstream.Timeout
+	}
+	return r, nil
+}

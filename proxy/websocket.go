@@ -1,0 +1,90 @@
+package proxy
+
+import (
+	"bufio"
+	"crypto/tls"
+	"io"
+	"net"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/proxy/upstream"
+)
+
+// proxyUpgrade passes a protocol upgrade (WebSocket) through: the request
+// goes to the target on a connection of its own, and if the target
+// switches protocols both connections are spliced until either side closes.
+// Any other answer is relayed as an ordinary response.
+func (g *Gateway) proxyUpgrade(ctx *fasthttp.RequestCtx, x *exchange, route *Route, target *upstream.Target) {
+	timeout := route.Timeout
+	conn, err := target.Dial(timeout)
+	if err != nil {
+		g.upstreamFailed(ctx, x, route, target, err)
+		return
+	}
+	_ = conn.SetDeadline(time.Now().Add(timeout))
+	ctx.Request.URI().DisablePathNormalizing = true
+	bw := bufio.NewWriter(conn)
+	if err := ctx.Request.Write(bw); err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		conn.Close()
+		g.upstreamFailed(ctx, x, route, target, err)
+		return
+	}
+	br := bufio.NewReader(conn)
+	resp := &ctx.Response
+	resp.Reset()
+	if err := resp.Header.Read(br); err != nil {
+		conn.Close()
+		g.upstreamFailed(ctx, x, route, target, err)
+		return
+	}
+	if resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
+		err := resp.ReadBody(br, 0)
+		conn.Close()
+		if err != nil {
+			g.upstreamFailed(ctx, x, route, target, err)
+			return
+		}
+		stripHopByHop(x, &resp.Header)
+		resp.Header.SetBytesV(hdrRequestID, x.rid)
+		g.finish(ctx, x, route, target, nil)
+		return
+	}
+	_ = conn.SetDeadline(time.Time{})
+	resp.Header.SetBytesV(hdrRequestID, x.rid)
+	head := append([]byte(nil), resp.Header.Header()...)
+	g.finish(ctx, x, route, target, nil)
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(client net.Conn) {
+		defer conn.Close()
+		if _, err := client.Write(head); err != nil {
+			return
+		}
+		done := make(chan struct{})
+		go func() {
+			_, _ = io.Copy(conn, client)
+			closeWrite(conn)
+			close(done)
+		}()
+		_, _ = io.Copy(client, br)
+		closeWrite(client)
+		<-done
+	})
+}
+
+// closeWrite half-closes c so the peer sees EOF while replies can still
+// arrive the other way.
+func closeWrite(c net.Conn) {
+	switch v := c.(type) {
+	case *net.TCPConn:
+		_ = v.CloseWrite()
+	case *tls.Conn:
+		_ = v.CloseWrite()
+	default:
+		_ = c.Close()
+	}
+}
