@@ -1,0 +1,434 @@
+#!/usr/bin/env bash
+# Load benchmark: wasmgate's plain proxying vs nginx as a reverse proxy, both
+# in front of the same static nginx backend, measured side by side with wrk.
+# See benchmarks/README.md for the knobs and how to read the output.
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(dirname "$SCRIPT_DIR")"
+cd "$REPO_ROOT"
+
+ROUNDS="${ROUNDS:-5}"
+DURATION="${DURATION:-10s}"
+CONNS="${CONNS:-64}"
+THREADS="${THREADS:-1}"
+WARMUP="${WARMUP:-2s}"
+WASMGATE_BIN="${WASMGATE_BIN:-bin/wasmgate}"
+# Each name is one extra wasmgate row per round; wasmgate_config below must
+# know how to write a config for it.
+GATEWAY_VARIANTS="${GATEWAY_VARIANTS:-bare}"
+GATEWAY_GOMAXPROCS="${GOMAXPROCS:-2}"
+
+# One backend worker: answering `return 200` is the cheapest step in the chain
+# (no upstream side), so a single worker needs well under a core even when the
+# proxies in front of it saturate the machine; the `direct` row shows it (one
+# worker served 2-2.5x what either proxy could push through). On a 2-core box
+# every extra runnable process steals time from the proxy being measured, so a
+# second backend worker would only add scheduler noise, not headroom.
+BACKEND_WORKERS=1
+# Both proxies get the same CPU budget: two nginx workers vs GOMAXPROCS=2.
+PROXY_WORKERS=2
+RESULTS_DIR="$SCRIPT_DIR/results"
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { printf '[bench] FATAL: %s\n' "$*" >&2; exit 1; }
+
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, got '$ROUNDS'"
+[[ "$CONNS" =~ ^[1-9][0-9]*$ ]] || die "CONNS must be a positive integer, got '$CONNS'"
+[[ "$THREADS" =~ ^[1-9][0-9]*$ ]] || die "THREADS must be a positive integer, got '$THREADS'"
+
+ensure_tool() { # CMD PACKAGE
+    command -v "$1" >/dev/null 2>&1 && return 0
+    [[ -x "/usr/sbin/$1" ]] && return 0
+    log "$1 not found; installing Debian package $2"
+    local sudo=()
+    [[ "$(id -u)" -eq 0 ]] || sudo=(sudo)
+    "${sudo[@]}" apt-get update
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "$2"
+}
+ensure_tool nginx nginx
+ensure_tool wrk wrk
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+
+[[ -x "$WASMGATE_BIN" ]] || die "wasmgate binary '$WASMGATE_BIN' not found or not executable (run 'make build', or set WASMGATE_BIN; relative paths are resolved from $REPO_ROOT)"
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/wasmgate-bench.XXXXXX")"
+# When run as root, nginx workers drop to an unprivileged user; they must be
+# able to reach the temp paths nginx creates under this directory.
+chmod 755 "$WORK"
+
+PIDS=()
+WRK_PID=""
+cleanup() {
+    local rc=$? pid
+    trap - EXIT INT TERM
+    if [[ -n "$WRK_PID" ]]; then PIDS+=("$WRK_PID"); fi
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    # Give graceful shutdowns a moment, then make sure nothing outlives us:
+    # a stray proxy would skew the next benchmark run on a 2-core box.
+    local deadline=$((SECONDS + 5))
+    for pid in "${PIDS[@]}"; do
+        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if ((rc == 0)); then
+        rm -rf "$WORK"
+    else
+        log "failed (exit $rc); configs and logs kept in $WORK"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Ports are picked below the kernel's ephemeral range (default 32768+) so
+# wrk's and the proxies' outgoing connections can never grab one of them
+# between choosing it and binding it.
+USED_PORTS=" "
+free_port() { # VAR: stores the port in VAR (no subshell, so USED_PORTS sticks)
+    local p i
+    for ((i = 0; i < 200; i++)); do
+        p=$((20000 + RANDOM % 12000))
+        [[ "$USED_PORTS" == *" $p "* ]] && continue
+        if ! (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            USED_PORTS+="$p "
+            printf -v "$1" '%s' "$p"
+            return 0
+        fi
+    done
+    die "could not find a free port"
+}
+
+# Readiness probe and proof that the target really proxies to the backend
+# (a gateway answering 200 from somewhere else would make the numbers lie).
+# Plain bash /dev/tcp keeps curl out of the dependency list.
+probe() { # PORT
+    local body
+    # shellcheck disable=SC2016 # $1 is expanded by the inner bash, on purpose
+    body="$(timeout 2 bash -c '
+        exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+        printf "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" >&3
+        cat <&3' _ "$1" 2>/dev/null || true)"
+    [[ "$body" == *'"service":"bench"'* ]]
+}
+
+wait_ready() { # NAME PID PORT LOGFILE
+    local name=$1 pid=$2 port=$3 logfile=$4 deadline=$((SECONDS + 20))
+    until probe "$port"; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            tail -n 30 "$logfile" >&2 || true
+            die "$name exited during startup (log: $logfile)"
+        fi
+        if ((SECONDS >= deadline)); then
+            tail -n 30 "$logfile" >&2 || true
+            die "$name did not answer with the backend's body on 127.0.0.1:$port within 20s"
+        fi
+        sleep 0.2
+    done
+}
+
+# Older nginx lacks -e; without it, a non-Debian build may try its compiled-in
+# /var/log path before reading our config.
+NGINX_HAS_E=0
+if [[ "$("$NGINX" -h 2>&1 || true)" == *"-e filename"* ]]; then NGINX_HAS_E=1; fi
+
+# Everything nginx would otherwise put under /var or /run goes into $WORK so
+# the benchmark needs no root and leaves nothing behind.
+nginx_common() { # NAME WORKERS
+    local name=$1 workers=$2
+    mkdir -p "$WORK/$name-tmp"
+    cat <<EOF
+master_process on;
+worker_processes $workers;
+pid $WORK/$name.pid;
+lock_file $WORK/$name.lock;
+error_log $WORK/$name-error.log warn;
+events { worker_connections 4096; }
+EOF
+}
+
+nginx_http_common() { # NAME
+    cat <<EOF
+    access_log off;
+    client_body_temp_path $WORK/$1-tmp/body;
+    proxy_temp_path $WORK/$1-tmp/proxy;
+    fastcgi_temp_path $WORK/$1-tmp/fastcgi;
+    uwsgi_temp_path $WORK/$1-tmp/uwsgi;
+    scgi_temp_path $WORK/$1-tmp/scgi;
+    # wrk reuses each connection for the whole run; nginx's default of 1000
+    # requests per connection would add reconnects wasmgate doesn't pay.
+    keepalive_requests 100000;
+EOF
+}
+
+start_nginx() { # NAME CONF PORT -> sets LAST_PID
+    local name=$1 conf=$2 port=$3
+    local errlog=()
+    if ((NGINX_HAS_E)); then errlog=(-e "$WORK/$name-error.log"); fi
+    # daemon off + background job: $! is the master, so cleanup can stop it
+    # (and with it the workers) without reading pid files.
+    "$NGINX" -p "$WORK" -c "$conf" "${errlog[@]}" -g 'daemon off;' \
+        >"$WORK/$name.out" 2>&1 &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+    wait_ready "$name" "$LAST_PID" "$port" "$WORK/$name.out"
+}
+
+free_port BACKEND_PORT
+free_port NGINX_PORT
+
+{
+    nginx_common backend "$BACKEND_WORKERS"
+    cat <<EOF
+http {
+$(nginx_http_common backend)
+    server {
+        listen 127.0.0.1:$BACKEND_PORT;
+        location / {
+            default_type application/json;
+            return 200 '{"ok":true,"service":"bench"}';
+        }
+    }
+}
+EOF
+} >"$WORK/nginx-backend.conf"
+
+{
+    nginx_common proxy "$PROXY_WORKERS"
+    cat <<EOF
+http {
+$(nginx_http_common proxy)
+    upstream backend {
+        server 127.0.0.1:$BACKEND_PORT;
+        keepalive 256;
+        keepalive_requests 100000;
+    }
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location / {
+            proxy_pass http://backend;
+            # HTTP/1.1 with an empty Connection header is what lets nginx keep
+            # upstream connections alive; without it every request would open
+            # a new backend connection and the comparison would be unfair.
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+} >"$WORK/nginx-proxy.conf"
+
+# Writes the config for one wasmgate row and prints its path. Listener, admin
+# and upstream are shared by every variant so that rows differ only in what
+# the route does; add plugin-chain variants as new case arms.
+wasmgate_config() { # NAME PORT ADMIN_PORT
+    local name=$1 port=$2 admin_port=$3
+    local file="$WORK/wasmgate-$name.toml"
+    cat >"$file" <<EOF
+[log]
+level = "warn"
+access_log = false
+
+[admin]
+listen = "127.0.0.1:$admin_port"
+
+[[listeners]]
+name = "bench"
+listen = "127.0.0.1:$port"
+
+[[upstreams]]
+name = "backend"
+targets = ["127.0.0.1:$BACKEND_PORT"]
+
+EOF
+    case "$name" in
+        bare)
+            cat >>"$file" <<EOF
+[[routes]]
+name = "all"
+path_prefix = "/"
+upstream = "backend"
+EOF
+            ;;
+        *) die "unknown gateway variant '$name' (known: bare)" ;;
+    esac
+    echo "$file"
+}
+
+declare -A PORT
+TARGETS=(direct nginx)
+PORT[direct]=$BACKEND_PORT
+PORT[nginx]=$NGINX_PORT
+
+log "backend nginx on :$BACKEND_PORT, nginx proxy on :$NGINX_PORT"
+start_nginx backend "$WORK/nginx-backend.conf" "$BACKEND_PORT"
+start_nginx proxy "$WORK/nginx-proxy.conf" "$NGINX_PORT"
+
+declare -A GW_PID GW_LOG
+GW_TARGETS=()
+for variant in $GATEWAY_VARIANTS; do
+    target="wasmgate/$variant"
+    free_port port
+    free_port admin_port
+    conf="$(wasmgate_config "$variant" "$port" "$admin_port")"
+    GW_LOG[$target]="$WORK/wasmgate-$variant.log"
+    log "$target on :$port (admin :$admin_port, GOMAXPROCS=$GATEWAY_GOMAXPROCS)"
+    GOMAXPROCS="$GATEWAY_GOMAXPROCS" "$WASMGATE_BIN" run -c "$conf" >"${GW_LOG[$target]}" 2>&1 &
+    GW_PID[$target]=$!
+    PIDS+=("${GW_PID[$target]}")
+    wait_ready "$target" "${GW_PID[$target]}" "$port" "${GW_LOG[$target]}"
+    PORT[$target]=$port
+    TARGETS+=("$target")
+    GW_TARGETS+=("$target")
+done
+((${#GW_TARGETS[@]} > 0)) || die "GATEWAY_VARIANTS is empty"
+
+# Prints "rps p50_ms p99_ms non2xx socket_errors"; wrk prints latencies with
+# its own unit suffix (us/ms/s/m/h), normalised here to milliseconds.
+parse_wrk() { # FILE
+    awk '
+        function ms(v,   n, u) {
+            n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+            if (u == "us") return n / 1000
+            if (u == "ms") return n
+            if (u == "s")  return n * 1000
+            if (u == "m")  return n * 60000
+            if (u == "h")  return n * 3600000
+            return -1
+        }
+        $1 == "50%" { p50 = ms($2) }
+        $1 == "99%" { p99 = ms($2) }
+        /^Requests\/sec:/ { rps = $2 }
+        /Non-2xx or 3xx responses:/ { non2xx = $NF }
+        /Socket errors:/ { for (i = 4; i <= NF; i += 2) sockerr += $i + 0 }
+        END {
+            if (rps == "" || p50 == "" || p99 == "" || p50 < 0 || p99 < 0) exit 1
+            printf "%.2f %.3f %.3f %d %d\n", rps, p50, p99, non2xx, sockerr
+        }' "$1"
+}
+
+check_alive() { # TARGET
+    local t=$1
+    [[ -n "${GW_PID[$t]:-}" ]] || return 0
+    if ! kill -0 "${GW_PID[$t]}" 2>/dev/null; then
+        tail -n 30 "${GW_LOG[$t]}" >&2 || true
+        die "$t died during the benchmark (log: ${GW_LOG[$t]})"
+    fi
+}
+
+# wrk runs as a background job we wait for: a foreground child would hold off
+# the INT/TERM traps (and so the cleanup) until the whole run finished.
+wrk_run() { # OUTFILE WRK_ARGS...
+    local out=$1 rc=0
+    shift
+    wrk "$@" >"$out" 2>&1 &
+    WRK_PID=$!
+    wait "$WRK_PID" || rc=$?
+    WRK_PID=""
+    return "$rc"
+}
+
+declare -A RPS P50 P99 RATIO
+run_wrk() { # ROUND TARGET
+    local round=$1 t=$2 out rps p50 p99 non2xx sockerr
+    out="$WORK/wrk-r$round-${t//\//-}.txt"
+    if ! wrk_run "$out" -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:${PORT[$t]}/"; then
+        cat "$out" >&2
+        die "wrk failed against $t"
+    fi
+    check_alive "$t"
+    read -r rps p50 p99 non2xx sockerr < <(parse_wrk "$out" || echo "")
+    [[ -n "${rps:-}" ]] || { cat "$out" >&2; die "could not parse wrk output for $t ($out)"; }
+    # Errors invalidate the row: a proxy that fails fast looks fast. Baselines
+    # are held to the same rule since the ratios are only as good as they are.
+    if ((non2xx > 0 || sockerr > 0)); then
+        cat "$out" >&2
+        [[ -n "${GW_LOG[$t]:-}" ]] && { tail -n 30 "${GW_LOG[$t]}" >&2 || true; }
+        die "$t: wrk reported $non2xx non-2xx/3xx responses and $sockerr socket errors in round $round"
+    fi
+    RPS[$round,$t]=$rps
+    P50[$round,$t]=$p50
+    P99[$round,$t]=$p99
+    log "round $round/$ROUNDS $t: $rps req/s, p50 ${p50}ms, p99 ${p99}ms"
+}
+
+log "warming up each target for $WARMUP"
+for t in "${TARGETS[@]}"; do
+    wrk_run /dev/null -t"$THREADS" -c"$CONNS" -d"$WARMUP" "http://127.0.0.1:${PORT[$t]}/" ||
+        die "warm-up against $t failed"
+    check_alive "$t"
+done
+
+for ((r = 1; r <= ROUNDS; r++)); do
+    # Flip the order of nginx and the gateways every round so neither side
+    # systematically benefits from running first (thermal, noisy neighbours).
+    order=(nginx "${GW_TARGETS[@]}")
+    if ((r % 2 == 0)); then
+        order=()
+        for ((i = ${#GW_TARGETS[@]} - 1; i >= 0; i--)); do order+=("${GW_TARGETS[$i]}"); done
+        order+=(nginx)
+    fi
+    for t in direct "${order[@]}"; do
+        run_wrk "$r" "$t"
+        sleep 1
+    done
+    for t in "${TARGETS[@]}"; do
+        RATIO[$r,$t]=$(awk -v a="${RPS[$r,$t]}" -v b="${RPS[$r,nginx]}" 'BEGIN { printf "%.3f", a / b }')
+    done
+done
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+column_median() { # ARRAY_NAME TARGET
+    local -n arr=$1
+    local r
+    for ((r = 1; r <= ROUNDS; r++)); do echo "${arr[$r,$2]}"; done | median
+}
+
+cpu_model="$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)"
+revision="$(git describe --always --dirty 2>/dev/null || echo unknown)"
+report="$WORK/report.md"
+{
+    echo "# wasmgate proxy benchmark"
+    echo
+    echo "- date: $(date -u +%F)"
+    echo "- nproc: $(nproc)"
+    echo "- cpu: ${cpu_model:-unknown ($(uname -m))}"
+    echo "- wrk: \`-t$THREADS -c$CONNS -d$DURATION --latency\`, $ROUNDS rounds, $WARMUP warm-up per target"
+    echo "- backend: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), $BACKEND_WORKERS worker(s), static 200 JSON"
+    echo "- nginx proxy: $PROXY_WORKERS workers, upstream keepalive 256"
+    echo "- wasmgate: \`$WASMGATE_BIN\` at $revision, GOMAXPROCS=$GATEWAY_GOMAXPROCS, variants: $GATEWAY_VARIANTS"
+    echo
+    echo "## Rounds"
+    echo
+    echo "| round | target | req/s | p50 ms | p99 ms | vs nginx |"
+    echo "|---:|---|---:|---:|---:|---:|"
+    for ((r = 1; r <= ROUNDS; r++)); do
+        for t in "${TARGETS[@]}"; do
+            printf '| %d | %s | %.0f | %.3f | %.3f | %.2f |\n' \
+                "$r" "$t" "${RPS[$r,$t]}" "${P50[$r,$t]}" "${P99[$r,$t]}" "${RATIO[$r,$t]}"
+        done
+    done
+    echo
+    echo "## Summary (median over $ROUNDS rounds)"
+    echo
+    echo "| target | req/s | p50 ms | p99 ms | vs nginx |"
+    echo "|---|---:|---:|---:|---:|"
+    for t in "${TARGETS[@]}"; do
+        printf '| %s | %.0f | %.3f | %.3f | %.2f |\n' "$t" \
+            "$(column_median RPS "$t")" "$(column_median P50 "$t")" \
+            "$(column_median P99 "$t")" "$(column_median RATIO "$t")"
+    done
+    echo
+    echo "\"vs nginx\" is req/s divided by the nginx proxy's req/s from the same round;"
+    echo "the summary shows the median of those per-round ratios, not a ratio of medians."
+    echo "\"direct\" is wrk straight to the backend: the ceiling no proxy can reach."
+} >"$report"
+
+mkdir -p "$RESULTS_DIR"
+cp "$report" "$RESULTS_DIR/latest.md"
+cat "$report"
+log "saved to ${RESULTS_DIR#"$REPO_ROOT"/}/latest.md"
