@@ -10,10 +10,18 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// benchGateway builds a gateway (not listening) whose single route
-// proxies to a real fasthttp backend on loopback, and returns a function
-// that runs one request through the handler.
-func benchGateway(b *testing.B, extra string) func(ctx *fasthttp.RequestCtx) {
+// catchAll sends every request to the benchmark backend.
+const catchAll = `
+[[routes]]
+name = "all"
+path_prefix = "/"
+upstream = "backend"
+`
+
+// benchGateway builds a gateway (not listening) with the given routes and
+// an upstream "backend" that is a real fasthttp server on loopback, and
+// returns a function that runs one request through the handler.
+func benchGateway(b testing.TB, routes string) func(ctx *fasthttp.RequestCtx) {
 	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -41,11 +49,7 @@ listen = "127.0.0.1:0"
 [[upstreams]]
 name = "backend"
 targets = ["` + ln.Addr().String() + `"]
-[[routes]]
-name = "all"
-path_prefix = "/"
-upstream = "backend"
-` + extra
+` + routes
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		b.Fatal(err)
 	}
@@ -72,7 +76,7 @@ func benchRequest(ctx *fasthttp.RequestCtx, req *fasthttp.Request, remote *net.T
 // loopback backend and back: routing, header rewriting, the upstream
 // exchange, metrics. allocs/op counts every goroutine, the backend's too.
 func BenchmarkProxyRoundTrip(b *testing.B) {
-	serve := benchGateway(b, "")
+	serve := benchGateway(b, catchAll)
 	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
 	var ctx fasthttp.RequestCtx
 	var req fasthttp.Request
@@ -98,7 +102,7 @@ func BenchmarkProxyRoundTrip(b *testing.B) {
 // BenchmarkDirectResponse is the gateway's own cost without an upstream:
 // routing, request id, metrics and a response from config.
 func BenchmarkDirectResponse(b *testing.B) {
-	serve := benchGateway(b, `
+	serve := benchGateway(b, catchAll+`
 [[routes]]
 name = "status"
 path = "/status"

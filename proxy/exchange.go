@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"sync"
@@ -21,6 +22,7 @@ type exchange struct {
 	ip       []byte
 	del      [][]byte // header names to delete after a VisitAll
 	delBuf   []byte
+	upgrade  []byte
 	limit    limitReader
 	visitFn  func(key, value []byte)
 }
@@ -28,7 +30,7 @@ type exchange struct {
 var exchanges = sync.Pool{New: func() any {
 	x := &exchange{}
 	// Bound once here: a method value made per request would allocate.
-	x.visitFn = x.collectProxyHeader
+	x.visitFn = x.collectHopHeader
 	return x
 }}
 
@@ -40,14 +42,33 @@ func putExchange(x *exchange) {
 	exchanges.Put(x)
 }
 
-// collectProxyHeader records Proxy-* header names; they are meant for
-// this hop only.
-func (x *exchange) collectProxyHeader(key, _ []byte) {
-	if len(key) > 6 && asciiEqualFold(key[:6], strProxyDash) {
-		start := len(x.delBuf)
-		x.delBuf = append(x.delBuf, key...)
-		x.del = append(x.del, x.delBuf[start:])
+// collectHopHeader records the names of headers meant for this hop only:
+// Proxy-* headers and every field a Connection header lists. A message may
+// carry Connection more than once, so all of them are read here rather than
+// with Peek, which sees only the first.
+func (x *exchange) collectHopHeader(key, value []byte) {
+	switch {
+	case len(key) > 6 && asciiEqualFold(key[:6], strProxyDash):
+		x.markDelete(key)
+	case asciiEqualFold(key, strConnection):
+		for len(value) > 0 {
+			tok := value
+			if i := bytes.IndexByte(value, ','); i >= 0 {
+				tok, value = value[:i], value[i+1:]
+			} else {
+				value = nil
+			}
+			if tok = bytes.TrimSpace(tok); len(tok) > 0 {
+				x.markDelete(tok)
+			}
+		}
 	}
+}
+
+func (x *exchange) markDelete(name []byte) {
+	start := len(x.delBuf)
+	x.delBuf = append(x.delBuf, name...)
+	x.del = append(x.del, x.delBuf[start:])
 }
 
 var errBodyTooLarge = errors.New("request body exceeds the listener's max_body_bytes")
@@ -101,4 +122,7 @@ func asciiEqualFold(a, b []byte) bool {
 	return true
 }
 
-var strProxyDash = []byte("proxy-")
+var (
+	strProxyDash  = []byte("proxy-")
+	strConnection = []byte("connection")
+)

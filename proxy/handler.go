@@ -85,8 +85,10 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, l *listener) {
 		return
 	}
 
-	g.prepareRequest(ctx, x, l, route, target, false)
+	// Read before prepareRequest, whose removal of the Connection header
+	// also clears this flag.
 	clientClose := req.Header.ConnectionClose()
+	g.prepareRequest(ctx, x, l, route, target, false)
 	// The upstream connection is pooled whatever the client does with its
 	// own; the client's Connection: close is restored for the reply.
 	req.Header.ResetConnectionClose()
@@ -96,7 +98,12 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, l *listener) {
 	}
 	ctx.Response.Header.SetNoDefaultContentType(true)
 
-	err := target.Do(req, &ctx.Response, route.Timeout)
+	var err error
+	if clientClose {
+		err = g.doDetached(ctx, target, route)
+	} else {
+		err = target.Do(req, &ctx.Response, route.Timeout)
+	}
 	if err != nil {
 		g.upstreamFailed(ctx, x, route, target, err)
 		if clientClose {
@@ -114,11 +121,58 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, l *listener) {
 	g.finish(ctx, x, route, target, nil)
 }
 
+// doDetached is Do for a client that closes its connection after this
+// response. fasthttp decides whether to pool the upstream connection of a
+// streamed body when the stream is closed, by looking at the Response it
+// streams into; were that the client's response, now marked Connection:
+// close, every such request would cost an upstream connection. So the
+// upstream response is read into a Response of its own and its body is
+// relayed from there.
+func (g *Gateway) doDetached(ctx *fasthttp.RequestCtx, target *upstream.Target, route *Route) error {
+	up := fasthttp.AcquireResponse()
+	up.Header.SetNoDefaultContentType(true)
+	if err := target.Do(&ctx.Request, up, route.Timeout); err != nil {
+		fasthttp.ReleaseResponse(up)
+		return err
+	}
+	up.Header.CopyTo(&ctx.Response.Header)
+	if !up.IsBodyStream() {
+		ctx.Response.SetBody(up.Body())
+		fasthttp.ReleaseResponse(up)
+		return nil
+	}
+	ctx.Response.SetBodyStream(&detachedBody{up: up}, up.Header.ContentLength())
+	return nil
+}
+
+// detachedBody relays the streamed body of a detached upstream response
+// and hands the response back to fasthttp once the client has it.
+type detachedBody struct{ up *fasthttp.Response }
+
+func (d *detachedBody) Read(p []byte) (int, error) { return d.up.BodyStream().Read(p) }
+
+func (d *detachedBody) CloseWithError(err error) error {
+	bs, ok := d.up.BodyStream().(fasthttp.ReadCloserWithError)
+	if ok && err != nil {
+		_ = bs.CloseWithError(err)
+	}
+	cerr := d.up.CloseBodyStream()
+	fasthttp.ReleaseResponse(d.up)
+	return cerr
+}
+
 // prepareRequest turns the client's request into the one sent upstream.
 func (g *Gateway) prepareRequest(ctx *fasthttp.RequestCtx, x *exchange, l *listener, route *Route, target *upstream.Target, upgrade bool) {
 	h := &ctx.Request.Header
 	x.host = append(x.host[:0], h.Host()...)
-	if !upgrade {
+	if upgrade {
+		// The upgrade itself is the one hop-by-hop exchange that must reach
+		// the target; everything else meant for this hop still stops here.
+		x.upgrade = append(x.upgrade[:0], h.Peek("Upgrade")...)
+		stripHopByHop(x, h)
+		h.Set("Connection", "Upgrade")
+		h.SetBytesV("Upgrade", x.upgrade)
+	} else {
 		stripHopByHop(x, h)
 	}
 
@@ -143,36 +197,31 @@ func (g *Gateway) prepareRequest(ctx *fasthttp.RequestCtx, x *exchange, l *liste
 	}
 	// Without this fasthttp would put the URI's host back on the wire.
 	ctx.Request.UseHostHeader = true
+	// The URI keeps the scheme of the client's connection; fasthttp refuses
+	// to send it to a target that speaks the other one.
+	if uri := ctx.Request.URI(); target.TLS() != bytes.Equal(uri.Scheme(), strHTTPS) {
+		if target.TLS() {
+			uri.SetSchemeBytes(strHTTPS)
+		} else {
+			uri.SetSchemeBytes(strHTTP)
+		}
+	}
 
 	if route.stripPrefix != nil || route.rewrite != nil {
 		rewritePath(ctx, x, route)
 	}
 }
 
-// stripHopByHop removes the headers of stripHop from a request or
-// response header, plus every header the Connection header names.
+// stripHopByHop removes the headers of hopByHop from a request or
+// response header, plus every Proxy-* header and every header a Connection
+// header names.
 func stripHopByHop(x *exchange, h interface {
-	Peek(string) []byte
 	Del(string)
 	DelBytes([]byte)
 	VisitAll(func(k, v []byte))
 }) {
 	x.del = x.del[:0]
 	x.delBuf = x.delBuf[:0]
-	conn := h.Peek("Connection")
-	for len(conn) > 0 {
-		tok := conn
-		if i := bytes.IndexByte(conn, ','); i >= 0 {
-			tok, conn = conn[:i], conn[i+1:]
-		} else {
-			conn = nil
-		}
-		if tok = bytes.TrimSpace(tok); len(tok) > 0 {
-			start := len(x.delBuf)
-			x.delBuf = append(x.delBuf, tok...)
-			x.del = append(x.del, x.delBuf[start:])
-		}
-	}
 	h.VisitAll(x.visitFn)
 	for _, name := range x.del {
 		h.DelBytes(name)
@@ -245,7 +294,11 @@ func ambiguousFraming(req *fasthttp.Request) bool {
 	return false
 }
 
-var strContentLength = []byte("content-length")
+var (
+	strContentLength = []byte("content-length")
+	strHTTP          = []byte("http")
+	strHTTPS         = []byte("https")
+)
 
 func isUpgrade(req *fasthttp.Request) bool {
 	return req.Header.ConnectionUpgrade() && len(req.Header.Peek("Upgrade")) > 0
@@ -260,7 +313,7 @@ func (g *Gateway) upstreamFailed(ctx *fasthttp.RequestCtx, x *exchange, route *R
 		ctx.SetConnectionClose()
 	case errors.Is(err, fasthttp.ErrDialTimeout):
 		status, code, msg = fasthttp.StatusGatewayTimeout, "upstream_connect_timeout", "timed out connecting to the upstream target"
-	case errors.Is(err, fasthttp.ErrTimeout):
+	case errors.Is(err, fasthttp.ErrTimeout), isTimeout(err):
 		status, code, msg = fasthttp.StatusGatewayTimeout, "upstream_timeout", "the upstream target did not answer in time"
 	case errors.Is(err, fasthttp.ErrNoFreeConns):
 		status, code, msg = fasthttp.StatusServiceUnavailable, "upstream_busy", "no free connection to the upstream target"
@@ -269,6 +322,13 @@ func (g *Gateway) upstreamFailed(ctx *fasthttp.RequestCtx, x *exchange, route *R
 	}
 	g.writeError(ctx, x, status, code, msg)
 	g.finish(ctx, x, route, target, err)
+}
+
+// isTimeout finds the deadline errors of connections the gateway dials
+// itself (upgrades), which fasthttp does not translate into ErrTimeout.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // reject answers a request the gateway refuses itself.
@@ -282,7 +342,10 @@ func (g *Gateway) reject(ctx *fasthttp.RequestCtx, x *exchange, snap *Snapshot, 
 }
 
 func (g *Gateway) redirect(ctx *fasthttp.RequestCtx, x *exchange, l *listener, snap *Snapshot) {
-	host := ctx.Request.Header.Host()
+	// URI() takes the host from an absolute-form request target, which
+	// overrides the Host header (RFC 9112 section 3.2.2).
+	uri := ctx.Request.URI()
+	host := uri.Host()
 	if h, _, err := net.SplitHostPort(string(host)); err == nil {
 		host = []byte(h)
 	}
@@ -292,7 +355,11 @@ func (g *Gateway) redirect(ctx *fasthttp.RequestCtx, x *exchange, l *listener, s
 		b = append(b, ':')
 		b = appendInt(b, l.httpsPort)
 	}
-	b = append(b, ctx.Request.RequestURI()...)
+	b = append(b, uri.PathOriginal()...)
+	if q := uri.QueryString(); len(q) > 0 {
+		b = append(b, '?')
+		b = append(b, q...)
+	}
 	x.body = b
 	ctx.Response.Header.SetBytesV("Location", b)
 	ctx.Response.Header.SetBytesV(hdrRequestID, x.rid)

@@ -92,11 +92,12 @@ func (g *Gateway) accessLog(ctx *fasthttp.RequestCtx, x *exchange, route string,
 	if bytesIn < 0 {
 		bytesIn = int(x.limit.read)
 	}
-	bytesOut := len(ctx.Response.Body())
-	if ctx.Response.IsBodyStream() {
-		// A streamed body is still being relayed; its length is the
-		// declared one, or -1 when the target sent it chunked.
-		bytesOut = ctx.Response.Header.ContentLength()
+	// A streamed body is still being relayed, and Body() would read it
+	// whole into memory: its length is the declared one, or -1 when the
+	// target sent it chunked.
+	bytesOut := ctx.Response.Header.ContentLength()
+	if !ctx.Response.IsBodyStream() {
+		bytesOut = len(ctx.Response.Body())
 	}
 	level.
 		Bytes("request_id", x.rid).

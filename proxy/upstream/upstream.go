@@ -75,6 +75,9 @@ func (t *Target) Dial(timeout time.Duration) (net.Conn, error) {
 	return tc, nil
 }
 
+// TLS reports whether the target is spoken to over TLS.
+func (t *Target) TLS() bool { return t.client.IsTLS }
+
 // HostHeader is the Host a request carries when the route does not
 // preserve the client's: the target's address.
 func (t *Target) HostHeader() []byte { return t.hostHeader }

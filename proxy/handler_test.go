@@ -1,0 +1,147 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+func TestAppendJSONStringIsValidJSON(t *testing.T) {
+	for _, s := range []string{"", "plain", `quote " backslash \`, "ctl \x00\x1f\n\t", "utf8 é ✓", "bad \xff utf8"} {
+		b := appendJSONString(nil, s)
+		var back string
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatalf("%q -> %s: %v", s, b, err)
+		}
+		if want := strings.ToValidUTF8(s, "\ufffd"); back != want {
+			t.Errorf("%q round-tripped to %q", s, back)
+		}
+	}
+}
+
+func TestAppendEscapedPathEncodesWhatAPathCannotCarry(t *testing.T) {
+	got := string(appendEscapedPath(nil, []byte("/a b/%/?/#/é")))
+	if want := "/a%20b/%25/%3F/%23/%C3%A9"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+func parseRequest(t *testing.T, raw string) *fasthttp.Request {
+	t.Helper()
+	var req fasthttp.Request
+	if err := req.Header.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+		t.Fatalf("parse %q: %v", raw, err)
+	}
+	return &req
+}
+
+func TestAmbiguousFramingFindsContentLengthBesideChunked(t *testing.T) {
+	for _, c := range []struct {
+		raw  string
+		want bool
+	}{
+		{"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", true},
+		{"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\ncontent-length: 5\r\n\r\n", true},
+		{"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", false},
+		{"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n", false},
+		{"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nX-Content-Length: 5\r\n\r\n", false},
+	} {
+		if got := ambiguousFraming(parseRequest(t, c.raw)); got != c.want {
+			t.Errorf("%q: got %v, want %v", c.raw, got, c.want)
+		}
+	}
+}
+
+func TestRequestIDsAreUniqueHex(t *testing.T) {
+	g := newIDGen()
+	seen := map[string]bool{}
+	for i := 0; i < 10000; i++ {
+		id := string(g.append(nil))
+		if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
+			t.Fatalf("bad id %q", id)
+		}
+		if seen[id] {
+			t.Fatalf("duplicate id %q", id)
+		}
+		seen[id] = true
+	}
+	if a, b := string(newIDGen().append(nil)), string(newIDGen().append(nil)); a[:16] == b[:16] {
+		t.Fatalf("two processes would share the prefix %q", a[:16])
+	}
+}
+
+func TestLimitReaderStopsAtTheLimit(t *testing.T) {
+	for _, c := range []struct {
+		body  string
+		limit int64
+		err   error
+	}{
+		{"12345", 5, nil},
+		{"123456", 5, errBodyTooLarge},
+		{"", 0, nil},
+		{"1", 0, errBodyTooLarge},
+	} {
+		l := &limitReader{r: strings.NewReader(c.body), left: c.limit}
+		got, err := io.ReadAll(l)
+		if !errors.Is(err, c.err) {
+			t.Errorf("%q limit %d: err %v, want %v", c.body, c.limit, err, c.err)
+		}
+		if c.err == nil && (string(got) != c.body || l.read != int64(len(c.body))) {
+			t.Errorf("%q limit %d: read %q (%d)", c.body, c.limit, got, l.read)
+		}
+	}
+}
+
+func TestAppendIP(t *testing.T) {
+	for addr, want := range map[net.Addr]string{
+		&net.TCPAddr{IP: net.IPv4(10, 0, 0, 255), Port: 1}: "10.0.0.255",
+		&net.TCPAddr{IP: net.ParseIP("::1"), Port: 1}:      "::1",
+	} {
+		if got := string(appendIP(nil, addr)); got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	}
+}
+
+// TestHandlerAllocatesNothing holds the gateway's own share of the hot path
+// to zero allocations: routing, request id, error and direct responses,
+// metrics. (The upstream exchange is measured by BenchmarkProxyRoundTrip.)
+func TestHandlerAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop items, so allocation counts are meaningless under -race")
+	}
+	serve := benchGateway(t, `
+[[routes]]
+name = "status"
+path = "/status"
+direct_response = { status = 200, body = "ok", headers = { "Cache-Control" = "no-store" } }
+`)
+	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
+	var ctx fasthttp.RequestCtx
+	var req fasthttp.Request
+	ctx.Init(&req, remote, nil)
+	for _, path := range []string{"/status", "/nope"} {
+		run := func() {
+			ctx.Request.Reset()
+			ctx.Response.Reset()
+			ctx.Request.Header.SetMethod("GET")
+			ctx.Request.SetRequestURI(path)
+			ctx.Request.Header.SetHost("api.example.com")
+			serve(&ctx)
+		}
+		run()
+		if path == "/nope" && !bytes.Contains(ctx.Response.Body(), []byte(`"no_route"`)) {
+			t.Fatalf("unexpected body %s", ctx.Response.Body())
+		}
+		if n := testing.AllocsPerRun(200, run); n != 0 {
+			t.Errorf("%s: %.1f allocs per request, want 0", path, n)
+		}
+	}
+}
