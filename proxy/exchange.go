@@ -43,14 +43,17 @@ func putExchange(x *exchange) {
 }
 
 // collectHopHeader records the names of headers meant for this hop only:
-// Proxy-* headers and every field a Connection header lists. A message may
-// carry Connection more than once, so all of them are read here rather than
-// with Peek, which sees only the first.
+// the fixed hop-by-hop set, Proxy-* headers and every field a Connection
+// header lists. A message may carry Connection more than once, so all of
+// them are read here rather than with Peek, which sees only the first.
+// Only names actually present are recorded: each delete scans the whole
+// header, and most messages carry none of them.
 func (x *exchange) collectHopHeader(key, value []byte) {
 	switch {
 	case len(key) > 6 && asciiEqualFold(key[:6], strProxyDash):
 		x.markDelete(key)
 	case asciiEqualFold(key, strConnection):
+		x.markDelete(key)
 		for len(value) > 0 {
 			tok := value
 			if i := bytes.IndexByte(value, ','); i >= 0 {
@@ -60,6 +63,13 @@ func (x *exchange) collectHopHeader(key, value []byte) {
 			}
 			if tok = bytes.TrimSpace(tok); len(tok) > 0 {
 				x.markDelete(tok)
+			}
+		}
+	default:
+		for _, h := range hopByHop {
+			if asciiEqualFold(key, h) {
+				x.markDelete(key)
+				return
 			}
 		}
 	}

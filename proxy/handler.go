@@ -21,7 +21,9 @@ const (
 // and so are never forwarded (RFC 9110 section 7.6.1). Transfer-Encoding
 // and Content-Length are not listed: fasthttp owns message framing and
 // re-frames the body on each side.
-var hopByHop = []string{"Connection", "Keep-Alive", "Te", "Trailer", "Upgrade", "Proxy-Connection"}
+// Connection and Proxy-Connection are found by collectHopHeader's own
+// cases.
+var hopByHop = [][]byte{[]byte("Keep-Alive"), []byte("Te"), []byte("Trailer"), []byte("Upgrade")}
 
 // serve handles one request on listener l.
 func (g *Gateway) serve(ctx *fasthttp.RequestCtx, l *listener) {
@@ -212,11 +214,10 @@ func (g *Gateway) prepareRequest(ctx *fasthttp.RequestCtx, x *exchange, l *liste
 	}
 }
 
-// stripHopByHop removes the headers of hopByHop from a request or
-// response header, plus every Proxy-* header and every header a Connection
-// header names.
+// stripHopByHop removes the hop-by-hop headers from a request or response
+// header: those of hopByHop, every Proxy-* header (Proxy-Connection among
+// them) and every header a Connection header names.
 func stripHopByHop(x *exchange, h interface {
-	Del(string)
 	DelBytes([]byte)
 	VisitAll(func(k, v []byte))
 }) {
@@ -225,9 +226,6 @@ func stripHopByHop(x *exchange, h interface {
 	h.VisitAll(x.visitFn)
 	for _, name := range x.del {
 		h.DelBytes(name)
-	}
-	for _, name := range hopByHop {
-		h.Del(name)
 	}
 }
 

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"crypto/tls"
 	"io"
 	"net"
 	"time"
@@ -79,12 +78,9 @@ func (g *Gateway) proxyUpgrade(ctx *fasthttp.RequestCtx, x *exchange, route *Rou
 // closeWrite half-closes c so the peer sees EOF while replies can still
 // arrive the other way.
 func closeWrite(c net.Conn) {
-	switch v := c.(type) {
-	case *net.TCPConn:
-		_ = v.CloseWrite()
-	case *tls.Conn:
-		_ = v.CloseWrite()
-	default:
-		_ = c.Close()
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+		return
 	}
+	_ = c.Close()
 }

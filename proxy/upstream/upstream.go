@@ -11,6 +11,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
+	"github.com/wasmgate/wasmgate/internal/yield"
 	"github.com/wasmgate/wasmgate/proxy/config"
 )
 
@@ -187,7 +188,11 @@ func newTarget(uc config.Upstream, tc config.Target, key string) *Target {
 			if connect < timeout || timeout <= 0 {
 				timeout = connect
 			}
-			return fasthttp.DialTimeout(addr, timeout)
+			c, err := fasthttp.DialTimeout(addr, timeout)
+			if err != nil {
+				return nil, err
+			}
+			return &yield.Conn{Conn: c}, nil
 		},
 		IsTLS: uc.TLS,
 	}
