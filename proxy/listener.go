@@ -12,7 +12,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
-	"github.com/wasmgate/wasmgate/internal/yield"
+	"github.com/wasmgate/wasmgate/internal/fastconn"
 	"github.com/wasmgate/wasmgate/proxy/config"
 )
 
@@ -117,7 +117,7 @@ func (l *listener) listen() error {
 	if err != nil {
 		return fmt.Errorf("listener %q: %w", l.name, err)
 	}
-	ln = yield.Listener{Listener: ln}
+	ln = fastconn.Listener{Listener: ln}
 	if l.tls {
 		ln = tls.NewListener(ln, &tls.Config{
 			GetCertificate: l.getCertificate,

@@ -11,7 +11,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
-	"github.com/wasmgate/wasmgate/internal/yield"
+	"github.com/wasmgate/wasmgate/internal/fastconn"
 	"github.com/wasmgate/wasmgate/proxy/config"
 )
 
@@ -192,7 +192,7 @@ func newTarget(uc config.Upstream, tc config.Target, key string) *Target {
 			if err != nil {
 				return nil, err
 			}
-			return &yield.Conn{Conn: c}, nil
+			return fastconn.Wrap(c), nil
 		},
 		IsTLS: uc.TLS,
 	}

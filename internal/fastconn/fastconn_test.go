@@ -1,9 +1,10 @@
-package yield
+package fastconn
 
 import (
 	"io"
 	"net"
 	"testing"
+	"time"
 )
 
 // TestConnRelaysAndHalfCloses: a wrapped connection carries bytes both
@@ -65,5 +66,42 @@ func TestCloseWriteWithoutHalfClose(t *testing.T) {
 	}
 	if _, err := a.Write([]byte("x")); err == nil {
 		t.Fatal("write after CloseWrite on a pipe succeeded; want the pipe closed")
+	}
+}
+
+func TestKeep(t *testing.T) {
+	now := time.Now()
+	cur := now.Add(32 * time.Second)
+	cases := []struct {
+		name      string
+		cur, next time.Time
+		want      bool
+	}{
+		{"nothing armed", time.Time{}, now.Add(time.Second), false},
+		{"clearing", cur, time.Time{}, false},
+		{"earlier", cur, cur.Add(-time.Millisecond), false},
+		{"slightly later", cur, cur.Add(100 * time.Millisecond), true},
+		{"a second later: too far", cur, cur.Add(2 * time.Second), false},
+		{"armed one has passed", now.Add(-time.Second), now.Add(time.Second), false},
+	}
+	for _, tc := range cases {
+		if got := keep(tc.cur, tc.next); got != tc.want {
+			t.Errorf("%s: keep = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestDeadlineStillFires: a read past a coarse deadline times out.
+func TestDeadlineStillFires(t *testing.T) {
+	a, b := net.Pipe()
+	defer b.Close()
+	c := Wrap(a)
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	_ = c.SetReadDeadline(time.Now().Add(51 * time.Millisecond)) // kept
+	var buf [1]byte
+	_, err := c.Read(buf[:])
+	if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+		t.Fatalf("read returned %v, want a timeout", err)
 	}
 }
