@@ -103,7 +103,7 @@ func (a *adminServer) Upstreams() any {
 	out := []upstreamInfo{}
 	for _, u := range a.g.snap.Load().Upstreams.All() {
 		ui := upstreamInfo{Name: u.Name, Balancer: u.Balancer, Targets: []targetInfo{}}
-		for _, t := range u.Targets {
+		for _, t := range u.Targets() {
 			ui.Targets = append(ui.Targets, targetInfo{
 				Address: t.Addr, Weight: t.Weight, Inflight: t.Inflight(),
 				Requests: t.Requests(), Failures: t.Failures(),

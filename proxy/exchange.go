@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"sync"
+
+	"github.com/wasmgate/wasmgate/proxy/upstream"
 )
 
 // exchange is the per-request scratch space: buffers reused across
@@ -24,6 +26,7 @@ type exchange struct {
 	delBuf   []byte
 	upgrade  []byte
 	limit    limitReader
+	elig     upstream.Eligible
 	visitFn  func(key, value []byte)
 }
 

@@ -74,7 +74,8 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, l *listener) {
 		return
 	}
 
-	target := route.Upstream.Pick(ctx)
+	x.elig.Reset(ctx.Time().UnixNano())
+	target := route.Upstream.Pick(ctx, &x.elig)
 	if target == nil {
 		g.reject(ctx, x, snap, route, fasthttp.StatusServiceUnavailable, "no_target",
 			"upstream "+route.Upstream.Name+" has no targets")

@@ -10,14 +10,26 @@ import (
 )
 
 // Balancer picks the target for one request. Pick is on the hot path: it
-// must be safe for concurrent use and allocate nothing. It returns nil only
-// when it has no target to offer.
+// must be safe for concurrent use and allocate nothing. It returns a target
+// for which e.OK holds, or nil when no target qualifies.
+//
+// A balancer is built over a fixed list of targets; when the list changes
+// (discovery, reload) a new balancer is built beside the old one, so a
+// balancer never sees its list mutate.
 type Balancer interface {
-	Pick(ctx *fasthttp.RequestCtx) *Target
+	Pick(ctx *fasthttp.RequestCtx, e *Eligible) *Target
 }
 
-// BalancerFactory builds a balancer over a fixed list of targets.
-type BalancerFactory func(targets []*Target) (Balancer, error)
+// BalancerOptions are the per-upstream settings a balancer may use.
+type BalancerOptions struct {
+	// HashOn is the consistent_hash key: "header:NAME", "cookie:NAME",
+	// "client_ip" or "path".
+	HashOn string
+}
+
+// BalancerFactory builds a balancer over a fixed list of targets. It may
+// allocate freely and should reject options it cannot use.
+type BalancerFactory func(targets []*Target, opts BalancerOptions) (Balancer, error)
 
 var (
 	balancersMu sync.RWMutex
@@ -32,17 +44,76 @@ func RegisterBalancer(name string, f BalancerFactory) {
 	balancers[name] = f
 }
 
-func newBalancer(name string, targets []*Target) (Balancer, error) {
+// Balancers lists the registered balancer names, sorted.
+func Balancers() []string {
 	balancersMu.RLock()
-	f, ok := balancers[name]
 	names := make([]string, 0, len(balancers))
 	for n := range balancers {
 		names = append(names, n)
 	}
 	balancersMu.RUnlock()
+	sort.Strings(names)
+	return names
+}
+
+// NewBalancer builds the balancer registered as name.
+func NewBalancer(name string, targets []*Target, opts BalancerOptions) (Balancer, error) {
+	balancersMu.RLock()
+	f, ok := balancers[name]
+	balancersMu.RUnlock()
 	if !ok {
-		sort.Strings(names)
-		return nil, fmt.Errorf("unknown balancer %q (want one of %s)", name, strings.Join(names, ", "))
+		return nil, fmt.Errorf("unknown balancer %q (want one of %s)", name, strings.Join(Balancers(), ", "))
 	}
-	return f(targets)
+	return f(targets, opts)
+}
+
+// maxTried bounds how many targets one request remembers having tried; a
+// request makes at most that many attempts.
+const maxTried = 8
+
+// Eligible says which targets one pick may return: those that are
+// available (healthy and not ejected, unless the upstream is in panic
+// mode) and that this request has not tried yet. It lives in per-request
+// scratch space that is reused, so passing it to Pick allocates nothing.
+type Eligible struct {
+	now          int64 // unix nanoseconds, read once per request
+	ignoreHealth bool
+	tried        [maxTried]*Target
+	n            int
+}
+
+// Reset prepares e for a new request at time now (unix nanoseconds).
+func (e *Eligible) Reset(now int64) {
+	*e = Eligible{now: now}
+}
+
+// Tried records that the request went to t, so later picks avoid it.
+func (e *Eligible) Tried(t *Target) {
+	if e.n < maxTried {
+		e.tried[e.n] = t
+		e.n++
+	}
+}
+
+// Attempts is how many targets the request has been sent to.
+func (e *Eligible) Attempts() int { return e.n }
+
+// OK reports whether t may be picked.
+func (e *Eligible) OK(t *Target) bool {
+	if !e.ignoreHealth && !t.Available(e.now) {
+		return false
+	}
+	for i := 0; i < e.n; i++ {
+		if e.tried[i] == t {
+			return false
+		}
+	}
+	return true
+}
+
+// Untried returns a copy of e that no longer excludes tried targets, for
+// the last resort of retrying on a target already tried when it is the
+// only one.
+func (e *Eligible) Untried() Eligible {
+	return Eligible{now: e.now, ignoreHealth: e.ignoreHealth}
 }

@@ -27,7 +27,12 @@ type Target struct {
 	key            string // settings fingerprint; equal keys may share a Target across reloads
 
 	inflight atomic.Int64
-	requests atomic.Uint64
+	ewma     atomic.Int64 // response-head latency moving average, ns
+	// healthy is the active checks' verdict (true until they say
+	// otherwise); ejectUntil is the end of a passive ejection, unix ns.
+	healthy    atomic.Bool
+	ejectUntil atomic.Int64
+	requests   atomic.Uint64
 	failures atomic.Uint64
 
 	duration *metrics.PrometheusHistogram
@@ -36,6 +41,16 @@ type Target struct {
 
 // Inflight is the number of requests to this target not yet answered.
 func (t *Target) Inflight() int64 { return t.inflight.Load() }
+
+// EWMA is the moving average of the target's response latency in
+// nanoseconds (0 until the first response).
+func (t *Target) EWMA() int64 { return t.ewma.Load() }
+
+// Available reports whether the target may take requests at now (unix
+// nanoseconds): the active checks find it healthy and it is not ejected.
+func (t *Target) Available(now int64) bool {
+	return t.healthy.Load() && now >= t.ejectUntil.Load()
+}
 
 // Requests and Failures count requests sent and those that got no response.
 func (t *Target) Requests() uint64 { return t.requests.Load() }
@@ -50,12 +65,26 @@ func (t *Target) Do(req *fasthttp.Request, resp *fasthttp.Response, timeout time
 	start := time.Now()
 	err := t.client.DoTimeout(req, resp, timeout)
 	t.inflight.Add(-1)
-	t.duration.UpdateDuration(start)
+	d := time.Since(start)
+	t.duration.Update(d.Seconds())
+	t.observeLatency(int64(d))
 	if err != nil {
 		t.failures.Add(1)
 		t.errors.Inc()
 	}
 	return err
+}
+
+// observeLatency folds one latency into the moving average with weight
+// 1/8. Concurrent updates may overwrite each other; an average that loses
+// an occasional sample is still the average.
+func (t *Target) observeLatency(ns int64) {
+	old := t.ewma.Load()
+	if old == 0 {
+		t.ewma.Store(ns)
+		return
+	}
+	t.ewma.Store(old + (ns-old)/8)
 }
 
 // Dial opens a connection of its own to the target, for protocols that
@@ -91,14 +120,25 @@ func (t *Target) Close() { t.client.CloseIdleConnections() }
 type Upstream struct {
 	Name     string
 	Balancer string
-	Targets  []*Target
 	Timeout  time.Duration
 
-	bal Balancer
+	members atomic.Pointer[members]
 }
 
-// Pick returns the target for this request, or nil when there is none.
-func (u *Upstream) Pick(ctx *fasthttp.RequestCtx) *Target { return u.bal.Pick(ctx) }
+// members is one version of an upstream's target list with the balancer
+// built over it; a change of targets swaps in a new one whole.
+type members struct {
+	targets []*Target
+	bal     Balancer
+}
+
+// Targets returns the current targets. The slice must not be modified.
+func (u *Upstream) Targets() []*Target { return u.members.Load().targets }
+
+// Pick returns a target for this request among those e allows, or nil.
+func (u *Upstream) Pick(ctx *fasthttp.RequestCtx, e *Eligible) *Target {
+	return u.members.Load().bal.Pick(ctx, e)
+}
 
 // Set is every upstream of one snapshot, by name.
 type Set struct {
@@ -120,6 +160,7 @@ func Build(cfgs []config.Upstream, prev *Set) (*Set, error) {
 	var errs []error
 	for i, uc := range cfgs {
 		u := &Upstream{Name: uc.Name, Balancer: uc.Balancer, Timeout: uc.Timeout.D()}
+		var targets []*Target
 		for _, tc := range uc.Targets {
 			key := targetKey(uc, tc)
 			t := s.targets[key]
@@ -130,14 +171,14 @@ func Build(cfgs []config.Upstream, prev *Set) (*Set, error) {
 				t = newTarget(uc, tc, key)
 			}
 			s.targets[key] = t
-			u.Targets = append(u.Targets, t)
+			targets = append(targets, t)
 		}
-		b, err := newBalancer(uc.Balancer, u.Targets)
+		b, err := NewBalancer(uc.Balancer, targets, BalancerOptions{})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("upstreams[%d].balancer: %w", i, err))
 			continue
 		}
-		u.bal = b
+		u.members.Store(&members{targets: targets, bal: b})
 		s.byName[u.Name] = u
 		s.ordered = append(s.ordered, u)
 	}
@@ -205,7 +246,7 @@ func newTarget(uc config.Upstream, tc config.Target, key string) *Target {
 		hc.TLSConfig = &tls.Config{ServerName: name, InsecureSkipVerify: uc.TLSSkipVerify} //nolint:gosec // opt-in per upstream
 	}
 	labels := fmt.Sprintf(`{upstream=%q,target=%q}`, uc.Name, tc.Address)
-	return &Target{
+	t := &Target{
 		Upstream:       uc.Name,
 		Addr:           tc.Address,
 		Weight:         tc.Weight,
@@ -216,6 +257,8 @@ func newTarget(uc config.Upstream, tc config.Target, key string) *Target {
 		duration:       metrics.GetOrCreatePrometheusHistogramExt("wasmgate_upstream_request_duration_seconds"+labels, DurationBuckets),
 		errors:         metrics.GetOrCreateCounter("wasmgate_upstream_errors_total" + labels),
 	}
+	t.healthy.Store(true)
+	return t
 }
 
 // DurationBuckets are the histogram bounds, in seconds, of request
