@@ -33,7 +33,7 @@ type Target struct {
 	healthy    atomic.Bool
 	ejectUntil atomic.Int64
 	requests   atomic.Uint64
-	failures atomic.Uint64
+	failures   atomic.Uint64
 
 	duration *metrics.PrometheusHistogram
 	errors   *metrics.Counter
