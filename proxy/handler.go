@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -75,15 +76,14 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, l *listener) {
 	}
 
 	x.elig.Reset(ctx.Time().UnixNano())
-	target := route.Upstream.Pick(ctx, &x.elig)
-	if target == nil {
-		g.reject(ctx, x, snap, route, fasthttp.StatusServiceUnavailable, "no_target",
-			"upstream "+route.Upstream.Name+" has no targets")
-		return
-	}
-
 	if isUpgrade(req) {
-		g.prepareRequest(ctx, x, l, route, target, true)
+		target := route.Upstream.Pick(ctx, &x.elig)
+		if target == nil {
+			g.noTarget(ctx, x, snap, route)
+			return
+		}
+		g.prepareRequest(ctx, x, l, route, true)
+		aimAt(ctx, route, target)
 		g.proxyUpgrade(ctx, x, route, target)
 		return
 	}
@@ -91,7 +91,7 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, l *listener) {
 	// Read before prepareRequest, whose removal of the Connection header
 	// also clears this flag.
 	clientClose := req.Header.ConnectionClose()
-	g.prepareRequest(ctx, x, l, route, target, false)
+	g.prepareRequest(ctx, x, l, route, false)
 	// The upstream connection is pooled whatever the client does with its
 	// own; the client's Connection: close is restored for the reply.
 	req.Header.ResetConnectionClose()
@@ -99,16 +99,14 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, l *listener) {
 		x.limit = limitReader{r: req.BodyStream(), left: l.maxBody}
 		req.SetBodyStream(&x.limit, -1)
 	}
-	ctx.Response.Header.SetNoDefaultContentType(true)
 
-	var err error
-	if clientClose {
-		err = g.doDetached(ctx, target, route)
-	} else {
-		err = target.Do(req, &ctx.Response, route.Timeout)
-	}
+	target, err := g.forward(ctx, x, route, clientClose)
 	if err != nil {
-		g.upstreamFailed(ctx, x, route, target, err)
+		if target == nil && errors.Is(err, errNoTarget) {
+			g.noTarget(ctx, x, snap, route)
+		} else {
+			g.upstreamFailed(ctx, x, route, target, err)
+		}
 		if clientClose {
 			ctx.SetConnectionClose()
 		}
@@ -124,6 +122,137 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, l *listener) {
 	g.finish(ctx, x, route, target, nil)
 }
 
+var (
+	errNoTarget     = errors.New("no available target")
+	errCircuitOpen  = errors.New("the upstream's circuit breaker is open")
+	errUpstreamFull = errors.New("the upstream is at its concurrent request limit")
+	errRouteTimeout = errors.New("the route's timeout passed before a try could start")
+)
+
+// forward sends the request to the route's upstream, retrying as the
+// route's policy allows, and leaves the last response in ctx.Response. It
+// returns the target that answered (or failed last) and that try's error.
+func (g *Gateway) forward(ctx *fasthttp.RequestCtx, x *exchange, route *Route, clientClose bool) (*upstream.Target, error) {
+	up := route.Upstream
+	req := &ctx.Request
+	pol := route.retry
+	deadline := ctx.Time().Add(route.Timeout)
+	// A streamed body has been consumed by the first try and cannot be
+	// sent again; a non-idempotent request may be retried only where the
+	// route says the backend tolerates duplicates.
+	canRetry := pol != nil && !req.IsBodyStream() &&
+		(pol.NonIdempotent || upstream.IsIdempotent(req))
+	budget := up.Budget
+	budget.Begin()
+	defer budget.End()
+	retrying := false
+	defer func() {
+		if retrying {
+			budget.Release()
+		}
+	}()
+
+	for attempt := 0; ; attempt++ {
+		target := up.Pick(ctx, &x.elig)
+		if target == nil && attempt > 0 {
+			// Every eligible target has been tried: try one again rather
+			// than give up while the policy allows another attempt.
+			x.elig.ForgetTried()
+			target = up.Pick(ctx, &x.elig)
+		}
+		if target == nil {
+			return nil, errNoTarget
+		}
+		x.elig.Tried(target)
+		aimAt(ctx, route, target)
+
+		now := time.Now()
+		left := deadline.Sub(now)
+		if left <= 0 {
+			return target, errRouteTimeout
+		}
+		switch up.Breaker.Allow(now, left) {
+		case upstream.RefusedOpen:
+			return target, errCircuitOpen
+		case upstream.RefusedFull:
+			return target, errUpstreamFull
+		}
+		try := left
+		if pol != nil && pol.PerTryTimeout > 0 {
+			try = min(try, pol.PerTryTimeout)
+		}
+		ctx.Response.Header.SetNoDefaultContentType(true)
+		var err error
+		if clientClose {
+			err = g.doDetached(ctx, target, try)
+		} else {
+			err = target.Do(req, &ctx.Response, try)
+		}
+		status := 0
+		if err == nil {
+			status = ctx.Response.StatusCode()
+		}
+		failed := err != nil || status >= 500
+		up.Breaker.Done(time.Now(), failed)
+		target.Outcome(status, err)
+
+		if !canRetry || attempt >= pol.Retries || !retryable(pol, err, status) {
+			return target, err
+		}
+		if !retrying {
+			if !budget.Acquire() {
+				return target, err
+			}
+			retrying = true
+		}
+		wait := pol.Backoff(attempt + 1)
+		if time.Until(deadline) <= wait {
+			return target, err
+		}
+		// This try's answer is dropped; closing its streamed body gives
+		// up its connection, which is cheaper than draining it.
+		ctx.Response.Reset()
+		up.CountRetry()
+		if wait > 0 {
+			time.Sleep(wait)
+		}
+	}
+}
+
+// retryable reports whether a try that ended with err or status may be
+// retried under pol.
+func retryable(pol *upstream.RetryPolicy, err error, status int) bool {
+	if err == nil {
+		return pol.RetriesStatus(status)
+	}
+	switch {
+	case isConnectFailure(err):
+		return pol.On&upstream.RetryConnectFailure != 0
+	case errors.Is(err, fasthttp.ErrTimeout), isTimeout(err):
+		return pol.On&upstream.RetryTimeout != 0
+	case errors.Is(err, errBodyTooLarge):
+		return false
+	}
+	return pol.On&upstream.RetryReset != 0
+}
+
+func isConnectFailure(err error) bool {
+	if errors.Is(err, fasthttp.ErrDialTimeout) {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+func (g *Gateway) noTarget(ctx *fasthttp.RequestCtx, x *exchange, snap *Snapshot, route *Route) {
+	up := route.Upstream
+	msg := "upstream " + up.Name + " has no healthy targets"
+	if len(up.Targets()) == 0 {
+		msg = "upstream " + up.Name + " has no targets"
+	}
+	g.reject(ctx, x, snap, route, fasthttp.StatusServiceUnavailable, "no_healthy_targets", msg)
+}
+
 // doDetached is Do for a client that closes its connection after this
 // response. fasthttp decides whether to pool the upstream connection of a
 // streamed body when the stream is closed, by looking at the Response it
@@ -131,10 +260,10 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, l *listener) {
 // close, every such request would cost an upstream connection. So the
 // upstream response is read into a Response of its own and its body is
 // relayed from there.
-func (g *Gateway) doDetached(ctx *fasthttp.RequestCtx, target *upstream.Target, route *Route) error {
+func (g *Gateway) doDetached(ctx *fasthttp.RequestCtx, target *upstream.Target, timeout time.Duration) error {
 	up := fasthttp.AcquireResponse()
 	up.Header.SetNoDefaultContentType(true)
-	if err := target.Do(&ctx.Request, up, route.Timeout); err != nil {
+	if err := target.Do(&ctx.Request, up, timeout); err != nil {
 		fasthttp.ReleaseResponse(up)
 		return err
 	}
@@ -165,7 +294,7 @@ func (d *detachedBody) CloseWithError(err error) error {
 }
 
 // prepareRequest turns the client's request into the one sent upstream.
-func (g *Gateway) prepareRequest(ctx *fasthttp.RequestCtx, x *exchange, l *listener, route *Route, target *upstream.Target, upgrade bool) {
+func (g *Gateway) prepareRequest(ctx *fasthttp.RequestCtx, x *exchange, l *listener, route *Route, upgrade bool) {
 	h := &ctx.Request.Header
 	x.host = append(x.host[:0], h.Host()...)
 	if upgrade {
@@ -192,14 +321,24 @@ func (g *Gateway) prepareRequest(ctx *fasthttp.RequestCtx, x *exchange, l *liste
 	}
 	h.SetBytesV(hdrForwardedHost, x.host)
 
-	switch {
-	case route.hostRewrite != nil:
+	if route.hostRewrite != nil {
 		h.SetHostBytes(route.hostRewrite)
-	case !route.preserveHost:
-		h.SetHostBytes(target.HostHeader())
 	}
 	// Without this fasthttp would put the URI's host back on the wire.
 	ctx.Request.UseHostHeader = true
+
+	if route.stripPrefix != nil || route.rewrite != nil {
+		rewritePath(ctx, x, route)
+	}
+}
+
+// aimAt makes the request fit target: its Host when the route does not
+// keep the client's, and its scheme. It runs again for each retry, which
+// may go to another target.
+func aimAt(ctx *fasthttp.RequestCtx, route *Route, target *upstream.Target) {
+	if route.hostRewrite == nil && !route.preserveHost {
+		ctx.Request.Header.SetHostBytes(target.HostHeader())
+	}
 	// The URI keeps the scheme of the client's connection; fasthttp refuses
 	// to send it to a target that speaks the other one.
 	if uri := ctx.Request.URI(); target.TLS() != bytes.Equal(uri.Scheme(), strHTTPS) {
@@ -208,10 +347,6 @@ func (g *Gateway) prepareRequest(ctx *fasthttp.RequestCtx, x *exchange, l *liste
 		} else {
 			uri.SetSchemeBytes(strHTTP)
 		}
-	}
-
-	if route.stripPrefix != nil || route.rewrite != nil {
-		rewritePath(ctx, x, route)
 	}
 }
 
@@ -310,6 +445,12 @@ func (g *Gateway) upstreamFailed(ctx *fasthttp.RequestCtx, x *exchange, route *R
 	case errors.Is(err, errBodyTooLarge):
 		status, code, msg = fasthttp.StatusRequestEntityTooLarge, "body_too_large", errBodyTooLarge.Error()
 		ctx.SetConnectionClose()
+	case errors.Is(err, errCircuitOpen):
+		status, code, msg = fasthttp.StatusServiceUnavailable, "circuit_open", "upstream "+route.Upstream.Name+" is failing; its circuit breaker is open"
+	case errors.Is(err, errUpstreamFull):
+		status, code, msg = fasthttp.StatusServiceUnavailable, "upstream_overloaded", "upstream "+route.Upstream.Name+" is at its concurrent request limit"
+	case errors.Is(err, errRouteTimeout):
+		status, code, msg = fasthttp.StatusGatewayTimeout, "upstream_timeout", "the upstream target did not answer in time"
 	case errors.Is(err, fasthttp.ErrDialTimeout):
 		status, code, msg = fasthttp.StatusGatewayTimeout, "upstream_connect_timeout", "timed out connecting to the upstream target"
 	case errors.Is(err, fasthttp.ErrTimeout), isTimeout(err):

@@ -33,6 +33,7 @@ type Route struct {
 	Upstream *upstream.Upstream // nil for a direct response
 	Timeout  time.Duration
 
+	retry        *upstream.RetryPolicy // nil: no retries
 	stripPrefix  []byte
 	rewrite      *regexp.Regexp
 	replacement  []byte

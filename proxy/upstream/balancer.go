@@ -111,9 +111,9 @@ func (e *Eligible) OK(t *Target) bool {
 	return true
 }
 
-// Untried returns a copy of e that no longer excludes tried targets, for
-// the last resort of retrying on a target already tried when it is the
-// only one.
-func (e *Eligible) Untried() Eligible {
-	return Eligible{now: e.now, ignoreHealth: e.ignoreHealth}
-}
+// ForgetTried lets picks return targets already tried, for a retry when
+// every eligible target has been tried once.
+func (e *Eligible) ForgetTried() { e.n = 0 }
+
+// IgnoreHealth lets picks return unavailable targets (panic mode).
+func (e *Eligible) IgnoreHealth() { e.ignoreHealth = true }

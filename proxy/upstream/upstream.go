@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -35,8 +36,15 @@ type Target struct {
 	requests   atomic.Uint64
 	failures   atomic.Uint64
 
-	duration *metrics.PrometheusHistogram
-	errors   *metrics.Counter
+	// health is nil when the upstream has neither active nor passive
+	// checks; ctx ends with the target (Close).
+	health *health
+	ctx    context.Context
+
+	duration       *metrics.PrometheusHistogram
+	errors         *metrics.Counter
+	ejectionsTotal *metrics.Counter
+	healthGauge    *metrics.Gauge
 }
 
 // Inflight is the number of requests to this target not yet answered.
@@ -114,7 +122,10 @@ func (t *Target) HostHeader() []byte { return t.hostHeader }
 
 // Close drops the target's idle connections. Connections in use finish
 // their request and are closed when returned.
-func (t *Target) Close() { t.client.CloseIdleConnections() }
+func (t *Target) Close() {
+	t.stopHealth()
+	t.client.CloseIdleConnections()
+}
 
 // Upstream is a named group of targets and the balancer over them.
 type Upstream struct {
@@ -122,7 +133,13 @@ type Upstream struct {
 	Balancer string
 	Timeout  time.Duration
 
+	// Breaker is nil when the upstream has none; its methods accept that.
+	Breaker *Breaker
+	Budget  *RetryBudget
+	Health  HealthOptions
+
 	members atomic.Pointer[members]
+	retries *metrics.Counter
 }
 
 // members is one version of an upstream's target list with the balancer
@@ -136,9 +153,25 @@ type members struct {
 func (u *Upstream) Targets() []*Target { return u.members.Load().targets }
 
 // Pick returns a target for this request among those e allows, or nil.
+// In panic mode (too few targets available) health is ignored.
 func (u *Upstream) Pick(ctx *fasthttp.RequestCtx, e *Eligible) *Target {
-	return u.members.Load().bal.Pick(ctx, e)
+	m := u.members.Load()
+	if u.Health.PanicThreshold > 0 && !e.ignoreHealth && len(m.targets) > 0 {
+		avail := 0
+		for _, t := range m.targets {
+			if t.Available(e.now) {
+				avail++
+			}
+		}
+		if float64(avail) < u.Health.PanicThreshold*float64(len(m.targets)) {
+			e.ignoreHealth = true
+		}
+	}
+	return m.bal.Pick(ctx, e)
 }
+
+// CountRetry counts one retry to the upstream in its metrics.
+func (u *Upstream) CountRetry() { u.retries.Inc() }
 
 // Set is every upstream of one snapshot, by name.
 type Set struct {
@@ -159,7 +192,13 @@ func Build(cfgs []config.Upstream, prev *Set) (*Set, error) {
 	s := &Set{byName: map[string]*Upstream{}, targets: map[string]*Target{}}
 	var errs []error
 	for i, uc := range cfgs {
-		u := &Upstream{Name: uc.Name, Balancer: uc.Balancer, Timeout: uc.Timeout.D()}
+		u := &Upstream{
+			Name:     uc.Name,
+			Balancer: uc.Balancer,
+			Timeout:  uc.Timeout.D(),
+			Budget:   &RetryBudget{Ratio: 0.2, MinConcurrent: 3},
+			retries:  metrics.GetOrCreateCounter(fmt.Sprintf(`wasmgate_upstream_retries_total{upstream=%q}`, uc.Name)),
+		}
 		var targets []*Target
 		for _, tc := range uc.Targets {
 			key := targetKey(uc, tc)
@@ -223,7 +262,7 @@ func newTarget(uc config.Upstream, tc config.Target, key string) *Target {
 		// it sat idle in the pool; real retry policy is the route's.
 		MaxIdemponentCallAttempts: 2,
 		RetryIfErr: func(req *fasthttp.Request, attempts int, err error) (bool, bool) {
-			return false, isStaleConnErr(err) && isIdempotent(req)
+			return false, isStaleConnErr(err) && IsIdempotent(req)
 		},
 		DialTimeout: func(addr string, timeout time.Duration) (net.Conn, error) {
 			if connect < timeout || timeout <= 0 {
@@ -268,7 +307,8 @@ func newTarget(uc config.Upstream, tc config.Target, key string) *Target {
 var DurationBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 	0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
 
-func isIdempotent(req *fasthttp.Request) bool {
+// IsIdempotent reports a method that may be sent twice with the effect of once.
+func IsIdempotent(req *fasthttp.Request) bool {
 	return req.Header.IsGet() || req.Header.IsHead() || req.Header.IsPut() ||
 		req.Header.IsOptions() || req.Header.IsDelete() || req.Header.IsTrace()
 }
