@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
@@ -85,16 +86,24 @@ func (a *adminServer) Routes() any {
 }
 
 type targetInfo struct {
-	Address  string `json:"address"`
-	Weight   int    `json:"weight"`
-	Inflight int64  `json:"inflight"`
-	Requests uint64 `json:"requests"`
-	Failures uint64 `json:"failures"`
+	Address string `json:"address"`
+	Weight  int    `json:"weight"`
+	// Healthy is the active checks' verdict; Ejected, passive checks';
+	// Available is whether balancers may pick the target now.
+	Healthy   bool    `json:"healthy"`
+	Ejected   bool    `json:"ejected"`
+	Available bool    `json:"available"`
+	Inflight  int64   `json:"inflight"`
+	Requests  uint64  `json:"requests"`
+	Failures  uint64  `json:"failures"`
+	LatencyMS float64 `json:"latency_ewma_ms"`
 }
 
 type upstreamInfo struct {
 	Name     string       `json:"name"`
 	Balancer string       `json:"balancer"`
+	Circuit  string       `json:"circuit"`
+	Inflight int64        `json:"inflight"`
 	Targets  []targetInfo `json:"targets"`
 }
 
@@ -102,11 +111,14 @@ type upstreamInfo struct {
 func (a *adminServer) Upstreams() any {
 	out := []upstreamInfo{}
 	for _, u := range a.g.snap.Load().Upstreams.All() {
-		ui := upstreamInfo{Name: u.Name, Balancer: u.Balancer, Targets: []targetInfo{}}
+		ui := upstreamInfo{Name: u.Name, Balancer: u.Balancer, Circuit: u.Breaker.State().String(),
+			Inflight: u.Breaker.Inflight(), Targets: []targetInfo{}}
+		now := time.Now().UnixNano()
 		for _, t := range u.Targets() {
 			ui.Targets = append(ui.Targets, targetInfo{
-				Address: t.Addr, Weight: t.Weight, Inflight: t.Inflight(),
-				Requests: t.Requests(), Failures: t.Failures(),
+				Address: t.Addr, Weight: t.Weight, Healthy: t.Healthy(), Ejected: t.Ejected(),
+				Available: t.Available(now), Inflight: t.Inflight(),
+				Requests: t.Requests(), Failures: t.Failures(), LatencyMS: float64(t.EWMA()) / 1e6,
 			})
 		}
 		out = append(out, ui)

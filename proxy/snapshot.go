@@ -194,6 +194,9 @@ func compileRoute(i int, rc config.Route, ups *upstream.Set) (*Route, error) {
 		}
 		r.rewrite, r.replacement = re, []byte(rw.Replacement)
 	}
+	if rt := rc.Retries; rt != nil {
+		r.retry = retryPolicy(rt)
+	}
 	if d := rc.DirectResponse; d != nil {
 		dr := &directResponse{status: d.Status, body: []byte(d.Body), contentType: []byte(d.ContentType)}
 		for k, v := range d.Headers {
@@ -214,4 +217,34 @@ func compileRoute(i int, rc config.Route, ups *upstream.Set) (*Route, error) {
 		r.Timeout = r.Upstream.Timeout
 	}
 	return r, nil
+}
+
+// retryPolicy compiles a route's retries table; config validation has
+// already checked every entry of On.
+func retryPolicy(rt *config.Retries) *upstream.RetryPolicy {
+	p := &upstream.RetryPolicy{
+		Retries:       rt.Attempts - 1,
+		PerTryTimeout: rt.PerTryTimeout.D(),
+		NonIdempotent: rt.NonIdempotent,
+		BackoffBase:   rt.BackoffBase.D(),
+		BackoffMax:    rt.BackoffMax.D(),
+	}
+	for _, on := range rt.On {
+		cond, statuses, _ := config.ParseRetryOn(on)
+		switch cond {
+		case "connect-failure":
+			p.On |= upstream.RetryConnectFailure
+		case "reset":
+			p.On |= upstream.RetryReset
+		case "timeout":
+			p.On |= upstream.RetryTimeout
+		case "status":
+			p.On |= upstream.RetryStatus
+			p.Statuses = append(p.Statuses, statuses...)
+		}
+	}
+	if p.Retries == 0 {
+		return nil
+	}
+	return p
 }

@@ -292,14 +292,14 @@ strip_prefix = true
 [[routes]]
 name = "three"
 upstream = "app"
-retries = 3
+retry_count = 3
 `)
 	out, err = exec.Command(binary, "validate", "-c", path).CombinedOutput()
 	if !errorsAs(err, &ee) || ee.ExitCode() != 1 {
 		t.Fatalf("want exit 1, got %v\n%s", err, out)
 	}
 	want := []string{
-		path + ":22: routes[2].retries: unknown key \"retries\"",
+		path + ":22: routes[2].retry_count: unknown key \"retry_count\"",
 	}
 	for _, w := range want {
 		if !strings.Contains(string(out), w) {
@@ -308,7 +308,7 @@ retries = 3
 	}
 
 	// Without the unknown key, every validation error is listed at once.
-	text := strings.Replace(mustRead(t, path), "retries = 3\n", "", 1)
+	text := strings.Replace(mustRead(t, path), "retry_count = 3\n", "", 1)
 	writeConfig(t, path, text)
 	out, _ = exec.Command(binary, "validate", "-c", path).CombinedOutput()
 	for _, w := range []string{

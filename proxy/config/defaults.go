@@ -77,10 +77,14 @@ func applyDefaults(c *Config, md *toml.MetaData) {
 		setDur(&u.ConnectTimeout, DefaultConnectTimeout)
 		setDur(&u.Timeout, DefaultUpstreamTimeout)
 		setDur(&u.IdleTimeout, DefaultUpstreamIdle)
+		applyResilienceDefaults(u)
 	}
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		setStr(&r.Name, "route-"+strconv.Itoa(i))
+		if r.Retries != nil {
+			applyRetryDefaults(r.Retries)
+		}
 		if d := r.DirectResponse; d != nil {
 			if d.Status == 0 {
 				d.Status = 200

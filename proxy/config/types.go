@@ -82,7 +82,16 @@ type Certificate struct {
 type Upstream struct {
 	Name     string   `toml:"name"`
 	Targets  []Target `toml:"targets"`
-	Balancer string   `toml:"balancer"` // round_robin
+	// Balancer is round_robin, weighted_round_robin, least_connections,
+	// p2c_ewma or consistent_hash; HashOn is the key of the last:
+	// header:NAME, cookie:NAME, client_ip or path.
+	Balancer string `toml:"balancer"`
+	HashOn   string `toml:"hash_on"`
+
+	Health         *Health         `toml:"health"`
+	CircuitBreaker *CircuitBreaker `toml:"circuit_breaker"`
+	RetryBudget    RetryBudget     `toml:"retry_budget"`
+	Discovery      *Discovery      `toml:"discovery"`
 
 	// MaxConnsPerTarget caps the keep-alive pool of each target; requests
 	// beyond it wait up to the route timeout for a free connection.
@@ -159,6 +168,8 @@ type Route struct {
 	PreserveHost   *bool           `toml:"preserve_host"`
 	HostRewrite    string          `toml:"host_rewrite"`
 	DirectResponse *DirectResponse `toml:"direct_response"`
+	// Retries is the route's retry policy; nil means no retries.
+	Retries *Retries `toml:"retries"`
 	// Plugins is the ordered plugin chain run for this route.
 	Plugins []string `toml:"plugins"`
 }

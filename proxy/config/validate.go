@@ -82,9 +82,6 @@ func validate(c *Config, e *errs) {
 		} else {
 			ups[u.Name] = i
 		}
-		if len(u.Targets) == 0 {
-			e.add(p+".targets", "at least one target is required")
-		}
 		for k, t := range u.Targets {
 			tp := fmt.Sprintf("%s.targets[%d]", p, k)
 			if err := checkHostPort(t.Address); err != nil {
@@ -100,6 +97,12 @@ func validate(c *Config, e *errs) {
 		if u.TLSSkipVerify && !u.TLS {
 			e.add(p+".tls_insecure_skip_verify", "set without tls = true")
 		}
+		if u.Balancer == "consistent_hash" && u.HashOn == "" {
+			e.add(p+".hash_on", "required with balancer consistent_hash (header:NAME, cookie:NAME, client_ip or path)")
+		} else if u.HashOn != "" && u.Balancer != "consistent_hash" {
+			e.add(p+".hash_on", "only used by balancer consistent_hash")
+		}
+		validateResilience(p, u, e)
 	}
 
 	routes := map[string]int{}
@@ -122,6 +125,12 @@ func validate(c *Config, e *errs) {
 			if _, ok := ups[r.Upstream]; !ok {
 				e.add(p+".upstream", "no upstream named %q", r.Upstream)
 			}
+		}
+		if r.Retries != nil {
+			if r.Upstream == "" {
+				e.add(p+".retries", "only a route with an upstream can retry")
+			}
+			validateRetries(p+".retries", r.Retries, e)
 		}
 		if r.StripPrefix && r.PathPrefix == "" {
 			e.add(p+".strip_prefix", "needs path_prefix")

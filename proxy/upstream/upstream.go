@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -140,6 +141,8 @@ type Upstream struct {
 
 	members atomic.Pointer[members]
 	retries *metrics.Counter
+	bopts   BalancerOptions
+	cfgKey  string // the breaker's settings, to carry it over a reload
 }
 
 // members is one version of an upstream's target list with the balancer
@@ -196,8 +199,12 @@ func Build(cfgs []config.Upstream, prev *Set) (*Set, error) {
 			Name:     uc.Name,
 			Balancer: uc.Balancer,
 			Timeout:  uc.Timeout.D(),
-			Budget:   &RetryBudget{Ratio: 0.2, MinConcurrent: 3},
+			Breaker:  carryBreaker(prev, uc),
+			Budget:   &RetryBudget{Ratio: *uc.RetryBudget.Ratio, MinConcurrent: uc.RetryBudget.MinConcurrent},
+			Health:   healthOptions(uc),
 			retries:  metrics.GetOrCreateCounter(fmt.Sprintf(`wasmgate_upstream_retries_total{upstream=%q}`, uc.Name)),
+			bopts:    BalancerOptions{HashOn: uc.HashOn},
+			cfgKey:   fingerprint(uc.CircuitBreaker),
 		}
 		var targets []*Target
 		for _, tc := range uc.Targets {
@@ -208,11 +215,12 @@ func Build(cfgs []config.Upstream, prev *Set) (*Set, error) {
 			}
 			if t == nil {
 				t = newTarget(uc, tc, key)
+				t.startHealth(u.Health)
 			}
 			s.targets[key] = t
 			targets = append(targets, t)
 		}
-		b, err := NewBalancer(uc.Balancer, targets, BalancerOptions{})
+		b, err := NewBalancer(uc.Balancer, targets, u.bopts)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("upstreams[%d].balancer: %w", i, err))
 			continue
@@ -237,9 +245,57 @@ func (s *Set) Retire(next *Set) {
 	}
 }
 
+// targetKey fingerprints everything a Target is built from, health
+// settings included: a target whose key is unchanged keeps its pool, its
+// counters and its health state across a reload.
 func targetKey(uc config.Upstream, tc config.Target) string {
-	return fmt.Sprintf("%s|%s|%d|%d|%d|%d|%t|%s|%t", uc.Name, tc.Address, tc.Weight,
-		uc.MaxConnsPerTarget, uc.ConnectTimeout, uc.IdleTimeout, uc.TLS, uc.TLSServerName, uc.TLSSkipVerify)
+	return fmt.Sprintf("%s|%s|%d|%d|%d|%d|%t|%s|%t|%s", uc.Name, tc.Address, tc.Weight,
+		uc.MaxConnsPerTarget, uc.ConnectTimeout, uc.IdleTimeout, uc.TLS, uc.TLSServerName, uc.TLSSkipVerify,
+		fingerprint(uc.Health))
+}
+
+func fingerprint(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func healthOptions(uc config.Upstream) HealthOptions {
+	h := uc.Health
+	if h == nil {
+		return HealthOptions{}
+	}
+	o := HealthOptions{PanicThreshold: h.PanicThreshold}
+	if a := h.Active; a != nil {
+		o.Active = &ActiveCheck{
+			Path: a.Path, Host: a.Host, Interval: a.Interval.D(), Timeout: a.Timeout.D(), Statuses: a.Statuses,
+			HealthyThreshold: a.HealthyThreshold, UnhealthyThreshold: a.UnhealthyThreshold, Jitter: *a.Jitter,
+		}
+	}
+	if p := h.Passive; p != nil {
+		o.Passive = PassiveCheck{ConsecutiveFailures: p.ConsecutiveFailures,
+			BaseEjection: p.BaseEjection.D(), MaxEjection: p.MaxEjection.D()}
+	}
+	return o
+}
+
+// carryBreaker returns the previous snapshot's breaker for this upstream
+// when its settings did not change, so a reload neither closes an open
+// circuit nor forgets requests in flight; otherwise a new one.
+func carryBreaker(prev *Set, uc config.Upstream) *Breaker {
+	if prev != nil {
+		if old := prev.byName[uc.Name]; old != nil && old.cfgKey == fingerprint(uc.CircuitBreaker) {
+			return old.Breaker
+		}
+	}
+	b := uc.CircuitBreaker
+	if b == nil {
+		return nil
+	}
+	return NewBreaker(BreakerOptions{
+		MaxRequests: b.MaxRequests, MaxPending: b.MaxPending, ConsecutiveFailures: b.ConsecutiveFailures,
+		ErrorRate: b.ErrorRate, MinRequests: b.MinRequests, Window: b.Window.D(), OpenFor: b.OpenFor.D(),
+		HalfOpenRequests: b.HalfOpenRequests,
+	})
 }
 
 func newTarget(uc config.Upstream, tc config.Target, key string) *Target {
@@ -295,8 +351,11 @@ func newTarget(uc config.Upstream, tc config.Target, key string) *Target {
 		key:            key,
 		duration:       metrics.GetOrCreatePrometheusHistogramExt("wasmgate_upstream_request_duration_seconds"+labels, DurationBuckets),
 		errors:         metrics.GetOrCreateCounter("wasmgate_upstream_errors_total" + labels),
+		ejectionsTotal: metrics.GetOrCreateCounter("wasmgate_upstream_ejections_total" + labels),
+		healthGauge:    metrics.GetOrCreateGauge("wasmgate_upstream_target_healthy"+labels, nil),
 	}
 	t.healthy.Store(true)
+	t.healthGauge.Set(1)
 	return t
 }
 
