@@ -119,8 +119,8 @@ func TestParseFull(t *testing.T) {
 					{Address: "10.0.0.1:8080", Weight: 1},
 					{Address: "10.0.0.2:8080", Weight: 3},
 				},
-				Balancer:          "consistent_hash",
-				HashOn:            "header:X-User",
+				Balancer: "consistent_hash",
+				HashOn:   "header:X-User",
 				Health: &Health{
 					PanicThreshold: 0.5,
 					Active: &ActiveHealth{

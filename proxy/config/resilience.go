@@ -105,27 +105,27 @@ type Retries struct {
 
 // Defaults of the resilience settings; docs/CONFIG.md lists them.
 const (
-	DefaultHealthInterval       = 5 * time.Second
-	DefaultHealthTimeout        = time.Second
-	DefaultHealthyThreshold     = 2
-	DefaultUnhealthyThreshold   = 3
-	DefaultHealthJitter         = 0.1
-	DefaultPassiveFailures      = 5
-	DefaultBaseEjection         = 30 * time.Second
-	DefaultMaxEjection          = 5 * time.Minute
-	DefaultBreakerWindow        = 10 * time.Second
-	DefaultBreakerMinRequests   = 20
-	DefaultBreakerOpenFor       = 30 * time.Second
-	DefaultRetryBudgetRatio     = 0.2
-	DefaultRetryBudgetMin       = 3
-	DefaultRetryAttempts        = 2
-	DefaultRetryBackoffBase     = 25 * time.Millisecond
-	DefaultRetryBackoffMax      = 250 * time.Millisecond
-	DefaultDNSInterval          = 30 * time.Second
-	DefaultFileInterval         = 2 * time.Second
-	DefaultConsulAddress        = "http://127.0.0.1:8500"
-	DefaultEtcdEndpoint         = "http://127.0.0.1:2379"
-	defaultHalfOpenRequests     = 1
+	DefaultHealthInterval     = 5 * time.Second
+	DefaultHealthTimeout      = time.Second
+	DefaultHealthyThreshold   = 2
+	DefaultUnhealthyThreshold = 3
+	DefaultHealthJitter       = 0.1
+	DefaultPassiveFailures    = 5
+	DefaultBaseEjection       = 30 * time.Second
+	DefaultMaxEjection        = 5 * time.Minute
+	DefaultBreakerWindow      = 10 * time.Second
+	DefaultBreakerMinRequests = 20
+	DefaultBreakerOpenFor     = 30 * time.Second
+	DefaultRetryBudgetRatio   = 0.2
+	DefaultRetryBudgetMin     = 3
+	DefaultRetryAttempts      = 2
+	DefaultRetryBackoffBase   = 25 * time.Millisecond
+	DefaultRetryBackoffMax    = 250 * time.Millisecond
+	DefaultDNSInterval        = 30 * time.Second
+	DefaultFileInterval       = 2 * time.Second
+	DefaultConsulAddress      = "http://127.0.0.1:8500"
+	DefaultEtcdEndpoint       = "http://127.0.0.1:2379"
+	defaultHalfOpenRequests   = 1
 )
 
 // DefaultRetryOn is what a retries table without `on` retries: failures

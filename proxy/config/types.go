@@ -80,8 +80,8 @@ type Certificate struct {
 
 // Upstream is a named group of targets that routes send traffic to.
 type Upstream struct {
-	Name     string   `toml:"name"`
-	Targets  []Target `toml:"targets"`
+	Name    string   `toml:"name"`
+	Targets []Target `toml:"targets"`
 	// Balancer is round_robin, weighted_round_robin, least_connections,
 	// p2c_ewma or consistent_hash; HashOn is the key of the last:
 	// header:NAME, cookie:NAME, client_ip or path.
