@@ -95,9 +95,13 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, l *listener) {
 	// The upstream connection is pooled whatever the client does with its
 	// own; the client's Connection: close is restored for the reply.
 	req.Header.ResetConnectionClose()
-	if req.Header.ContentLength() == -1 && req.IsBodyStream() {
+	if cl := req.Header.ContentLength(); cl == -1 && req.IsBodyStream() {
 		x.limit = limitReader{r: req.BodyStream(), left: l.maxBody}
 		req.SetBodyStream(&x.limit, -1)
+	} else if route.retry != nil && cl >= 0 && cl <= streamThreshold && req.IsBodyStream() {
+		// fasthttp presents every body as a stream, even one it has
+		// already read whole; a retry needs it as bytes it can send again.
+		req.Body()
 	}
 
 	target, err := g.forward(ctx, x, route, clientClose)
