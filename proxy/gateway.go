@@ -122,6 +122,7 @@ func Locate(cfg *config.Config, err error) config.Errors {
 // Start binds every listener and the admin API and starts serving. It
 // fails without serving anything if any address cannot be bound.
 func (g *Gateway) Start() error {
+	g.snap.Load().Upstreams.Activate()
 	for _, l := range g.listeners {
 		if err := l.listen(); err != nil {
 			g.closeListeners()
@@ -208,6 +209,7 @@ func (g *Gateway) Reload() (warnings []string, err error) {
 			err = Locate(cfg, err)
 		} else if err = g.reloadCerts(cfg); err == nil {
 			warnings = g.restartOnly(old.Config, cfg)
+			next.Upstreams.Activate()
 			g.snap.Store(next)
 			g.configHash = sha256.Sum256(data)
 			g.logs.apply(cfg.Log)
@@ -313,6 +315,10 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	if g.admin != nil {
 		g.admin.shutdown()
 	}
+	// Stops health checks and discovery, and closes pooled connections.
+	g.reloadMu.Lock()
+	g.snap.Load().Upstreams.Retire(nil)
+	g.reloadMu.Unlock()
 	g.logs.app().Info().Msg("stopped")
 	g.logs.close()
 	if err := errors.Join(errs...); err != nil {

@@ -220,9 +220,12 @@ func jitter(d time.Duration, share float64) time.Duration {
 	return time.Duration(float64(d) * f)
 }
 
-// startHealth begins the target's checks; stopHealth (from Close) ends
-// them.
+// startHealth begins the target's checks, once; stopHealth (from Close)
+// ends them.
 func (t *Target) startHealth(opts HealthOptions) {
+	if !t.healthStarted.CompareAndSwap(false, true) {
+		return
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.ctx = ctx
 	h := &health{opts: opts, stop: cancel}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,8 +40,9 @@ type Target struct {
 
 	// health is nil when the upstream has neither active nor passive
 	// checks; ctx ends with the target (Close).
-	health *health
-	ctx    context.Context
+	health        *health
+	ctx           context.Context
+	healthStarted atomic.Bool
 
 	duration       *metrics.PrometheusHistogram
 	errors         *metrics.Counter
@@ -143,6 +145,8 @@ type Upstream struct {
 	retries *metrics.Counter
 	bopts   BalancerOptions
 	cfgKey  string // the breaker's settings, to carry it over a reload
+	cfg     config.Upstream
+	setMu   sync.Mutex // serializes SetTargets
 }
 
 // members is one version of an upstream's target list with the balancer
@@ -176,11 +180,68 @@ func (u *Upstream) Pick(ctx *fasthttp.RequestCtx, e *Eligible) *Target {
 // CountRetry counts one retry to the upstream in its metrics.
 func (u *Upstream) CountRetry() { u.retries.Inc() }
 
+// SetTargets replaces the upstream's targets, as discovery reports them.
+// Targets that stay keep their connections, counters and health; requests
+// in flight finish on the old list. Targets that left are closed (their
+// idle connections, their checks) after grace, so a request that picked
+// one just before the change still completes.
+func (u *Upstream) SetTargets(list []config.Target, grace time.Duration) error {
+	u.setMu.Lock()
+	defer u.setMu.Unlock()
+	old := u.members.Load()
+	byKey := make(map[string]*Target, len(old.targets))
+	for _, t := range old.targets {
+		byKey[t.key] = t
+	}
+	m, err := u.build(list, func(key string) *Target { return byKey[key] })
+	if err != nil {
+		return err
+	}
+	for _, t := range m.targets {
+		t.startHealth(u.Health)
+	}
+	u.members.Store(m)
+	kept := make(map[*Target]bool, len(m.targets))
+	for _, t := range m.targets {
+		kept[t] = true
+	}
+	for _, t := range old.targets {
+		if !kept[t] {
+			time.AfterFunc(grace, t.Close)
+		}
+	}
+	return nil
+}
+
+// build makes the members for list, taking targets from reuse where it
+// has them under the same key.
+func (u *Upstream) build(list []config.Target, reuse func(key string) *Target) (*members, error) {
+	targets := make([]*Target, 0, len(list))
+	for _, tc := range list {
+		key := targetKey(u.cfg, tc)
+		t := reuse(key)
+		if t == nil {
+			t = newTarget(u.cfg, tc, key)
+		}
+		targets = append(targets, t)
+	}
+	b, err := NewBalancer(u.Balancer, targets, u.bopts)
+	if err != nil {
+		return nil, err
+	}
+	return &members{targets: targets, bal: b}, nil
+}
+
+// Discovered reports whether the upstream's targets come from discovery.
+func (u *Upstream) Discovered() bool { return u.cfg.Discovery != nil }
+
+// Config is the upstream's configuration.
+func (u *Upstream) Config() config.Upstream { return u.cfg }
+
 // Set is every upstream of one snapshot, by name.
 type Set struct {
 	byName  map[string]*Upstream
 	ordered []*Upstream
-	targets map[string]*Target // by key, for reuse by the next Set
 }
 
 // Get returns the upstream called name, or nil.
@@ -189,10 +250,27 @@ func (s *Set) Get(name string) *Upstream { return s.byName[name] }
 // All returns the upstreams in config order.
 func (s *Set) All() []*Upstream { return s.ordered }
 
+// current is every target of every upstream of s, by key.
+func (s *Set) current() map[string]*Target {
+	m := map[string]*Target{}
+	for _, u := range s.ordered {
+		for _, t := range u.Targets() {
+			m[t.key] = t
+		}
+	}
+	return m
+}
+
 // Build makes the upstreams of cfg, reusing targets of prev whose settings
-// are unchanged. Errors are prefixed with the field path.
+// are unchanged. An upstream with discovery starts with the targets its
+// predecessor in prev had discovered, so a reload opens no gap while its
+// provider starts over. Errors are prefixed with the field path.
 func Build(cfgs []config.Upstream, prev *Set) (*Set, error) {
-	s := &Set{byName: map[string]*Upstream{}, targets: map[string]*Target{}}
+	s := &Set{byName: map[string]*Upstream{}}
+	reusable := map[string]*Target{}
+	if prev != nil {
+		reusable = prev.current()
+	}
 	var errs []error
 	for i, uc := range cfgs {
 		u := &Upstream{
@@ -205,27 +283,22 @@ func Build(cfgs []config.Upstream, prev *Set) (*Set, error) {
 			retries:  metrics.GetOrCreateCounter(fmt.Sprintf(`wasmgate_upstream_retries_total{upstream=%q}`, uc.Name)),
 			bopts:    BalancerOptions{HashOn: uc.HashOn},
 			cfgKey:   fingerprint(uc.CircuitBreaker),
+			cfg:      uc,
 		}
-		var targets []*Target
-		for _, tc := range uc.Targets {
-			key := targetKey(uc, tc)
-			t := s.targets[key]
-			if t == nil && prev != nil {
-				t = prev.targets[key]
+		list := uc.Targets
+		if uc.Discovery != nil && prev != nil {
+			if old := prev.byName[uc.Name]; old != nil && old.Discovered() {
+				for _, t := range old.Targets() {
+					list = append(list, config.Target{Address: t.Addr, Weight: t.Weight})
+				}
 			}
-			if t == nil {
-				t = newTarget(uc, tc, key)
-				t.startHealth(u.Health)
-			}
-			s.targets[key] = t
-			targets = append(targets, t)
 		}
-		b, err := NewBalancer(uc.Balancer, targets, u.bopts)
+		m, err := u.build(list, func(key string) *Target { return reusable[key] })
 		if err != nil {
 			errs = append(errs, fmt.Errorf("upstreams[%d].balancer: %w", i, err))
 			continue
 		}
-		u.members.Store(&members{targets: targets, bal: b})
+		u.members.Store(m)
 		s.byName[u.Name] = u
 		s.ordered = append(s.ordered, u)
 	}
@@ -235,11 +308,26 @@ func Build(cfgs []config.Upstream, prev *Set) (*Set, error) {
 	return s, nil
 }
 
-// Retire closes the idle connections of targets in s that next does not
-// reuse. Call it once requests on s have drained.
+// Activate starts the health checks of targets that have none running.
+// Build does not, so that a config that is built but never served (a
+// failed reload, `wasmgate validate`) leaves nothing behind.
+func (s *Set) Activate() {
+	for _, u := range s.ordered {
+		for _, t := range u.Targets() {
+			t.startHealth(u.Health)
+		}
+	}
+}
+
+// Retire closes the targets of s that next does not use. Call it once
+// requests on s have drained and s's discovery has stopped.
 func (s *Set) Retire(next *Set) {
-	for key, t := range s.targets {
-		if next == nil || next.targets[key] != t {
+	keep := map[string]*Target{}
+	if next != nil {
+		keep = next.current()
+	}
+	for key, t := range s.current() {
+		if keep[key] != t {
 			t.Close()
 		}
 	}
