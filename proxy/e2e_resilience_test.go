@@ -433,3 +433,53 @@ func proxyToWith(upstreamExtra string, targets ...string) string {
 	return publicListener + upstreamTOML("backend", upstreamExtra, targets...) +
 		"[[routes]]\nname = \"all\"\npath_prefix = \"/\"\nupstream = \"backend\"\n"
 }
+
+// TestE2EWeightedDistribution: through the gateway, 10,000 requests split
+// over three targets within 5% of their weights.
+func TestE2EWeightedDistribution(t *testing.T) {
+	a, b, c := newKillable(t, "a", nil), newKillable(t, "b", nil), newKillable(t, "c", nil)
+	g := startGateway(t, publicListener+fmt.Sprintf(`[[upstreams]]
+name = "backend"
+balancer = "weighted_round_robin"
+targets = [{ address = %q, weight = 1 }, { address = %q, weight = 2 }, { address = %q, weight = 5 }]
+[[routes]]
+path_prefix = "/"
+upstream = "backend"
+`, a.addr, b.addr, c.addr))
+	const n = 10000
+	client := newClient(t)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < n/8; i++ {
+				resp, err := client.Get(g.URL + "/w")
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d requests failed", failed.Load())
+	}
+	for _, tc := range []struct {
+		k      *killable
+		weight int
+	}{{a, 1}, {b, 2}, {c, 5}} {
+		want := float64(n) * float64(tc.weight) / 8
+		got := float64(tc.k.hits.Load())
+		if got < want*0.95 || got > want*1.05 {
+			t.Errorf("target %s (weight %d): %v requests, want %v within 5%%", tc.k.name, tc.weight, got, want)
+		}
+	}
+}
