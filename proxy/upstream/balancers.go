@@ -102,31 +102,24 @@ func (p *p2cEWMA) Pick(_ *fasthttp.RequestCtx, e *Eligible) *Target {
 		return nil
 	}
 	var a, b *Target
+	take := func(t *Target) {
+		switch {
+		case !e.OK(t) || t == a:
+		case a == nil:
+			a = t
+		default:
+			b = t
+		}
+	}
 	// A few random draws find two eligible targets in the common case; a
 	// scan covers the rest (most targets down).
 	for tries := 0; tries < 4 && b == nil; tries++ {
-		t := p.targets[rand.IntN(n)]
-		if !e.OK(t) || t == a {
-			continue
-		}
-		if a == nil {
-			a = t
-		} else {
-			b = t
-		}
+		take(p.targets[rand.IntN(n)])
 	}
 	if b == nil {
 		start := rand.IntN(n)
 		for i := 0; i < n && b == nil; i++ {
-			t := p.targets[(start+i)%n]
-			if !e.OK(t) || t == a {
-				continue
-			}
-			if a == nil {
-				a = t
-			} else {
-				b = t
-			}
+			take(p.targets[(start+i)%n])
 		}
 	}
 	if b == nil {
