@@ -21,9 +21,25 @@ type killable struct {
 	addr string
 	h    http.Handler
 
-	mu   sync.Mutex
-	srv  *http.Server
-	hits atomic.Int64 // requests other than health checks
+	mu     sync.Mutex
+	srv    *http.Server
+	hits   atomic.Int64 // requests other than health checks
+	custom http.HandlerFunc
+}
+
+// killableHandler counts requests and answers with the backend's name,
+// or as its custom handler says.
+func killableHandler(k *killable) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			k.hits.Add(1)
+		}
+		if k.custom != nil {
+			k.custom(w, r)
+			return
+		}
+		fmt.Fprint(w, k.name)
+	})
 }
 
 func newKillable(t *testing.T, name string, h http.HandlerFunc) *killable {
@@ -32,17 +48,8 @@ func newKillable(t *testing.T, name string, h http.HandlerFunc) *killable {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := &killable{name: name, addr: ln.Addr().String()}
-	k.h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/healthz" {
-			k.hits.Add(1)
-		}
-		if h != nil {
-			h(w, r)
-			return
-		}
-		fmt.Fprint(w, name)
-	})
+	k := &killable{name: name, addr: ln.Addr().String(), custom: h}
+	k.h = killableHandler(k)
 	k.serve(ln)
 	t.Cleanup(k.kill)
 	return k

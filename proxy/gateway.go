@@ -119,10 +119,21 @@ func Locate(cfg *config.Config, err error) config.Errors {
 	return out
 }
 
+// discoveryStartWait bounds how long Start waits for discovered targets.
+const discoveryStartWait = 5 * time.Second
+
 // Start binds every listener and the admin API and starts serving. It
 // fails without serving anything if any address cannot be bound.
 func (g *Gateway) Start() error {
 	g.snap.Load().Upstreams.Activate()
+	// Upstreams that discover their targets get a moment to find them
+	// before traffic arrives; one that cannot keeps answering 503 until it
+	// does, rather than holding the whole gateway back.
+	select {
+	case <-g.startDiscovery(g.snap.Load()):
+	case <-time.After(discoveryStartWait):
+		g.logs.app().Warn().Msg("discovery has not found targets for every upstream yet; starting anyway")
+	}
 	for _, l := range g.listeners {
 		if err := l.listen(); err != nil {
 			g.closeListeners()
@@ -213,6 +224,8 @@ func (g *Gateway) Reload() (warnings []string, err error) {
 			g.snap.Store(next)
 			g.configHash = sha256.Sum256(data)
 			g.logs.apply(cfg.Log)
+			g.startDiscovery(next)
+			stopDiscoveryOf(old)
 			old.Upstreams.Retire(next.Upstreams)
 		}
 	}
@@ -317,6 +330,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	}
 	// Stops health checks and discovery, and closes pooled connections.
 	g.reloadMu.Lock()
+	stopDiscoveryOf(g.snap.Load())
 	g.snap.Load().Upstreams.Retire(nil)
 	g.reloadMu.Unlock()
 	g.logs.app().Info().Msg("stopped")

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"regexp"
@@ -23,7 +24,8 @@ type Snapshot struct {
 	Upstreams *upstream.Set
 	Built     time.Time
 
-	unmatched *routeMetrics
+	unmatched     *routeMetrics
+	stopDiscovery context.CancelFunc // set while the snapshot serves
 }
 
 // Route is a compiled route: what to do with a request once it matched.
