@@ -19,8 +19,14 @@ func newProvider(d *config.Discovery, onError func(error)) (discovery.Provider, 
 			Interval: d.Interval.D(), Resolver: d.Resolver, OnError: onError}), nil
 	case "file":
 		return discovery.NewFile(discovery.FileOptions{Path: d.Path, Interval: d.Interval.D(), OnError: onError}), nil
+	case "etcd":
+		return discovery.NewEtcd(discovery.EtcdOptions{Endpoints: d.Endpoints, Prefix: d.Prefix,
+			Username: d.Username, Password: d.Password, OnError: onError}), nil
+	case "consul":
+		return discovery.NewConsul(discovery.ConsulOptions{Address: d.Address, Service: d.Service,
+			Tag: d.Tag, Token: d.Token, OnError: onError}), nil
 	}
-	return newProviderExt(d, onError)
+	return nil, fmt.Errorf("no discovery provider %q", d.Provider)
 }
 
 // startDiscovery runs the providers of snap's discovered upstreams until
@@ -90,5 +96,3 @@ func stopDiscoveryOf(snap *Snapshot) {
 		snap.stopDiscovery()
 	}
 }
-
-var errNoProvider = fmt.Errorf("no such discovery provider")
