@@ -21,13 +21,15 @@ run: build ## start the demo: echo backend on :9000 and the gateway with gateway
 
 # What the tests need beyond Go, installed from Debian when missing, so a
 # fresh machine needs nothing set up by hand.
-TEST_TOOLS := curl
+# command:Debian package, for every program the tests run.
+TEST_TOOLS := curl:curl dnsmasq:dnsmasq-base etcd:etcd-server
 deps: ## install what the tests need (Debian packages), if missing
-	@missing=""; for t in $(TEST_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	@missing=""; for t in $(TEST_TOOLS); do \
+		PATH="$$PATH:/usr/sbin:/sbin" command -v $${t%%:*} >/dev/null || missing="$$missing $${t#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
 test: deps ## run every test with the race detector (what CI runs)

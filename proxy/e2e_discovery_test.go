@@ -1,17 +1,14 @@
 package proxy_test
 
 import (
-	"bufio"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wasmgate/wasmgate/internal/testsvc"
 )
 
 // newKillableOn starts a killable backend on a given address.
@@ -96,87 +93,31 @@ upstream = "backend"
 
 func TestE2EDiscoveryDNS(t *testing.T) {
 	a, b, port := twoBackendsOnePort(t)
-	dns := startDnsmasq(t, "127.0.0.2 api.wasmgate.test\n")
+	dns := testsvc.StartDnsmasq(t, "127.0.0.2 api.wasmgate.test\n")
 	g := startGateway(t, publicListener+fmt.Sprintf(`[[upstreams]]
 name = "backend"
 discovery = { provider = "dns", name = "api.wasmgate.test", port = %d, resolver = %q, interval = "100ms" }
 [[routes]]
 path_prefix = "/"
 upstream = "backend"
-`, port, dns.addr))
-	switchesTraffic(t, g, a, b, func() { dns.setHosts(t, "127.0.0.3 api.wasmgate.test\n") })
+`, port, dns.Addr))
+	switchesTraffic(t, g, a, b, func() { dns.SetHosts(t, "127.0.0.3 api.wasmgate.test\n") })
 }
 
-// dnsmasq is a real DNS server answering from a hosts file that tests
-// rewrite (SIGHUP makes it re-read the file).
-type dnsmasq struct {
-	addr  string
-	hosts string
-	cmd   *exec.Cmd
+func TestE2EDiscoveryEtcd(t *testing.T) {
+	a, b := newKillable(t, "a", nil), newKillable(t, "b", nil)
+	etcd := testsvc.StartEtcd(t)
+	etcd.Put(t, "/services/api/a", a.addr)
+	g := startGateway(t, publicListener+fmt.Sprintf(`[[upstreams]]
+name = "backend"
+discovery = { provider = "etcd", endpoints = [%q], prefix = "/services/api/" }
+[[routes]]
+path_prefix = "/"
+upstream = "backend"
+`, etcd.URL))
+	switchesTraffic(t, g, a, b, func() {
+		etcd.Put(t, "/services/api/b", fmt.Sprintf(`{"address": %q, "weight": 1}`, b.addr))
+		etcd.Delete(t, "/services/api/a")
+	})
 }
 
-func startDnsmasq(t *testing.T, hosts string) *dnsmasq {
-	t.Helper()
-	bin, err := exec.LookPath("dnsmasq")
-	if err != nil {
-		bin = "/usr/sbin/dnsmasq"
-		if _, err := os.Stat(bin); err != nil {
-			t.Fatal("dnsmasq is not installed (make deps installs Debian's dnsmasq-base)")
-		}
-	}
-	dir := t.TempDir()
-	d := &dnsmasq{hosts: filepath.Join(dir, "hosts")}
-	writeFile(t, d.hosts, hosts)
-	for attempt := 0; attempt < 5; attempt++ {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := pc.LocalAddr().(*net.UDPAddr).Port
-		pc.Close()
-		d.addr = "127.0.0.1:" + strconv.Itoa(port)
-		d.cmd = exec.Command(bin, "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-daemon",
-			"--listen-address=127.0.0.1", "--bind-interfaces", "--port="+strconv.Itoa(port),
-			"--addn-hosts="+d.hosts, "--local-ttl=0", "--user=root", "--pid-file=", "--log-facility=-")
-		stderr, _ := d.cmd.StderrPipe()
-		if err := d.cmd.Start(); err != nil {
-			t.Fatalf("dnsmasq: %v", err)
-		}
-		// dnsmasq logs "started" once it listens; give up on this port if
-		// it exits first (the port was taken meanwhile).
-		started := make(chan bool, 1)
-		go func() {
-			sc := bufio.NewScanner(stderr)
-			ok := false
-			for sc.Scan() {
-				if !ok && strings.Contains(sc.Text(), "started") {
-					ok = true
-					started <- true
-				}
-			}
-			if !ok {
-				started <- false
-			}
-		}()
-		select {
-		case ok := <-started:
-			if ok {
-				t.Cleanup(func() { _ = d.cmd.Process.Kill(); _ = d.cmd.Wait() })
-				return d
-			}
-		case <-time.After(5 * time.Second):
-		}
-		_ = d.cmd.Process.Kill()
-		_ = d.cmd.Wait()
-	}
-	t.Fatal("dnsmasq did not start")
-	return nil
-}
-
-func (d *dnsmasq) setHosts(t *testing.T, hosts string) {
-	t.Helper()
-	writeFile(t, d.hosts, hosts)
-	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-}
