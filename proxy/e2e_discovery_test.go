@@ -120,4 +120,3 @@ upstream = "backend"
 		etcd.Delete(t, "/services/api/a")
 	})
 }
-

@@ -252,4 +252,3 @@ func waitErr(t *testing.T, r *run, sub string) {
 	}
 	t.Fatalf("no error containing %q; got %v", sub, r.errors())
 }
-
