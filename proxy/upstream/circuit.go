@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/VictoriaMetrics/metrics"
 )
 
 // BreakerOptions configure an upstream's circuit breaker. Zero values
@@ -57,6 +59,9 @@ type Breaker struct {
 
 	state       atomic.Int32
 	consecutive atomic.Int64
+	// gauge mirrors state for /metrics (0 closed, 1 open, 2 half-open);
+	// nil in tests that make a bare breaker.
+	gauge *metrics.Gauge
 
 	mu        sync.Mutex // state transitions and the window
 	openedAt  time.Time
@@ -212,9 +217,16 @@ func (b *Breaker) observe(now time.Time, failed bool) bool {
 	return total >= int64(max(b.opts.MinRequests, 1)) && float64(bad) >= b.opts.ErrorRate*float64(total)
 }
 
+func (b *Breaker) setState(s CircuitState) {
+	b.state.Store(int32(s))
+	if b.gauge != nil {
+		b.gauge.Set(float64(s))
+	}
+}
+
 // open moves to open. Caller holds mu.
 func (b *Breaker) open(now time.Time) {
-	b.state.Store(int32(CircuitOpen))
+	b.setState(CircuitOpen)
 	b.openedAt = now
 	b.consecutive.Store(0)
 	for i := range b.window {
@@ -224,7 +236,7 @@ func (b *Breaker) open(now time.Time) {
 
 // close moves to closed. Caller holds mu.
 func (b *Breaker) close() {
-	b.state.Store(int32(CircuitClosed))
+	b.setState(CircuitClosed)
 	b.consecutive.Store(0)
 }
 
@@ -238,7 +250,7 @@ func (b *Breaker) tryHalfOpen(now time.Time) bool {
 		if now.Sub(b.openedAt) < b.opts.OpenFor {
 			return false
 		}
-		b.state.Store(int32(CircuitHalfOpen))
+		b.setState(CircuitHalfOpen)
 		b.trials, b.trialOK = 0, 0
 	}
 	return b.admitTrialLocked()

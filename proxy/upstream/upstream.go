@@ -379,11 +379,14 @@ func carryBreaker(prev *Set, uc config.Upstream) *Breaker {
 	if b == nil {
 		return nil
 	}
-	return NewBreaker(BreakerOptions{
+	br := NewBreaker(BreakerOptions{
 		MaxRequests: b.MaxRequests, MaxPending: b.MaxPending, ConsecutiveFailures: b.ConsecutiveFailures,
 		ErrorRate: b.ErrorRate, MinRequests: b.MinRequests, Window: b.Window.D(), OpenFor: b.OpenFor.D(),
 		HalfOpenRequests: b.HalfOpenRequests,
 	})
+	br.gauge = metrics.GetOrCreateGauge(fmt.Sprintf(`wasmgate_upstream_circuit_state{upstream=%q}`, uc.Name), nil)
+	br.gauge.Set(0)
+	return br
 }
 
 func newTarget(uc config.Upstream, tc config.Target, key string) *Target {
