@@ -1,7 +1,6 @@
 package config
 
 import (
-	"os"
 	"strings"
 	"testing"
 )
@@ -13,9 +12,6 @@ type errorCase struct {
 	name string
 	src  string
 	want []string
-	// bug, when set, names a known defect in the non-test code: the case
-	// shows the intended behaviour and is skipped until the code is fixed.
-	bug string
 }
 
 // Every case is one complete file; the valid parts are kept short:
@@ -39,7 +35,6 @@ listen = "127.0.0.1:8080"
 listen = "127.0.0.1:8080"
 `,
 		want: []string{`gw.toml:1: listener: unknown key "listener" (did you mean "listeners"?)`},
-		bug:  "locate.go records [[x]] only as x[N], so an unknown array-of-tables name x has no line",
 	},
 	{
 		name: "unknown key in [admin] with suggestion",
@@ -154,7 +149,6 @@ aaa = 3
 			`gw.toml:6: listeners[0].zzz: unknown key "zzz"`,
 			`gw.toml:7: listeners[0].aaa: unknown key "aaa"`,
 		},
-		bug: "unknown-key errors are sorted by key name (checkKeys), not by line",
 	},
 
 	// ---- durations and sizes --------------------------------------------
@@ -219,7 +213,6 @@ upstream = "app"
 timeout = "3s"
 `,
 		want: []string{`gw.toml:8: routes[0].timeout: invalid duration "30" (want e.g. "250ms", "30s")`},
-		bug:  "decode errors in array-of-table elements are placed at the LAST element that sets the key (toml keyInfo has no index)",
 	},
 	{
 		name: "bad size",
@@ -262,7 +255,6 @@ listen = "127.0.0.1:8080"
 max_connections = "many"
 `,
 		want: []string{`gw.toml:3: listeners[0].max_connections: incompatible types: TOML value has type string; destination has type integer`},
-		bug:  "type errors from the decoder are not toml.ParseError: FieldError has Line 0 and Path \"\", the line is only inside Msg",
 	},
 	{
 		name: "integer where a string is expected",
@@ -270,7 +262,6 @@ max_connections = "many"
 level = 3
 `,
 		want: []string{`gw.toml:2: log.level: incompatible types: TOML value has type int64; destination has type string`},
-		bug:  "type errors from the decoder are not toml.ParseError: FieldError has Line 0 and Path \"\", the line is only inside Msg",
 	},
 	{
 		name: "string where a boolean is expected",
@@ -282,7 +273,6 @@ targets = ["127.0.0.1:9000"]
 tls = "yes"
 `,
 		want: []string{`gw.toml:6: upstreams[0].tls: incompatible types: TOML value has type string; destination has type boolean`},
-		bug:  "type errors from the decoder are not toml.ParseError: FieldError has Line 0 and Path \"\", the line is only inside Msg",
 	},
 	{
 		name: "target of the wrong type",
@@ -292,7 +282,7 @@ listen = "127.0.0.1:8080"
 name = "app"
 targets = [9000]
 `,
-		want: []string{`gw.toml:5: upstreams[0].targets: want "host:port" or { address = "host:port", weight = N }, got int64`},
+		want: []string{`gw.toml:5: upstreams[0].targets[0]: want "host:port" or { address = "host:port", weight = N }, got int64`},
 	},
 	{
 		name: "target weight of the wrong type",
@@ -302,7 +292,7 @@ listen = "127.0.0.1:8080"
 name = "app"
 targets = [{ address = "127.0.0.1:9000", weight = "2" }]
 `,
-		want: []string{`gw.toml:5: upstreams[0].targets: weight: want an integer, got string`},
+		want: []string{`gw.toml:5: upstreams[0].targets[0]: weight: want an integer, got string`},
 	},
 	{
 		name: "target with an unknown key",
@@ -312,7 +302,7 @@ listen = "127.0.0.1:8080"
 name = "app"
 targets = [{ addr = "127.0.0.1:9000" }]
 `,
-		want: []string{`gw.toml:5: upstreams[0].targets: unknown key "addr" (want address, weight)`},
+		want: []string{`gw.toml:5: upstreams[0].targets[0]: unknown key "addr" (want address, weight)`},
 	},
 	{
 		name: "syntax error: missing value",
@@ -519,10 +509,10 @@ cert = "/nonexistent/c.pem"
 key = "/nonexistent/k.pem"
 `,
 		want: []string{
+			`gw.toml:3: listeners[0].redirect_https: only a plain HTTP listener can redirect to HTTPS`,
 			`gw.toml:4: listeners[0].tls[0].cert: required`,
 			`gw.toml:6: listeners[0].tls[1].key: required`,
 			`gw.toml:8: listeners[0].tls[2]: cannot load certificate: open /nonexistent/c.pem: no such file or directory`,
-			`gw.toml:3: listeners[0].redirect_https: only a plain HTTP listener can redirect to HTTPS`,
 		},
 	},
 	{
@@ -541,7 +531,6 @@ cert = "b.pem"
 			`gw.toml:3: listeners[0].tls[0]: cannot load certificate: open /nonexistent/a.pem: no such file or directory`,
 			`gw.toml:8: listeners[1].tls[0].key: required`,
 		},
-		bug: "locate.go counts [[a.b]] headers per \"a.b\" across all elements of a, so listeners[1]'s first [[listeners.tls]] is recorded as listeners[1].tls[1]",
 	},
 	{
 		name: "upstream problems",
@@ -722,7 +711,7 @@ targets = ["127.0.0.1:9000"]
 upstream = "app"
 query = { page = { prefix = "1" } }
 `,
-		want: []string{`gw.toml:8: routes[0].query: unknown key "prefix" (want exact, regex or present)`},
+		want: []string{`gw.toml:8: routes[0].query.page: unknown key "prefix" (want exact, regex or present)`},
 	},
 	{
 		name: "empty match table",
@@ -783,7 +772,6 @@ upstream = "app"
 X = "y"
 `,
 		want: []string{`gw.toml:9: routes[0].headers.X: want exactly one of exact, regex, present; got exact, regex`},
-		bug:  "decode errors in array-of-table elements are placed at the LAST element that sets the key (toml keyInfo has no index)",
 	},
 	{
 		name: "match under a quoted dotted key",
@@ -797,7 +785,6 @@ upstream = "app"
 headers."X-Api" = { exact = "a", regex = "b" }
 `,
 		want: []string{`gw.toml:8: routes[0].headers.X-Api: want exactly one of exact, regex, present; got exact, regex`},
-		bug:  "locate.go unquotes only a whole key, so the dotted key headers.\"X-Api\" keeps its quotes in the path",
 	},
 
 	// ---- all errors at once ---------------------------------------------
@@ -854,7 +841,6 @@ max_connections = -1
 			`gw.toml:8: routes[0].upstream: no upstream named "nope"`,
 			`gw.toml:12: listeners[0].max_connections: must not be negative`,
 		},
-		bug: "validate() reports in schema order (log, admin, listeners, upstreams, routes) and Parse never sorts by line",
 	},
 	{
 		name: "errors after a multi-line string in an inline table",
@@ -868,23 +854,12 @@ direct_response = { status = 200, body = """
 upstream = "nope"
 `,
 		want: []string{`gw.toml:8: routes[1].upstream: no upstream named "nope"`},
-		bug:  "locate.go: a multi-line string inside an inline table leaves the scanner in bracket-depth mode, every later line is lost",
 	},
-}
-
-// skipBug skips a test that shows a known bug, unless CONFIG_RUN_BUGS is set
-// (CONFIG_RUN_BUGS=1 go test ./proxy/config/ shows what the bugs do today).
-func skipBug(t *testing.T, bug string) {
-	t.Helper()
-	if bug != "" && os.Getenv("CONFIG_RUN_BUGS") == "" {
-		t.Skip("BUG: " + bug)
-	}
 }
 
 func TestErrors(t *testing.T) {
 	for _, tc := range errorCases {
 		t.Run(tc.name, func(t *testing.T) {
-			skipBug(t, tc.bug)
 			got := parseErrors(t, tc.src)
 			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
 				t.Errorf("errors:\n got %s\nwant %s", strings.Join(got, "\n     "), strings.Join(tc.want, "\n     "))
@@ -920,7 +895,6 @@ listen = "127.0.0.1:8080"
 name = "app"
 targets = [{ address = 9000, port = 1 }]
 `,
-			bug: "Target.UnmarshalTOML ranges over a map: address = 9000 and an unknown key give either error at random",
 		},
 		{
 			name: "two type errors in one table",
@@ -931,7 +905,6 @@ output = 3
 [[listeners]]
 listen = "127.0.0.1:8080"
 `,
-			bug: "the typed decode stops at its first error and walks a Go map, so which of several type errors is reported is random",
 		},
 		{
 			name: "two bad durations in one table",
@@ -941,7 +914,6 @@ watch_interval = "2"
 [[listeners]]
 listen = "127.0.0.1:8080"
 `,
-			bug: "the typed decode stops at its first error and walks a Go map, so which of several bad values is reported is random",
 		},
 		{
 			name: "match table with two problems",
@@ -957,7 +929,6 @@ headers = { X = { regex = 1, foo = 2 } }
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			skipBug(t, tc.bug)
 			first := strings.Join(parseErrors(t, tc.src), "\n")
 			for range 100 {
 				if got := strings.Join(parseErrors(t, tc.src), "\n"); got != first {

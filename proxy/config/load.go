@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
 	"os"
@@ -33,20 +34,22 @@ func Parse(data []byte, file string) (*Config, error) {
 				e.Line = loc.line(e.Path)
 			}
 		}
+		sortByLine(list)
 		return list
 	}
 
-	// Decoding twice: once generically so unknown keys can be reported with
-	// their exact path (the decoder's own Undecoded() loses array indexes),
-	// once into the typed struct.
+	// Decoding twice: once generically, so that unknown keys and values of
+	// the wrong type are reported with their exact path and all at once
+	// (the typed decoder stops at its first error and cannot say which
+	// array element it was in); then into the typed struct.
 	var raw map[string]any
 	if _, err := toml.Decode(src, &raw); err != nil {
 		return nil, fail(Errors{decodeError(err, loc)})
 	}
-	var unknown errs
-	checkKeys(raw, reflect.TypeOf(Config{}), "", &unknown)
-	if len(unknown.list) > 0 {
-		return nil, fail(unknown.list)
+	var shape errs
+	checkKeys(raw, reflect.TypeOf(Config{}), "", &shape)
+	if len(shape.list) > 0 {
+		return nil, fail(shape.list)
 	}
 
 	cfg := &Config{File: file}
@@ -97,23 +100,54 @@ func decodeError(err error, loc *locator) *FieldError {
 	return &FieldError{Msg: strings.TrimPrefix(err.Error(), "toml: ")}
 }
 
-var unmarshalerType = reflect.TypeOf((*toml.Unmarshaler)(nil)).Elem()
+var (
+	unmarshalerType     = reflect.TypeOf((*toml.Unmarshaler)(nil)).Elem()
+	textUnmarshalerType = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
+)
 
 // checkKeys walks generically decoded TOML beside the struct type it will
-// be decoded into and reports every key the struct has no field for.
+// be decoded into and reports every key the struct has no field for and
+// every value of the wrong type, in a fixed order so that the same file
+// always gives the same errors.
 func checkKeys(v any, t reflect.Type, path string, e *errs) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if reflect.PointerTo(t).Implements(unmarshalerType) {
-		return // the type validates its own keys
+		// The type reads its own value: let it, to report what it says.
+		if err := reflect.New(t).Interface().(toml.Unmarshaler).UnmarshalTOML(v); err != nil {
+			e.add(path, "%s", err.Error())
+		}
+		return
+	}
+	if reflect.PointerTo(t).Implements(textUnmarshalerType) {
+		// As the decoder does: any primitive, spelled out as text.
+		var text string
+		switch x := v.(type) {
+		case string:
+			text = x
+		case bool:
+			text = strconv.FormatBool(x)
+		case int64:
+			text = strconv.FormatInt(x, 10)
+		case float64:
+			text = fmt.Sprintf("%f", x)
+		default:
+			e.add(path, "incompatible types: TOML value has type %s; destination has type primitive (string-like)", valueType(v))
+			return
+		}
+		if err := reflect.New(t).Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(text)); err != nil {
+			e.add(path, "%s", err.Error())
+		}
+		return
+	}
+	if want, ok := tomlKind(t); ok && !kindMatches(t, v) {
+		e.add(path, "incompatible types: TOML value has type %s; destination has type %s", valueType(v), want)
+		return
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		m, ok := v.(map[string]any)
-		if !ok {
-			return // a type mismatch; the typed decode reports it with a line
-		}
+		m, _ := v.(map[string]any)
 		fields := map[string]reflect.StructField{}
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
@@ -121,12 +155,7 @@ func checkKeys(v any, t reflect.Type, path string, e *errs) {
 				fields[tag] = f
 			}
 		}
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range sortedKeys(m) {
 			f, ok := fields[k]
 			p := join(path, k)
 			if !ok {
@@ -147,12 +176,91 @@ func checkKeys(v any, t reflect.Type, path string, e *errs) {
 			}
 		}
 	case reflect.Map:
-		if m, ok := v.(map[string]any); ok {
-			for k, el := range m {
-				checkKeys(el, t.Elem(), join(path, k), e)
-			}
+		m, _ := v.(map[string]any)
+		for _, k := range sortedKeys(m) {
+			checkKeys(m[k], t.Elem(), join(path, k), e)
 		}
 	}
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// tomlKind names the TOML type a Go type is decoded from, in the words
+// the TOML decoder uses in its own errors.
+func tomlKind(t reflect.Type) (string, bool) {
+	switch t.Kind() {
+	case reflect.String:
+		return "string", true
+	case reflect.Bool:
+		return "boolean", true
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "integer", true
+	case reflect.Float32, reflect.Float64:
+		return "float", true
+	case reflect.Struct, reflect.Map:
+		return "table", true
+	case reflect.Slice, reflect.Array:
+		return "array", true
+	}
+	return "", false
+}
+
+func kindMatches(t reflect.Type, v any) bool {
+	switch t.Kind() {
+	case reflect.String:
+		_, ok := v.(string)
+		return ok
+	case reflect.Bool:
+		_, ok := v.(bool)
+		return ok
+	case reflect.Float32, reflect.Float64:
+		switch v.(type) {
+		case float64, int64:
+			return true
+		}
+		return false
+	case reflect.Struct, reflect.Map:
+		_, ok := v.(map[string]any)
+		return ok
+	case reflect.Slice, reflect.Array:
+		switch v.(type) {
+		case []any, []map[string]any:
+			return true
+		}
+		return false
+	}
+	_, ok := v.(int64) // the integer kinds
+	return ok
+}
+
+func valueType(v any) string {
+	switch v.(type) {
+	case map[string]any:
+		return "table"
+	case []any, []map[string]any:
+		return "array"
+	}
+	return reflect.TypeOf(v).String()
+}
+
+// sortByLine puts errors in file order; those without a line go last. The
+// sort is stable, so errors on one line keep the order they were found in.
+func sortByLine(list Errors) {
+	sort.SliceStable(list, func(i, j int) bool {
+		a, b := list[i].Line, list[j].Line
+		if a == 0 || b == 0 {
+			return b == 0 && a != 0
+		}
+		return a < b
+	})
 }
 
 func join(path, key string) string {

@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -664,9 +663,6 @@ path_regex = "("
 // TestShippedConfig: the demo gateway.toml at the repository root loads.
 func TestShippedConfig(t *testing.T) {
 	path := filepath.Join("..", "..", "gateway.toml")
-	if _, err := os.Stat(path); err != nil {
-		t.Skip("no gateway.toml at the repository root")
-	}
 	if _, err := Load(path); err != nil {
 		t.Errorf("Load(%s): %v", path, err)
 	}

@@ -5,99 +5,261 @@ import (
 	"strings"
 )
 
-// locator maps dotted field paths (routes[2].upstream) to the line that
-// defines them. The TOML decoder does not expose positions for keys inside
-// arrays of tables, so this is a small line scanner that understands the
-// shapes config files actually use: [table], [[array]], key = value, and
-// multi-line strings and arrays (whose inner lines it skips). Anything it
-// cannot place falls back to the nearest enclosing path it could.
+// locator maps dotted field paths (routes[2].match.headers.X-Api) to the
+// line that defines them. The TOML decoder exposes no positions for keys,
+// least of all inside arrays of tables, so this is a small scanner of TOML's
+// structure: table and array-of-table headers (counted per parent
+// element), dotted and quoted keys, inline tables and arrays (whose
+// elements get their index), and every kind of string, so that brackets
+// or quotes inside a value never confuse it. It does not check syntax; the
+// decoder has done that before a locator is asked anything that matters.
 type locator struct {
 	lines  map[string]int
 	byLine map[int]string
 }
 
+type scanner struct {
+	src  string
+	i    int
+	line int
+	l    *locator
+	// counts is the number of elements seen of each array of tables, by
+	// its path with the parent's indexes ("listeners[1].tls").
+	counts map[string]int
+	// current maps a header's plain path ("routes.direct_response") to its
+	// indexed one ("routes[3].direct_response") for the latest elements.
+	current map[string]string
+}
+
 func newLocator(src string) *locator {
 	l := &locator{lines: map[string]int{}, byLine: map[int]string{}}
-	counts := map[string]int{} // array-of-tables header -> elements seen
-	current := ""
-	var closer string // non-empty while inside a multi-line string
-	depth := 0        // bracket depth while inside a multi-line array or inline table
-
-	for n, raw := range strings.Split(src, "\n") {
-		lineNo := n + 1
-		line := strings.TrimSpace(raw)
-		if closer != "" {
-			if strings.Contains(line, closer) {
-				closer = ""
-			}
-			continue
-		}
-		if depth > 0 {
-			depth += bracketDelta(line)
-			continue
-		}
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		if strings.HasPrefix(line, "[[") {
-			name := strings.TrimSpace(strings.TrimSuffix(strings.SplitN(line[2:], "]]", 2)[0], "]]"))
-			base := l.resolve(name, counts)
-			key := stripIndexes(base)
-			counts[key]++
-			current = base + "[" + strconv.Itoa(counts[key]-1) + "]"
-			l.record(current, lineNo)
-			continue
-		}
-		if line[0] == '[' {
-			name := strings.TrimSpace(strings.SplitN(line[1:], "]", 2)[0])
-			current = l.resolve(name, counts)
-			l.record(current, lineNo)
-			continue
-		}
-		eq := strings.IndexByte(line, '=')
-		if eq <= 0 {
-			continue
-		}
-		key := unquoteKey(strings.TrimSpace(line[:eq]))
-		path := key
-		if current != "" {
-			path = current + "." + key
-		}
-		l.record(path, lineNo)
-		value := strings.TrimSpace(line[eq+1:])
-		for _, q := range []string{`'''`, `"""`} {
-			if strings.HasPrefix(value, q) && !strings.Contains(value[3:], q) {
-				closer = q
-			}
-		}
-		if closer == "" {
-			depth = bracketDelta(value)
-			if depth < 0 {
-				depth = 0
-			}
-		}
-	}
+	s := &scanner{src: src, line: 1, l: l, counts: map[string]int{}, current: map[string]string{}}
+	s.document()
 	return l
 }
 
-// resolve turns a header name like routes.direct_response into
-// routes[3].direct_response, using the array elements seen so far.
-func (l *locator) resolve(name string, counts map[string]int) string {
-	parts := strings.Split(name, ".")
-	var out, plain string
-	for i, p := range parts {
-		p = unquoteKey(strings.TrimSpace(p))
-		if i > 0 {
-			out += "."
-			plain += "."
+func (s *scanner) document() {
+	table := ""
+	for s.i < len(s.src) {
+		s.skipSpaceAndComments(true)
+		if s.i >= len(s.src) {
+			return
 		}
-		out += p
-		plain += p
-		if c, ok := counts[plain]; ok && i < len(parts)-1 {
-			out += "[" + strconv.Itoa(c-1) + "]"
+		switch {
+		case strings.HasPrefix(s.src[s.i:], "[["):
+			s.i += 2
+			parts := s.keyParts("]")
+			s.i += 2
+			parent := s.resolve(parts[:len(parts)-1])
+			base := join(parent, parts[len(parts)-1])
+			n := s.counts[base]
+			s.counts[base] = n + 1
+			table = base + "[" + strconv.Itoa(n) + "]"
+			s.current[strings.Join(parts, ".")] = table
+			s.l.record(base, s.line)
+			s.l.record(table, s.line)
+		case s.src[s.i] == '[':
+			s.i++
+			parts := s.keyParts("]")
+			s.i++
+			table = join(s.resolve(parts[:len(parts)-1]), parts[len(parts)-1])
+			s.current[strings.Join(parts, ".")] = table
+			s.l.record(table, s.line)
+		default:
+			s.keyValue(table, "\n")
 		}
+		s.skipLine()
+	}
+}
+
+// resolve gives the indexed path of a header's parent parts: each prefix
+// that names an array of tables refers to its latest element.
+func (s *scanner) resolve(parts []string) string {
+	out := ""
+	for i := range parts {
+		plain := strings.Join(parts[:i+1], ".")
+		if cur, ok := s.current[plain]; ok {
+			out = cur
+			continue
+		}
+		out = join(out, parts[i])
 	}
 	return out
+}
+
+// keyValue reads `key = value` inside table and records every path in it.
+func (s *scanner) keyValue(table, end string) {
+	line := s.line
+	parts := s.keyParts("=" + end)
+	if s.i >= len(s.src) || s.src[s.i] != '=' {
+		return
+	}
+	s.i++
+	path := table
+	for _, p := range parts {
+		path = join(path, p)
+		s.l.record(path, line)
+	}
+	s.skipSpaceAndComments(false)
+	s.value(path)
+}
+
+// value reads one value and records the paths inside it.
+func (s *scanner) value(path string) {
+	if s.i >= len(s.src) {
+		return
+	}
+	switch c := s.src[s.i]; {
+	case c == '"' || c == '\'':
+		s.str()
+	case c == '[':
+		s.i++
+		for n := 0; ; n++ {
+			s.skipSpaceAndComments(true)
+			if s.i >= len(s.src) || s.src[s.i] == ']' {
+				s.i++
+				return
+			}
+			el := path + "[" + strconv.Itoa(n) + "]"
+			s.l.record(el, s.line)
+			before := s.i
+			s.value(el)
+			if s.i == before {
+				s.i++ // not a value (broken input): step over it rather than loop
+			}
+			s.skipSpaceAndComments(true)
+			if s.i < len(s.src) && s.src[s.i] == ',' {
+				s.i++
+			}
+		}
+	case c == '{':
+		s.i++
+		for {
+			s.skipSpaceAndComments(true)
+			if s.i >= len(s.src) || s.src[s.i] == '}' {
+				s.i++
+				return
+			}
+			if s.src[s.i] == ',' {
+				s.i++
+				continue
+			}
+			before := s.i
+			s.keyValue(path, ",}")
+			if s.i == before {
+				s.i++ // not a key: step over it rather than loop
+			}
+		}
+	default:
+		// A number, boolean or date: runs to a delimiter.
+		for s.i < len(s.src) && !strings.ContainsRune(",]}#\n", rune(s.src[s.i])) {
+			s.i++
+		}
+	}
+}
+
+// keyParts reads a dotted key up to (not including) one of the bytes in
+// stop, unquoting quoted parts.
+func (s *scanner) keyParts(stop string) []string {
+	var parts []string
+	var cur strings.Builder
+	for s.i < len(s.src) {
+		c := s.src[s.i]
+		switch {
+		case c == '"' || c == '\'':
+			cur.WriteString(s.str())
+			continue
+		case c == '.':
+			parts = append(parts, cur.String())
+			cur.Reset()
+		case strings.IndexByte(stop, c) >= 0 || c == '\n':
+			return append(parts, cur.String())
+		case c == ' ' || c == '\t':
+			// Bare keys cannot hold blanks: these surround a dot or a quote.
+		default:
+			cur.WriteByte(c)
+		}
+		s.i++
+	}
+	return append(parts, cur.String())
+}
+
+// str reads a string of any of TOML's four kinds and returns its raw
+// content (escapes are left as written: keys with escapes are rare and
+// only need to match themselves).
+func (s *scanner) str() string {
+	q := s.src[s.i]
+	multi := strings.HasPrefix(s.src[s.i:], strings.Repeat(string(q), 3))
+	if multi {
+		s.i += 3
+	} else {
+		s.i++
+	}
+	start := s.i
+	for s.i < len(s.src) {
+		c := s.src[s.i]
+		switch {
+		case c == '\\' && q == '"':
+			s.i++
+			if s.i < len(s.src) && s.src[s.i] == '\n' {
+				s.line++
+			}
+		case c == '\n':
+			s.line++
+			if !multi {
+				return s.src[start:s.i] // unterminated; the decoder says so
+			}
+		case c == q && !multi:
+			s.i++
+			return s.src[start : s.i-1]
+		case c == q && strings.HasPrefix(s.src[s.i:], strings.Repeat(string(q), 3)):
+			// Up to two more quotes may belong to the content.
+			end := s.i + 3
+			for end < len(s.src) && s.src[end] == q && end-s.i < 5 {
+				end++
+			}
+			content := s.src[start : end-3]
+			s.i = end
+			return content
+		}
+		s.i++
+	}
+	return s.src[start:]
+}
+
+// skipSpaceAndComments steps over blanks and comments, and over newlines
+// when newlines is true.
+func (s *scanner) skipSpaceAndComments(newlines bool) {
+	for s.i < len(s.src) {
+		switch s.src[s.i] {
+		case ' ', '\t', '\r':
+		case '\n':
+			if !newlines {
+				return
+			}
+			s.line++
+		case '#':
+			for s.i < len(s.src) && s.src[s.i] != '\n' {
+				s.i++
+			}
+			continue
+		default:
+			return
+		}
+		s.i++
+	}
+}
+
+// skipLine steps to the start of the next line, past whatever is left of
+// this one (a comment, or text the decoder refuses).
+func (s *scanner) skipLine() {
+	for s.i < len(s.src) && s.src[s.i] != '\n' {
+		s.i++
+	}
+	if s.i < len(s.src) {
+		s.i++
+		s.line++
+	}
 }
 
 func (l *locator) record(path string, line int) {
@@ -109,7 +271,8 @@ func (l *locator) record(path string, line int) {
 	}
 }
 
-// line returns the line of path or of its nearest enclosing path, 0 if none.
+// line returns the line of path or of its nearest enclosing path within
+// the same array element, 0 if none.
 func (l *locator) line(path string) int {
 	if l == nil {
 		return 0
@@ -119,59 +282,12 @@ func (l *locator) line(path string) int {
 			return n
 		}
 		cut := strings.LastIndexAny(path, ".[")
-		if cut < 0 {
+		if cut < 0 || path[cut] == '[' {
+			// An array element the file does not have: its array's line
+			// would point somewhere unrelated.
 			return 0
 		}
 		path = path[:cut]
 	}
 	return 0
-}
-
-func stripIndexes(p string) string {
-	var b strings.Builder
-	skip := false
-	for _, r := range p {
-		switch {
-		case r == '[':
-			skip = true
-		case r == ']':
-			skip = false
-		case !skip:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
-func unquoteKey(k string) string {
-	if len(k) >= 2 && (k[0] == '"' || k[0] == '\'') && k[len(k)-1] == k[0] {
-		return k[1 : len(k)-1]
-	}
-	return k
-}
-
-// bracketDelta counts unclosed [ and { outside of strings and comments.
-func bracketDelta(s string) int {
-	d := 0
-	var quote byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case quote != 0:
-			if c == '\\' && quote == '"' {
-				i++
-			} else if c == quote {
-				quote = 0
-			}
-		case c == '"' || c == '\'':
-			quote = c
-		case c == '#':
-			return d
-		case c == '[' || c == '{':
-			d++
-		case c == ']' || c == '}':
-			d--
-		}
-	}
-	return d
 }

@@ -121,7 +121,10 @@ func (t *Target) UnmarshalTOML(v any) error {
 		return nil
 	case map[string]any:
 		t.Weight = 1
-		for k, val := range x {
+		// Sorted, so that a table with several problems always reports
+		// the same one.
+		for _, k := range sortedKeys(x) {
+			val := x[k]
 			switch k {
 			case "address":
 				s, ok := val.(string)
