@@ -1,0 +1,418 @@
+package pluginhost
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// Status values of the Proxy-Wasm ABI (proxy_status_t).
+const (
+	stOK             = 0
+	stNotFound       = 1
+	stBadArgument    = 2
+	stInvalidMemory  = 6
+	stEmpty          = 7
+	stCasMismatch    = 8
+	stInternal       = 10
+	stUnimplemented  = 12
+	mapRequestHeads  = 0
+	mapResponseHeads = 2
+	bufPluginConfig  = 7
+	bufVMConfig      = 6
+)
+
+const i32, i64 = api.ValueTypeI32, api.ValueTypeI64
+
+// hostFunc is one import of the "env" module.
+type hostFunc struct {
+	name   string
+	params []api.ValueType
+	fn     func(vm *VM, stack []uint64) uint32
+}
+
+func ints(n int) []api.ValueType {
+	t := make([]api.ValueType, n)
+	for i := range t {
+		t[i] = i32
+	}
+	return t
+}
+
+// unimplemented answers a host function this host does not provide yet,
+// so that modules importing it still load and learn so at run time.
+func unimplemented(*VM, []uint64) uint32 { return stUnimplemented }
+
+var hostFuncs = []hostFunc{
+	{"proxy_log", ints(3), hLog},
+	{"proxy_get_log_level", ints(1), hGetLogLevel},
+	{"proxy_get_current_time_nanoseconds", ints(1), hTime},
+	{"proxy_set_tick_period_milliseconds", ints(1), unimplemented},
+	{"proxy_get_property", ints(4), hGetProperty},
+	{"proxy_set_property", ints(4), unimplemented},
+	{"proxy_get_buffer_bytes", ints(5), hGetBuffer},
+	{"proxy_get_buffer_status", ints(3), hBufferStatus},
+	{"proxy_set_buffer_bytes", ints(5), unimplemented},
+	{"proxy_get_header_map_pairs", ints(3), hGetPairs},
+	{"proxy_set_header_map_pairs", ints(3), hSetPairs},
+	{"proxy_get_header_map_value", ints(5), hGetValue},
+	{"proxy_add_header_map_value", ints(5), hAddValue},
+	{"proxy_replace_header_map_value", ints(5), hReplaceValue},
+	{"proxy_remove_header_map_value", ints(3), hRemoveValue},
+	{"proxy_get_header_map_size", ints(2), hMapSize},
+	{"proxy_send_local_response", ints(8), hLocalResponse},
+	{"proxy_continue_stream", ints(1), hOK},
+	{"proxy_close_stream", ints(1), hOK},
+	{"proxy_continue_request", nil, hOK},
+	{"proxy_continue_response", nil, hOK},
+	{"proxy_clear_route_cache", nil, hOK},
+	{"proxy_set_effective_context", ints(1), hEffectiveContext},
+	{"proxy_done", nil, hOK},
+	{"proxy_http_call", ints(10), unimplemented},
+	{"proxy_define_metric", ints(4), hDefineMetric},
+	{"proxy_increment_metric", []api.ValueType{i32, i64}, hIncrementMetric},
+	{"proxy_record_metric", []api.ValueType{i32, i64}, hRecordMetric},
+	{"proxy_get_metric", ints(2), hGetMetric},
+	{"proxy_get_shared_data", ints(5), hGetShared},
+	{"proxy_set_shared_data", ints(5), hSetShared},
+	{"proxy_register_shared_queue", ints(3), unimplemented},
+	{"proxy_resolve_shared_queue", ints(5), unimplemented},
+	{"proxy_dequeue_shared_queue", ints(3), unimplemented},
+	{"proxy_enqueue_shared_queue", ints(3), unimplemented},
+	{"proxy_call_foreign_function", ints(6), hForeign},
+	{"proxy_get_status", ints(3), hGetStatus},
+	{"proxy_grpc_call", ints(12), unimplemented},
+	{"proxy_grpc_stream", ints(9), unimplemented},
+	{"proxy_grpc_send", ints(4), unimplemented},
+	{"proxy_grpc_cancel", ints(1), unimplemented},
+	{"proxy_grpc_close", ints(1), unimplemented},
+}
+
+func (p *Plugin) instantiateHost(ctx context.Context) error {
+	b := p.runtime.NewHostModuleBuilder("env")
+	for _, h := range hostFuncs {
+		h := h
+		b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
+			v, ok := vms.Load(mod.Name())
+			if !ok {
+				stack[0] = stInternal
+				return
+			}
+			stack[0] = uint64(h.fn(v.(*VM), stack))
+		}), h.params, []api.ValueType{i32}).Export(h.name)
+	}
+	_, err := b.Instantiate(ctx)
+	return err
+}
+
+// ---- memory helpers: every guest pointer is checked, never trusted.
+
+func (vm *VM) read(ptr, size uint64) ([]byte, bool) {
+	return vm.mod.Memory().Read(uint32(ptr), uint32(size))
+}
+
+func (vm *VM) putU32(ptr uint64, v uint32) bool {
+	return vm.mod.Memory().WriteUint32Le(uint32(ptr), v)
+}
+
+// give copies data into guest memory the guest allocates, and writes its
+// address and size at retPtr and retSize.
+func (vm *VM) give(data []byte, retPtr, retSize uint64) uint32 {
+	var addr uint64
+	if len(data) > 0 {
+		res, err := vm.fn.alloc.Call(context.Background(), uint64(len(data)))
+		if err != nil || len(res) == 0 || res[0] == 0 {
+			return stInternal
+		}
+		addr = res[0]
+		if !vm.mod.Memory().Write(uint32(addr), data) {
+			return stInvalidMemory
+		}
+	}
+	if !vm.putU32(retPtr, uint32(addr)) || !vm.putU32(retSize, uint32(len(data))) {
+		return stInvalidMemory
+	}
+	return stOK
+}
+
+func hOK(*VM, []uint64) uint32 { return stOK }
+
+func hLog(vm *VM, s []uint64) uint32 {
+	msg, ok := vm.read(s[1], s[2])
+	if !ok {
+		return stInvalidMemory
+	}
+	log := vm.p.opts.Log
+	ev := log.Info()
+	switch s[0] {
+	case 0, 1:
+		ev = log.Debug()
+	case 3:
+		ev = log.Warn()
+	case 4, 5:
+		ev = log.Error()
+	}
+	ev.Str("plugin", vm.p.opts.Name).Msg(string(msg))
+	return stOK
+}
+
+func hGetLogLevel(vm *VM, s []uint64) uint32 {
+	if !vm.putU32(s[0], uint32(vm.p.logLevel)) {
+		return stInvalidMemory
+	}
+	return stOK
+}
+
+func hTime(vm *VM, s []uint64) uint32 {
+	if !vm.mod.Memory().WriteUint64Le(uint32(s[0]), uint64(time.Now().UnixNano())) {
+		return stInvalidMemory
+	}
+	return stOK
+}
+
+func hGetBuffer(vm *VM, s []uint64) uint32 {
+	var buf []byte
+	switch s[0] {
+	case bufPluginConfig:
+		buf = vm.p.opts.Config
+	case bufVMConfig:
+		buf = vm.p.opts.VMConfig
+	default:
+		if vm.cur == nil || vm.cur.root {
+			return stNotFound
+		}
+		return stUnimplemented
+	}
+	start, max := s[1], s[2]
+	if start > uint64(len(buf)) {
+		return stBadArgument
+	}
+	buf = buf[start:]
+	if max < uint64(len(buf)) {
+		buf = buf[:max]
+	}
+	return vm.give(buf, s[3], s[4])
+}
+
+func hBufferStatus(vm *VM, s []uint64) uint32 {
+	var n int
+	switch s[0] {
+	case bufPluginConfig:
+		n = len(vm.p.opts.Config)
+	case bufVMConfig:
+		n = len(vm.p.opts.VMConfig)
+	default:
+		return stUnimplemented
+	}
+	if !vm.putU32(s[1], uint32(n)) || !vm.putU32(s[2], 0) {
+		return stInvalidMemory
+	}
+	return stOK
+}
+
+func hEffectiveContext(vm *VM, s []uint64) uint32 {
+	// Callbacks already run for the stream they belong to; switching to
+	// another context would need it to be alive in this VM.
+	if vm.cur != nil && uint64(vm.cur.id) == s[0] || uint64(vm.rootID) == s[0] {
+		return stOK
+	}
+	return stBadArgument
+}
+
+func hForeign(*VM, []uint64) uint32 { return stNotFound }
+
+func hGetStatus(vm *VM, s []uint64) uint32 {
+	if !vm.putU32(s[0], vm.status) || !vm.putU32(s[1], 0) || !vm.putU32(s[2], 0) {
+		return stInvalidMemory
+	}
+	return stOK
+}
+
+// ---- metrics: defined per plugin, exported with its name as a label.
+
+type metric struct {
+	kind    uint64 // 0 counter, 1 gauge, 2 histogram
+	counter *metrics.Counter
+	gauge   *metrics.Gauge
+	hist    *metrics.Histogram
+	value   int64
+}
+
+var (
+	metricsMu sync.Mutex
+	metricIDs = map[string]uint32{}
+	metricSet []*metric
+)
+
+func hDefineMetric(vm *VM, s []uint64) uint32 {
+	name, ok := vm.read(s[1], s[2])
+	if !ok {
+		return stInvalidMemory
+	}
+	if s[0] > 2 || len(name) == 0 {
+		return stBadArgument
+	}
+	full := fmt.Sprintf(`wasmgate_plugin_metric{plugin=%q,name=%q}`, vm.p.opts.Name, name)
+	metricsMu.Lock()
+	defer metricsMu.Unlock()
+	id, seen := metricIDs[full]
+	if !seen {
+		m := &metric{kind: s[0]}
+		switch s[0] {
+		case 0:
+			m.counter = metrics.GetOrCreateCounter(full)
+		case 1:
+			m.gauge = metrics.GetOrCreateGauge(full, nil)
+		case 2:
+			m.hist = metrics.GetOrCreateHistogram(full)
+		}
+		id = uint32(len(metricSet))
+		metricSet = append(metricSet, m)
+		metricIDs[full] = id
+	}
+	if !vm.putU32(s[3], id) {
+		return stInvalidMemory
+	}
+	return stOK
+}
+
+func lookupMetric(id uint64) *metric {
+	metricsMu.Lock()
+	defer metricsMu.Unlock()
+	if id >= uint64(len(metricSet)) {
+		return nil
+	}
+	return metricSet[id]
+}
+
+func hIncrementMetric(_ *VM, s []uint64) uint32 {
+	m := lookupMetric(s[0])
+	if m == nil {
+		return stNotFound
+	}
+	delta := int64(s[1])
+	metricsMu.Lock()
+	m.value += delta
+	v := m.value
+	metricsMu.Unlock()
+	switch m.kind {
+	case 0:
+		if delta < 0 {
+			return stBadArgument
+		}
+		m.counter.Add(int(delta))
+	case 1:
+		m.gauge.Set(float64(v))
+	default:
+		return stBadArgument
+	}
+	return stOK
+}
+
+func hRecordMetric(_ *VM, s []uint64) uint32 {
+	m := lookupMetric(s[0])
+	if m == nil {
+		return stNotFound
+	}
+	v := int64(s[1])
+	switch m.kind {
+	case 0:
+		return stBadArgument
+	case 1:
+		metricsMu.Lock()
+		m.value = v
+		metricsMu.Unlock()
+		m.gauge.Set(float64(v))
+	case 2:
+		m.hist.Update(float64(v))
+	}
+	return stOK
+}
+
+func hGetMetric(vm *VM, s []uint64) uint32 {
+	m := lookupMetric(s[0])
+	if m == nil {
+		return stNotFound
+	}
+	metricsMu.Lock()
+	v := m.value
+	metricsMu.Unlock()
+	if m.kind == 2 {
+		return stBadArgument
+	}
+	if !vm.mod.Memory().WriteUint64Le(uint32(s[1]), uint64(v)) {
+		return stInvalidMemory
+	}
+	return stOK
+}
+
+// ---- shared data: one store for every VM of every plugin, with CAS.
+
+type sharedValue struct {
+	data []byte
+	cas  uint32
+}
+
+var (
+	sharedMu sync.Mutex
+	shared   = map[string]*sharedValue{}
+)
+
+func hGetShared(vm *VM, s []uint64) uint32 {
+	key, ok := vm.read(s[0], s[1])
+	if !ok {
+		return stInvalidMemory
+	}
+	sharedMu.Lock()
+	v := shared[string(key)]
+	var data []byte
+	var cas uint32
+	if v != nil {
+		data, cas = append([]byte(nil), v.data...), v.cas
+	}
+	sharedMu.Unlock()
+	if v == nil {
+		return stNotFound
+	}
+	if st := vm.give(data, s[2], s[3]); st != stOK {
+		return st
+	}
+	if !vm.putU32(s[4], cas) {
+		return stInvalidMemory
+	}
+	return stOK
+}
+
+func hSetShared(vm *VM, s []uint64) uint32 {
+	key, ok := vm.read(s[0], s[1])
+	if !ok {
+		return stInvalidMemory
+	}
+	val, ok := vm.read(s[2], s[3])
+	if !ok {
+		return stInvalidMemory
+	}
+	cas := uint32(s[4])
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	v := shared[string(key)]
+	if v == nil {
+		v = &sharedValue{}
+		shared[string(key)] = v
+	} else if cas != 0 && cas != v.cas {
+		return stCasMismatch
+	}
+	v.data = append(v.data[:0], val...)
+	v.cas++
+	return stOK
+}
+
+// randReader feeds WASI random_get.
+type randReader struct{}
+
+func (randReader) Read(b []byte) (int, error) { return rand.Read(b) }

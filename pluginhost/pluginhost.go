@@ -1,0 +1,278 @@
+// Package pluginhost runs the gateway's policy plugins: WebAssembly modules
+// speaking the Proxy-Wasm ABI, compiled once by wazero and kept in pools of
+// started VMs so that no request ever waits for an instantiation.
+//
+// A Plugin is one [[plugins]] entry: a compiled module, its configuration
+// and its pool. A request gets an HTTP context in one VM of each plugin on
+// its route's chain and keeps it for its whole life; each callback holds
+// that VM's lock for the microseconds it runs. A VM that traps, runs past
+// its deadline, runs out of memory or exits is thrown away and replaced in
+// the background; the request it was serving fails (fail_closed) or skips
+// the plugin (fail_open), and nothing else notices.
+package pluginhost
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/rs/zerolog"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+// Options are one plugin's settings.
+type Options struct {
+	Name        string
+	Module      []byte // the .wasm bytes
+	Config      []byte // handed to proxy_on_configure
+	VMConfig    []byte // handed to proxy_on_vm_start
+	Pool        int
+	MemoryPages uint32 // limit, in 64 KiB pages
+	CallTimeout time.Duration
+	FailOpen    bool
+	Log         zerolog.Logger
+}
+
+// ABI versions a module may declare by exporting a function of this name.
+const (
+	abi021 = "proxy_abi_version_0_2_1"
+	abi020 = "proxy_abi_version_0_2_0"
+)
+
+// cache is the compilation cache shared by every plugin's runtime, so a
+// module is compiled once per content however many plugins use it.
+var cache = wazero.NewCompilationCache()
+
+// Plugin is a loaded plugin with its pool of VMs.
+type Plugin struct {
+	opts Options
+	Hash string // sha256 of the module, hex
+	ABI  string // "0.2.1" or "0.2.0"
+
+	runtime  wazero.Runtime
+	compiled wazero.CompiledModule
+
+	mu   sync.RWMutex
+	vms  []*VM
+	next atomic.Uint64
+	seq  atomic.Uint64 // instance names
+
+	replaced atomic.Uint64
+	calls    atomic.Uint64
+	errs     atomic.Uint64
+	closed   atomic.Bool
+
+	faults   map[string]*metrics.Counter // by kind: trap, timeout, memory, exit, abi
+	duration *metrics.PrometheusHistogram
+	logLevel int32
+}
+
+// Load compiles the module and starts its pool. It fails, and leaves
+// nothing running, when the module does not compile, declares no supported
+// ABI version, or any VM fails to start or to accept its configuration.
+func Load(ctx context.Context, o Options) (*Plugin, error) {
+	if o.Pool < 1 {
+		o.Pool = 1
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = 100 * time.Millisecond
+	}
+	sum := sha256.Sum256(o.Module)
+	p := &Plugin{opts: o, Hash: hex.EncodeToString(sum[:]), logLevel: levelFromZerolog(o.Log.GetLevel())}
+	cfg := wazero.NewRuntimeConfigCompiler().
+		WithCompilationCache(cache).
+		// A deadline closes the module mid-callback: that is how a plugin
+		// that loops forever is stopped.
+		WithCloseOnContextDone(true)
+	if o.MemoryPages > 0 {
+		cfg = cfg.WithMemoryLimitPages(o.MemoryPages)
+	}
+	p.runtime = wazero.NewRuntimeWithConfig(ctx, cfg)
+	ok := false
+	defer func() {
+		if !ok {
+			_ = p.runtime.Close(ctx)
+		}
+	}()
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.runtime); err != nil {
+		return nil, err
+	}
+	if err := p.instantiateHost(ctx); err != nil {
+		return nil, err
+	}
+	compiled, err := p.runtime.CompileModule(ctx, o.Module)
+	if err != nil {
+		return nil, fmt.Errorf("compile: %w", err)
+	}
+	p.compiled = compiled
+	exports := compiled.ExportedFunctions()
+	switch {
+	case exports[abi021] != nil:
+		p.ABI = "0.2.1"
+	case exports[abi020] != nil:
+		p.ABI = "0.2.0"
+	default:
+		return nil, errors.New("the module declares no Proxy-Wasm ABI version this host speaks (want an export proxy_abi_version_0_2_1 or proxy_abi_version_0_2_0)")
+	}
+	labels := fmt.Sprintf(`{plugin=%q`, o.Name)
+	p.duration = metrics.GetOrCreatePrometheusHistogramExt("wasmgate_plugin_callback_duration_seconds"+labels+"}", callbackBuckets)
+	p.faults = map[string]*metrics.Counter{}
+	for _, k := range []string{faultTrap, faultTimeout, faultMemory, faultExit, faultABI} {
+		p.faults[k] = metrics.GetOrCreateCounter(fmt.Sprintf(`wasmgate_plugin_errors_total%s,kind=%q}`, labels, k))
+	}
+	for i := 0; i < o.Pool; i++ {
+		vm, err := p.startVM(ctx)
+		if err != nil {
+			for _, v := range p.vms {
+				v.close()
+			}
+			return nil, err
+		}
+		p.vms = append(p.vms, vm)
+	}
+	ok = true
+	return p, nil
+}
+
+// LoadFile reads a module from path, checking it against a sha256 pin when
+// one is given.
+func LoadFile(ctx context.Context, path, pin string, o Options) (*Plugin, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if pin != "" {
+		sum := sha256.Sum256(data)
+		if got := hex.EncodeToString(sum[:]); got != pin {
+			return nil, fmt.Errorf("module %s has sha256 %s, want %s", path, got, pin)
+		}
+	}
+	o.Module = data
+	return Load(ctx, o)
+}
+
+var callbackBuckets = []float64{0.000001, 0.0000025, 0.000005, 0.00001, 0.000025, 0.00005, 0.0001,
+	0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 1}
+
+// Name is the plugin's name from config.
+func (p *Plugin) Name() string { return p.opts.Name }
+
+// FailOpen reports the plugin's on_error policy.
+func (p *Plugin) FailOpen() bool { return p.opts.FailOpen }
+
+// Stats is what the admin API shows of a plugin.
+type Stats struct {
+	Name     string `json:"name"`
+	Hash     string `json:"module_sha256"`
+	ABI      string `json:"abi_version"`
+	Pool     int    `json:"pool"`
+	Live     int    `json:"vms_live"`
+	Replaced uint64 `json:"vms_replaced"`
+	Calls    uint64 `json:"calls"`
+	Errors   uint64 `json:"errors"`
+}
+
+// Stats reports the plugin's counters.
+func (p *Plugin) Stats() Stats {
+	p.mu.RLock()
+	live := 0
+	for _, vm := range p.vms {
+		if !vm.broken.Load() {
+			live++
+		}
+	}
+	p.mu.RUnlock()
+	return Stats{Name: p.opts.Name, Hash: p.Hash, ABI: p.ABI, Pool: p.opts.Pool, Live: live,
+		Replaced: p.replaced.Load(), Calls: p.calls.Load(), Errors: p.errs.Load()}
+}
+
+// pick returns a healthy VM, round robin.
+func (p *Plugin) pick() *VM {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	n := uint64(len(p.vms))
+	start := p.next.Add(1)
+	for i := uint64(0); i < n; i++ {
+		if vm := p.vms[(start+i)%n]; !vm.broken.Load() {
+			return vm
+		}
+	}
+	return nil
+}
+
+// replace swaps a broken VM for a fresh one, in the background.
+func (p *Plugin) replace(old *VM) {
+	p.replaced.Add(1)
+	go func() {
+		for attempt := 0; !p.closed.Load(); attempt++ {
+			vm, err := p.startVM(context.Background())
+			if err == nil {
+				p.mu.Lock()
+				for i, v := range p.vms {
+					if v == old {
+						p.vms[i] = vm
+					}
+				}
+				p.mu.Unlock()
+				old.close()
+				if p.closed.Load() {
+					vm.close()
+				}
+				return
+			}
+			p.opts.Log.Error().Err(err).Str("plugin", p.opts.Name).Msg("cannot start a replacement VM")
+			time.Sleep(min(time.Duration(attempt+1)*100*time.Millisecond, 5*time.Second))
+		}
+	}()
+}
+
+// Close stops every VM and the runtime.
+func (p *Plugin) Close() {
+	if p.closed.Swap(true) {
+		return
+	}
+	p.mu.Lock()
+	for _, vm := range p.vms {
+		vm.close()
+	}
+	p.mu.Unlock()
+	_ = p.runtime.Close(context.Background())
+}
+
+// fault kinds, the label of wasmgate_plugin_errors_total.
+const (
+	faultTrap    = "trap"
+	faultTimeout = "timeout"
+	faultMemory  = "memory"
+	faultExit    = "exit"
+	faultABI     = "abi"
+)
+
+func (p *Plugin) fault(kind string) {
+	p.errs.Add(1)
+	p.faults[kind].Inc()
+}
+
+func levelFromZerolog(l zerolog.Level) int32 {
+	switch {
+	case l <= zerolog.TraceLevel:
+		return 0
+	case l == zerolog.DebugLevel:
+		return 1
+	case l == zerolog.InfoLevel:
+		return 2
+	case l == zerolog.WarnLevel:
+		return 3
+	case l == zerolog.ErrorLevel:
+		return 4
+	}
+	return 5
+}

@@ -1,0 +1,203 @@
+package pluginhost
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
+)
+
+func fixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name+".wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func load(t testing.TB, name string, o Options) *Plugin {
+	t.Helper()
+	o.Module = fixture(t, name)
+	if o.Name == "" {
+		o.Name = name
+	}
+	o.Log = zerolog.Nop()
+	p, err := Load(context.Background(), o)
+	if err != nil {
+		t.Fatalf("load %s: %v", name, err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+func reqCtx(headers ...string) *fasthttp.RequestCtx {
+	ctx := &fasthttp.RequestCtx{}
+	ctx.Request.SetRequestURI("http://example.test/a/b?x=1")
+	ctx.Request.Header.SetMethod("GET")
+	for i := 0; i+1 < len(headers); i += 2 {
+		ctx.Request.Header.Set(headers[i], headers[i+1])
+	}
+	return ctx
+}
+
+// TestFixturesMatchTheirSource: every committed .wasm is what its .wat
+// assembles to, so a fixture cannot drift from the source beside it.
+func TestFixturesMatchTheirSource(t *testing.T) {
+	wat2wasm, err := exec.LookPath("wat2wasm")
+	if err != nil {
+		t.Fatal("wat2wasm is not installed (make deps installs Debian's wabt)")
+	}
+	wats, _ := filepath.Glob("testdata/*.wat")
+	if len(wats) == 0 {
+		t.Fatal("no fixtures")
+	}
+	for _, wat := range wats {
+		out := filepath.Join(t.TempDir(), "out.wasm")
+		if b, err := exec.Command(wat2wasm, wat, "-o", out).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", wat, err, b)
+		}
+		got, _ := os.ReadFile(out)
+		want, err := os.ReadFile(strings.TrimSuffix(wat, ".wat") + ".wasm")
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: the committed .wasm is not what the .wat assembles to; run wat2wasm again", wat)
+		}
+	}
+}
+
+func TestHeadersAndConfig(t *testing.T) {
+	p := load(t, "add_header", Options{Config: []byte("tenants=a,b"), Pool: 2})
+	if p.ABI != "0.2.1" || len(p.Hash) != 64 {
+		t.Fatalf("ABI %q hash %q", p.ABI, p.Hash)
+	}
+	ctx := reqCtx()
+	r, err := Chain{p}.Begin(ctx, "r", "u")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if act, err := r.RequestHeaders(); act != Continue || err != nil {
+		t.Fatalf("request headers: %v %v", act, err)
+	}
+	if got := string(ctx.Request.Header.Peek("x-plugin-config")); got != "tenants=a,b" {
+		t.Fatalf("x-plugin-config = %q", got)
+	}
+	ctx.Response.SetStatusCode(200)
+	if _, err := r.ResponseHeaders(); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(ctx.Response.Header.Peek("x-plugin")); got != "hello" {
+		t.Fatalf("x-plugin = %q", got)
+	}
+	r.End()
+}
+
+func TestLocalResponse(t *testing.T) {
+	p := load(t, "deny", Options{})
+	ctx := reqCtx()
+	r, _ := Chain{p}.Begin(ctx, "r", "u")
+	act, err := r.RequestHeaders()
+	if act != Respond || err != nil || r.Local == nil {
+		t.Fatalf("got %v %v %+v, want a local response", act, err, r.Local)
+	}
+	if r.Local.Status != 403 || string(r.Local.Body) != "no tenant\n" ||
+		len(r.Local.Headers) != 1 || r.Local.Headers[0] != [2]string{"x-denied-by", "deny"} {
+		t.Fatalf("local response %+v", r.Local)
+	}
+	r.End()
+	ctx = reqCtx("X-Tenant", "a")
+	r, _ = Chain{p}.Begin(ctx, "r", "u")
+	if act, err := r.RequestHeaders(); act != Continue || err != nil {
+		t.Fatalf("with a tenant: %v %v", act, err)
+	}
+	r.End()
+}
+
+// TestBadGuestArguments: out-of-range pointers and lengths, unknown names
+// and unimplemented calls get a status, never a host panic.
+func TestBadGuestArguments(t *testing.T) {
+	p := load(t, "abi_probe", Options{Name: "probe"})
+	if p.ABI != "0.2.0" {
+		t.Fatalf("ABI %q", p.ABI)
+	}
+	ctx := reqCtx()
+	r, _ := Chain{p}.Begin(ctx, "r", "u")
+	ctx.Response.SetStatusCode(200)
+	if _, err := r.ResponseHeaders(); err != nil {
+		t.Fatal(err)
+	}
+	r.End()
+	// InvalidMemoryAccess, InvalidMemoryAccess, NotFound, NotFound,
+	// InvalidMemoryAccess.
+	if got := string(ctx.Response.Header.Peek("x-status")); got != "66116" {
+		t.Fatalf("statuses %q, want 66116", got)
+	}
+	if got := string(ctx.Response.Header.Peek("x-plugin-name")); got != "probe" {
+		t.Fatalf("plugin_name property %q", got)
+	}
+}
+
+func TestRefusesModuleWithoutABIVersion(t *testing.T) {
+	_, err := Load(context.Background(), Options{Name: "x", Module: fixture(t, "noabi"), Log: zerolog.Nop()})
+	if err == nil || !strings.Contains(err.Error(), "ABI version") {
+		t.Fatalf("err %v, want a refusal naming the ABI version", err)
+	}
+	_, err = Load(context.Background(), Options{Name: "x", Module: []byte("not wasm"), Log: zerolog.Nop()})
+	if err == nil || !strings.Contains(err.Error(), "compile") {
+		t.Fatalf("err %v, want a compile error", err)
+	}
+}
+
+// TestFaultsReplaceTheVM: each kind of failure is reported as a Fault of
+// its kind, the VM is replaced, and the plugin keeps serving.
+func TestFaultsReplaceTheVM(t *testing.T) {
+	for _, tc := range []struct{ mode, kind string }{
+		{"loop", faultTimeout}, {"grow", faultMemory}, {"exit", faultExit}, {"trap10", faultTrap},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			p := load(t, "faulty", Options{VMConfig: []byte(tc.mode), CallTimeout: 100 * time.Millisecond, MemoryPages: 64})
+			var fault *Fault
+			for i := 0; i < 10 && fault == nil; i++ {
+				r, err := Chain{p}.Begin(reqCtx(), "r", "u")
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = r.RequestHeaders()
+				r.End()
+				if err != nil {
+					f, ok := err.(*Fault)
+					if !ok {
+						t.Fatalf("error %T %v, want *Fault", err, err)
+					}
+					fault = f
+					if tc.mode == "trap10" && i != 9 {
+						t.Fatalf("trapped on request %d, want the 10th", i+1)
+					}
+				}
+			}
+			if fault == nil || fault.Kind != tc.kind {
+				t.Fatalf("fault %+v, want kind %s", fault, tc.kind)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for p.Stats().Replaced == 0 || p.Stats().Live != 1 {
+				if time.Now().After(deadline) {
+					t.Fatalf("VM not replaced: %+v", p.Stats())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if tc.mode == "trap10" {
+				r, _ := Chain{p}.Begin(reqCtx(), "r", "u")
+				if _, err := r.RequestHeaders(); err != nil {
+					t.Fatalf("the replacement VM failed: %v", err)
+				}
+				r.End()
+			}
+		})
+	}
+}

@@ -1,0 +1,495 @@
+package pluginhost
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"strconv"
+	"sync"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Stream is one request's HTTP context inside one VM of one plugin.
+type Stream struct {
+	vm   *VM
+	id   uint32
+	root bool
+	req  *Request
+}
+
+// Request is what the chain sees of one request: the messages and the
+// properties plugins may read, and the local response one may send.
+type Request struct {
+	Ctx      *fasthttp.RequestCtx
+	Route    string
+	Upstream string
+	Local    *LocalResponse // set when a plugin answered the request itself
+
+	streams [maxChain]*Stream
+	n       int
+}
+
+// LocalResponse is a response a plugin sent with proxy_send_local_response.
+type LocalResponse struct {
+	Status  int
+	Details string
+	Body    []byte
+	Headers [][2]string
+	Plugin  string
+}
+
+const maxChain = 16
+
+// Chain is a route's ordered list of plugins.
+type Chain []*Plugin
+
+var requests = sync.Pool{New: func() any { return &Request{} }}
+
+// Begin opens an HTTP context in one VM of each plugin of the chain. It
+// returns nil for an empty chain, which then costs nothing more.
+func (c Chain) Begin(ctx *fasthttp.RequestCtx, route, upstream string) (*Request, error) {
+	if len(c) == 0 {
+		return nil, nil
+	}
+	r := requests.Get().(*Request)
+	*r = Request{Ctx: ctx, Route: route, Upstream: upstream}
+	for _, p := range c[:min(len(c), maxChain)] {
+		vm := p.pick()
+		if vm == nil {
+			r.streams[r.n] = nil
+			r.n++
+			if p.FailOpen() {
+				continue
+			}
+			return r, &Fault{Plugin: p.opts.Name, Kind: "unavailable", Err: errVMGone}
+		}
+		vm.mu.Lock()
+		id := vm.nextID
+		vm.nextID++
+		vm.mu.Unlock()
+		s := &Stream{vm: vm, id: id, req: r}
+		r.streams[r.n] = s
+		r.n++
+		if _, err := vm.call(context.Background(), s, vm.fn.contextCreate, uint64(id), uint64(vm.rootID)); err != nil {
+			r.streams[r.n-1] = nil
+			if p.FailOpen() {
+				continue
+			}
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+// Action is what the chain decided after a phase.
+type Action int
+
+const (
+	Continue Action = iota
+	// Respond: a plugin sent a local response, in r.Local.
+	Respond
+)
+
+// RequestHeaders runs proxy_on_request_headers through the chain in order.
+// A plugin failure is returned as a *Fault unless the plugin fails open.
+func (r *Request) RequestHeaders() (Action, error) {
+	n := uint64(r.Ctx.Request.Header.Len())
+	return r.phase(func(s *Stream) (uint64, error) {
+		return s.vm.call(context.Background(), s, s.vm.fn.requestHeaders, uint64(s.id), n, 0)
+	}, false)
+}
+
+// ResponseHeaders runs proxy_on_response_headers in reverse order.
+func (r *Request) ResponseHeaders() (Action, error) {
+	n := uint64(r.Ctx.Response.Header.Len())
+	return r.phase(func(s *Stream) (uint64, error) {
+		return s.vm.call(context.Background(), s, s.vm.fn.responseHeaders, uint64(s.id), n, 0)
+	}, true)
+}
+
+func (r *Request) phase(run func(*Stream) (uint64, error), reverse bool) (Action, error) {
+	if r == nil {
+		return Continue, nil
+	}
+	for k := 0; k < r.n; k++ {
+		i := k
+		if reverse {
+			i = r.n - 1 - k
+		}
+		s := r.streams[i]
+		if s == nil {
+			continue
+		}
+		_, err := run(s)
+		if err != nil {
+			r.streams[i] = nil
+			if s.vm.p.FailOpen() {
+				continue
+			}
+			return Continue, err
+		}
+		if r.Local != nil {
+			return Respond, nil
+		}
+		// Pause is answered as Continue: nothing this host offers yet (HTTP
+		// callouts, timers) could resume a paused stream.
+	}
+	return Continue, nil
+}
+
+// End runs proxy_on_done, proxy_on_log and proxy_on_delete for every
+// context and releases the request. r must not be used afterwards.
+func (r *Request) End() {
+	if r == nil {
+		return
+	}
+	for i := r.n - 1; i >= 0; i-- {
+		s := r.streams[i]
+		if s == nil {
+			continue
+		}
+		vm := s.vm
+		if _, err := vm.call(context.Background(), s, vm.fn.done, uint64(s.id)); err != nil {
+			continue
+		}
+		if _, err := vm.call(context.Background(), s, vm.fn.log, uint64(s.id)); err != nil {
+			continue
+		}
+		_, _ = vm.call(context.Background(), s, vm.fn.delete, uint64(s.id))
+	}
+	*r = Request{}
+	requests.Put(r)
+}
+
+// ---- header maps
+
+// headerMap is the request or response header seen as a Proxy-Wasm map,
+// with the HTTP/2-style pseudo-headers SDKs expect.
+func (s *Stream) pairs(mapType uint64) ([][2][]byte, bool) {
+	if s == nil || s.req == nil {
+		return nil, false
+	}
+	ctx := s.req.Ctx
+	var out [][2][]byte
+	switch mapType {
+	case mapRequestHeads:
+		h := &ctx.Request.Header
+		out = append(out,
+			[2][]byte{[]byte(":method"), h.Method()},
+			[2][]byte{[]byte(":path"), h.RequestURI()},
+			[2][]byte{[]byte(":authority"), h.Host()},
+			[2][]byte{[]byte(":scheme"), ctx.Request.URI().Scheme()})
+		for k, v := range h.All() {
+			if bytes.EqualFold(k, []byte("Host")) {
+				continue
+			}
+			out = append(out, [2][]byte{lower(k), v})
+		}
+	case mapResponseHeads:
+		h := &ctx.Response.Header
+		out = append(out, [2][]byte{[]byte(":status"), []byte(strconv.Itoa(h.StatusCode()))})
+		for k, v := range h.All() {
+			out = append(out, [2][]byte{lower(k), v})
+		}
+	default:
+		return nil, false
+	}
+	return out, true
+}
+
+func lower(b []byte) []byte { return bytes.ToLower(b) }
+
+// serializePairs writes the ABI's map encoding: count, then a key and
+// value length per pair, then each key and value NUL-terminated.
+func serializePairs(pairs [][2][]byte) []byte {
+	size := 4 + 8*len(pairs)
+	for _, p := range pairs {
+		size += len(p[0]) + len(p[1]) + 2
+	}
+	b := make([]byte, 0, size)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(pairs)))
+	for _, p := range pairs {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(p[0])))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(p[1])))
+	}
+	for _, p := range pairs {
+		b = append(append(append(append(b, p[0]...), 0), p[1]...), 0)
+	}
+	return b
+}
+
+// parsePairs reads the map encoding from the guest, refusing anything
+// whose lengths do not add up.
+func parsePairs(b []byte) ([][2][]byte, bool) {
+	if len(b) < 4 {
+		return nil, len(b) == 0
+	}
+	n := binary.LittleEndian.Uint32(b)
+	if uint64(n)*8+4 > uint64(len(b)) {
+		return nil, false
+	}
+	sizes := b[4 : 4+8*n]
+	data := b[4+8*n:]
+	out := make([][2][]byte, 0, n)
+	for i := uint32(0); i < n; i++ {
+		kl := binary.LittleEndian.Uint32(sizes[8*i:])
+		vl := binary.LittleEndian.Uint32(sizes[8*i+4:])
+		if uint64(kl)+uint64(vl)+2 > uint64(len(data)) {
+			return nil, false
+		}
+		k := data[:kl]
+		v := data[kl+1 : kl+1+vl]
+		data = data[kl+vl+2:]
+		out = append(out, [2][]byte{k, v})
+	}
+	return out, true
+}
+
+// setHeader applies one change to the request or response header;
+// pseudo-headers map to the request line and status.
+func (s *Stream) setHeader(mapType uint64, key, value []byte, op byte) uint32 {
+	if s == nil || s.req == nil {
+		return stNotFound
+	}
+	ctx := s.req.Ctx
+	switch mapType {
+	case mapRequestHeads:
+		h := &ctx.Request.Header
+		switch string(key) {
+		case ":method":
+			h.SetMethodBytes(value)
+			return stOK
+		case ":path":
+			h.SetRequestURIBytes(value)
+			ctx.Request.URI().Update(string(value))
+			return stOK
+		case ":authority":
+			h.SetHostBytes(value)
+			return stOK
+		}
+		switch op {
+		case 'a':
+			h.AddBytesKV(key, value)
+		case 'r':
+			h.SetBytesKV(key, value)
+		case 'd':
+			h.DelBytes(key)
+		}
+	case mapResponseHeads:
+		h := &ctx.Response.Header
+		if string(key) == ":status" {
+			n, err := strconv.Atoi(string(value))
+			if err != nil || n < 100 || n > 599 {
+				return stBadArgument
+			}
+			h.SetStatusCode(n)
+			return stOK
+		}
+		switch op {
+		case 'a':
+			h.AddBytesKV(key, value)
+		case 'r':
+			h.SetBytesKV(key, value)
+		case 'd':
+			h.DelBytes(key)
+		}
+	default:
+		return stNotFound
+	}
+	return stOK
+}
+
+func hGetPairs(vm *VM, s []uint64) uint32 {
+	pairs, ok := vm.cur.pairs(s[0])
+	if !ok {
+		return stNotFound
+	}
+	return vm.give(serializePairs(pairs), s[1], s[2])
+}
+
+func hSetPairs(vm *VM, s []uint64) uint32 {
+	raw, ok := vm.read(s[1], s[2])
+	if !ok {
+		return stInvalidMemory
+	}
+	pairs, ok := parsePairs(raw)
+	if !ok {
+		return stBadArgument
+	}
+	old, ok := vm.cur.pairs(s[0])
+	if !ok {
+		return stNotFound
+	}
+	for _, p := range old {
+		if len(p[0]) > 0 && p[0][0] != ':' {
+			vm.cur.setHeader(s[0], p[0], nil, 'd')
+		}
+	}
+	for _, p := range pairs {
+		if st := vm.cur.setHeader(s[0], p[0], p[1], 'a'); st != stOK {
+			return st
+		}
+	}
+	return stOK
+}
+
+func hGetValue(vm *VM, s []uint64) uint32 {
+	key, ok := vm.read(s[1], s[2])
+	if !ok {
+		return stInvalidMemory
+	}
+	pairs, ok := vm.cur.pairs(s[0])
+	if !ok {
+		return stNotFound
+	}
+	for _, p := range pairs {
+		if bytes.EqualFold(p[0], key) {
+			return vm.give(p[1], s[3], s[4])
+		}
+	}
+	return stNotFound
+}
+
+func hChange(op byte) func(*VM, []uint64) uint32 {
+	return func(vm *VM, s []uint64) uint32 {
+		key, ok := vm.read(s[1], s[2])
+		if !ok {
+			return stInvalidMemory
+		}
+		var value []byte
+		if op != 'd' {
+			if value, ok = vm.read(s[3], s[4]); !ok {
+				return stInvalidMemory
+			}
+		}
+		return vm.cur.setHeader(s[0], key, value, op)
+	}
+}
+
+var (
+	hAddValue     = hChange('a')
+	hReplaceValue = hChange('r')
+	hRemoveValue  = hChange('d')
+)
+
+func hMapSize(vm *VM, s []uint64) uint32 {
+	pairs, ok := vm.cur.pairs(s[0])
+	if !ok {
+		return stNotFound
+	}
+	if !vm.putU32(s[1], uint32(len(serializePairs(pairs)))) {
+		return stInvalidMemory
+	}
+	return stOK
+}
+
+func hLocalResponse(vm *VM, s []uint64) uint32 {
+	if vm.cur == nil || vm.cur.req == nil {
+		return stBadArgument
+	}
+	details, ok := vm.read(s[1], s[2])
+	if !ok {
+		return stInvalidMemory
+	}
+	body, ok := vm.read(s[3], s[4])
+	if !ok {
+		return stInvalidMemory
+	}
+	raw, ok := vm.read(s[5], s[6])
+	if !ok {
+		return stInvalidMemory
+	}
+	pairs, ok := parsePairs(raw)
+	if !ok {
+		return stBadArgument
+	}
+	status := int(uint32(s[0]))
+	if status < 100 || status > 599 {
+		return stBadArgument
+	}
+	lr := &LocalResponse{Status: status, Details: string(details), Body: append([]byte(nil), body...), Plugin: vm.p.opts.Name}
+	for _, p := range pairs {
+		lr.Headers = append(lr.Headers, [2]string{string(p[0]), string(p[1])})
+	}
+	vm.cur.req.Local = lr
+	return stOK
+}
+
+// ---- properties
+
+func hGetProperty(vm *VM, s []uint64) uint32 {
+	raw, ok := vm.read(s[0], s[1])
+	if !ok {
+		return stInvalidMemory
+	}
+	// The path's parts are NUL-separated: "request\x00path".
+	path := string(bytes.ReplaceAll(bytes.TrimRight(raw, "\x00"), []byte{0}, []byte{'.'}))
+	var val []byte
+	switch path {
+	case "plugin_name":
+		val = []byte(vm.p.opts.Name)
+	case "plugin_root_id":
+		val = []byte(vm.p.opts.Name)
+	case "plugin_vm_id":
+		val = []byte(vm.name)
+	}
+	if val == nil && vm.cur != nil && vm.cur.req != nil {
+		r := vm.cur.req
+		ctx := r.Ctx
+		switch path {
+		case "request.path":
+			val = ctx.Request.Header.RequestURI()
+		case "request.url_path":
+			val = ctx.Path()
+		case "request.method":
+			val = ctx.Method()
+		case "request.host":
+			val = ctx.Host()
+		case "request.scheme":
+			val = ctx.Request.URI().Scheme()
+		case "request.protocol":
+			val = ctx.Request.Header.Protocol()
+		case "request.id":
+			val = ctx.Request.Header.Peek("X-Request-Id")
+		case "request.query":
+			val = ctx.URI().QueryString()
+		case "request.time":
+			val = binary.LittleEndian.AppendUint64(nil, uint64(ctx.Time().UnixNano()))
+		case "request.size":
+			val = binary.LittleEndian.AppendUint64(nil, uint64(max(ctx.Request.Header.ContentLength(), 0)))
+		case "source.address":
+			val = []byte(ctx.RemoteAddr().String())
+		case "source.port":
+			_, port := splitPort(ctx.RemoteAddr().String())
+			val = binary.LittleEndian.AppendUint64(nil, uint64(port))
+		case "destination.address":
+			val = []byte(ctx.LocalAddr().String())
+		case "response.code":
+			val = binary.LittleEndian.AppendUint64(nil, uint64(ctx.Response.StatusCode()))
+		case "route_name", "wasmgate.route":
+			val = []byte(r.Route)
+		case "cluster_name", "wasmgate.upstream":
+			val = []byte(r.Upstream)
+		}
+		if val == nil && len(path) > len("request.headers.") && path[:len("request.headers.")] == "request.headers." {
+			if v := ctx.Request.Header.Peek(path[len("request.headers."):]); v != nil {
+				val = v
+			}
+		}
+	}
+	if val == nil {
+		return stNotFound
+	}
+	return vm.give(val, s[2], s[3])
+}
+
+func splitPort(addr string) (string, int) {
+	for i := len(addr) - 1; i >= 0; i-- {
+		if addr[i] == ':' {
+			n, _ := strconv.Atoi(addr[i+1:])
+			return addr[:i], n
+		}
+	}
+	return addr, 0
+}

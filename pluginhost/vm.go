@@ -1,0 +1,219 @@
+package pluginhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+)
+
+// VM is one started instance of a plugin's module.
+type VM struct {
+	p      *Plugin
+	name   string
+	mod    api.Module
+	mu     sync.Mutex // one callback at a time
+	broken atomic.Bool
+	rootID uint32
+	nextID uint32
+
+	// cur is the stream whose callback is running; host functions act on
+	// it. Set and cleared under mu.
+	cur *Stream
+	// status of the last host call, for proxy_get_status.
+	status uint32
+
+	fn struct {
+		alloc, contextCreate, requestHeaders, responseHeaders, done, log, delete api.Function
+		vmStart, configure                                                      api.Function
+	}
+	stack [8]uint64
+}
+
+// vms by instance name, for host functions to find their caller.
+var vms sync.Map
+
+func (p *Plugin) startVM(ctx context.Context) (*VM, error) {
+	name := p.opts.Name + "#" + strconv.FormatUint(p.seq.Add(1), 10)
+	vm := &VM{p: p, name: name, rootID: 1, nextID: 2}
+	vms.Store(name, vm)
+	cfg := wazero.NewModuleConfig().WithName(name).
+		// Start functions run by hand below: a reactor (_initialize) and a
+		// command (_start) both need theirs run before any callback.
+		WithStartFunctions().
+		WithStdout(logWriter{p, "stdout"}).WithStderr(logWriter{p, "stderr"}).
+		WithSysWalltime().WithSysNanotime().WithRandSource(randReader{})
+	ictx, cancel := context.WithTimeout(ctx, 10*p.opts.CallTimeout+time.Second)
+	defer cancel()
+	mod, err := p.runtime.InstantiateModule(ictx, p.compiled, cfg)
+	if err != nil {
+		vms.Delete(name)
+		return nil, fmt.Errorf("instantiate: %w", err)
+	}
+	vm.mod = mod
+	fail := func(err error) (*VM, error) {
+		vm.close()
+		return nil, err
+	}
+	for _, start := range []string{"_initialize", "_start"} {
+		if f := mod.ExportedFunction(start); f != nil {
+			if _, err := f.Call(ictx); err != nil {
+				var exit *sys.ExitError
+				if !errors.As(err, &exit) || exit.ExitCode() != 0 {
+					return fail(fmt.Errorf("%s: %w", start, err))
+				}
+			}
+			break
+		}
+	}
+	vm.fn.alloc = mod.ExportedFunction("proxy_on_memory_allocate")
+	if vm.fn.alloc == nil {
+		vm.fn.alloc = mod.ExportedFunction("malloc")
+	}
+	if vm.fn.alloc == nil {
+		return fail(errors.New("the module exports neither proxy_on_memory_allocate nor malloc"))
+	}
+	vm.fn.contextCreate = mod.ExportedFunction("proxy_on_context_create")
+	vm.fn.requestHeaders = mod.ExportedFunction("proxy_on_request_headers")
+	vm.fn.responseHeaders = mod.ExportedFunction("proxy_on_response_headers")
+	vm.fn.done = mod.ExportedFunction("proxy_on_done")
+	vm.fn.log = mod.ExportedFunction("proxy_on_log")
+	vm.fn.delete = mod.ExportedFunction("proxy_on_delete")
+	vm.fn.vmStart = mod.ExportedFunction("proxy_on_vm_start")
+	vm.fn.configure = mod.ExportedFunction("proxy_on_configure")
+	if vm.fn.contextCreate == nil {
+		return fail(errors.New("the module does not export proxy_on_context_create"))
+	}
+
+	root := &Stream{vm: vm, id: vm.rootID, root: true}
+	if _, err := vm.call(ictx, root, vm.fn.contextCreate, uint64(vm.rootID), 0); err != nil {
+		return fail(fmt.Errorf("proxy_on_context_create (root): %w", err))
+	}
+	if vm.fn.vmStart != nil {
+		ok, err := vm.call(ictx, root, vm.fn.vmStart, uint64(vm.rootID), uint64(len(p.opts.VMConfig)))
+		if err != nil {
+			return fail(fmt.Errorf("proxy_on_vm_start: %w", err))
+		}
+		if ok == 0 {
+			return fail(errors.New("proxy_on_vm_start refused the VM configuration"))
+		}
+	}
+	if vm.fn.configure != nil {
+		ok, err := vm.call(ictx, root, vm.fn.configure, uint64(vm.rootID), uint64(len(p.opts.Config)))
+		if err != nil {
+			return fail(fmt.Errorf("proxy_on_configure: %w", err))
+		}
+		if ok == 0 {
+			return fail(errors.New("proxy_on_configure refused the plugin configuration"))
+		}
+	}
+	return vm, nil
+}
+
+func (vm *VM) close() {
+	if vm.mod != nil {
+		_ = vm.mod.Close(context.Background())
+	}
+	vms.Delete(vm.name)
+}
+
+// call runs one guest function for stream s under the VM's lock and
+// returns its first result. Any failure breaks the VM, which is then
+// replaced; the error says what kind of failure it was.
+func (vm *VM) call(ctx context.Context, s *Stream, f api.Function, args ...uint64) (uint64, error) {
+	if f == nil {
+		return 0, nil
+	}
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	if vm.broken.Load() {
+		return 0, errVMGone
+	}
+	vm.cur = s
+	defer func() { vm.cur = nil }()
+	p := vm.p
+	p.calls.Add(1)
+	start := time.Now()
+	cctx, cancel := context.WithTimeout(ctx, p.opts.CallTimeout)
+	stack := vm.stack[:max(len(args), 1)]
+	copy(stack, args)
+	err := f.CallWithStack(cctx, stack)
+	expired := cctx.Err() != nil
+	cancel()
+	p.duration.UpdateDuration(start)
+	if err != nil {
+		kind := classify(err, expired)
+		if kind == faultTrap && p.opts.MemoryPages > 0 {
+			// A guest near its memory limit traps when its allocator gives
+			// up; wazero does not say that a grow was refused, so a trap
+			// with memory above three quarters of the limit counts as
+			// running out of memory.
+			if mem := vm.mod.Memory(); mem != nil && uint64(mem.Size()) > uint64(p.opts.MemoryPages)*65536*3/4 {
+				kind = faultMemory
+			}
+		}
+		p.fault(kind)
+		vm.broken.Store(true)
+		if !p.closed.Load() {
+			p.replace(vm)
+		}
+		p.opts.Log.Warn().Str("plugin", p.opts.Name).Str("fault", kind).Err(err).
+			Msg("plugin VM failed; replacing it")
+		return 0, &Fault{Plugin: p.opts.Name, Kind: kind, Err: err}
+	}
+	return stack[0], nil
+}
+
+// Fault is a plugin failure: its VM has been thrown away.
+type Fault struct {
+	Plugin string
+	Kind   string // trap, timeout, memory, exit, abi
+	Err    error
+}
+
+func (f *Fault) Error() string {
+	return fmt.Sprintf("plugin %s: %s: %v", f.Plugin, f.Kind, f.Err)
+}
+
+func (f *Fault) Unwrap() error { return f.Err }
+
+var errVMGone = errors.New("plugin VM is being replaced")
+
+func classify(err error, expired bool) string {
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		switch exit.ExitCode() {
+		case sys.ExitCodeDeadlineExceeded, sys.ExitCodeContextCanceled:
+			return faultTimeout
+		}
+		return faultExit
+	}
+	if expired {
+		return faultTimeout
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "out of bounds memory") || strings.Contains(msg, "memory") && strings.Contains(msg, "grow") {
+		return faultMemory
+	}
+	return faultTrap
+}
+
+// logWriter sends a module's stdout/stderr (WASI fd_write) to the log.
+type logWriter struct {
+	p      *Plugin
+	stream string
+}
+
+func (w logWriter) Write(b []byte) (int, error) {
+	w.p.opts.Log.Info().Str("plugin", w.p.opts.Name).Str("stream", w.stream).
+		Msg(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
