@@ -33,7 +33,7 @@ type VM struct {
 
 	fn struct {
 		alloc, contextCreate, requestHeaders, responseHeaders, done, log, delete api.Function
-		vmStart, configure                                                      api.Function
+		vmStart, configure                                                       api.Function
 	}
 	stack [8]uint64
 }
