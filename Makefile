@@ -22,7 +22,7 @@ run: build ## start the demo: echo backend on :9000 and the gateway with gateway
 # What the tests need beyond Go, installed from Debian when missing, so a
 # fresh machine needs nothing set up by hand.
 # command:Debian package, for every program the tests run.
-TEST_TOOLS := curl:curl dnsmasq:dnsmasq-base etcd:etcd-server
+TEST_TOOLS := curl:curl dnsmasq:dnsmasq-base etcd:etcd-server wat2wasm:wabt
 deps: ## install what the tests need (Debian packages), if missing
 	@missing=""; for t in $(TEST_TOOLS); do \
 		PATH="$$PATH:/usr/sbin:/sbin" command -v $${t%%:*} >/dev/null || missing="$$missing $${t#*:}"; done; \

@@ -161,7 +161,11 @@ func TestFaultsReplaceTheVM(t *testing.T) {
 		{"loop", faultTimeout}, {"grow", faultMemory}, {"exit", faultExit}, {"trap10", faultTrap},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
-			p := load(t, "faulty", Options{VMConfig: []byte(tc.mode), CallTimeout: 100 * time.Millisecond, MemoryPages: 64})
+			timeout := 2 * time.Second // growing to the limit is slow under -race
+			if tc.mode == "loop" {
+				timeout = 100 * time.Millisecond
+			}
+			p := load(t, "faulty", Options{VMConfig: []byte(tc.mode), CallTimeout: timeout, MemoryPages: 64})
 			var fault *Fault
 			for i := 0; i < 10 && fault == nil; i++ {
 				r, err := Chain{p}.Begin(reqCtx(), "r", "u")

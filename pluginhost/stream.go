@@ -27,6 +27,7 @@ type Request struct {
 	Local    *LocalResponse // set when a plugin answered the request itself
 
 	streams [maxChain]*Stream
+	storage [maxChain]Stream // what streams point into: no allocation per plugin
 	n       int
 }
 
@@ -53,7 +54,7 @@ func (c Chain) Begin(ctx *fasthttp.RequestCtx, route, upstream string) (*Request
 		return nil, nil
 	}
 	r := requests.Get().(*Request)
-	*r = Request{Ctx: ctx, Route: route, Upstream: upstream}
+	r.Ctx, r.Route, r.Upstream, r.Local, r.n = ctx, route, upstream, nil, 0
 	for _, p := range c[:min(len(c), maxChain)] {
 		vm := p.pick()
 		if vm == nil {
@@ -68,7 +69,8 @@ func (c Chain) Begin(ctx *fasthttp.RequestCtx, route, upstream string) (*Request
 		id := vm.nextID
 		vm.nextID++
 		vm.mu.Unlock()
-		s := &Stream{vm: vm, id: id, req: r}
+		s := &r.storage[r.n]
+		*s = Stream{vm: vm, id: id, req: r}
 		r.streams[r.n] = s
 		r.n++
 		if _, err := vm.call(context.Background(), s, vm.fn.contextCreate, uint64(id), uint64(vm.rootID)); err != nil {
@@ -158,7 +160,8 @@ func (r *Request) End() {
 		}
 		_, _ = vm.call(context.Background(), s, vm.fn.delete, uint64(s.id))
 	}
-	*r = Request{}
+	r.Ctx, r.Local, r.n = nil, nil, 0
+	r.streams = [maxChain]*Stream{}
 	requests.Put(r)
 }
 

@@ -31,6 +31,16 @@ type VM struct {
 	// status of the last host call, for proxy_get_status.
 	status uint32
 
+	// watchdog closes the module when a callback overruns its deadline.
+	// Callbacks run under context.Background: a context with a deadline
+	// would make wazero start a goroutine to watch it on every call, which
+	// costs more than a no-op plugin does. Closing the module from the
+	// timer stops the guest at its next loop or call (the runtime is
+	// built with close-on-context-done, which compiles those checks in);
+	// the VM is replaced afterwards anyway.
+	watchdog *time.Timer
+	expired  atomic.Bool
+
 	fn struct {
 		alloc, contextCreate, requestHeaders, responseHeaders, done, log, delete api.Function
 		vmStart, configure                                                       api.Function
@@ -44,6 +54,13 @@ var vms sync.Map
 func (p *Plugin) startVM(ctx context.Context) (*VM, error) {
 	name := p.opts.Name + "#" + strconv.FormatUint(p.seq.Add(1), 10)
 	vm := &VM{p: p, name: name, rootID: 1, nextID: 2}
+	vm.watchdog = time.AfterFunc(time.Hour, func() {
+		vm.expired.Store(true)
+		if vm.mod != nil {
+			_ = vm.mod.CloseWithExitCode(context.Background(), sys.ExitCodeDeadlineExceeded)
+		}
+	})
+	vm.watchdog.Stop()
 	vms.Store(name, vm)
 	cfg := wazero.NewModuleConfig().WithName(name).
 		// Start functions run by hand below: a reactor (_initialize) and a
@@ -119,6 +136,7 @@ func (p *Plugin) startVM(ctx context.Context) (*VM, error) {
 }
 
 func (vm *VM) close() {
+	vm.watchdog.Stop()
 	if vm.mod != nil {
 		_ = vm.mod.Close(context.Background())
 	}
@@ -142,12 +160,25 @@ func (vm *VM) call(ctx context.Context, s *Stream, f api.Function, args ...uint6
 	p := vm.p
 	p.calls.Add(1)
 	start := time.Now()
-	cctx, cancel := context.WithTimeout(ctx, p.opts.CallTimeout)
 	stack := vm.stack[:max(len(args), 1)]
 	copy(stack, args)
-	err := f.CallWithStack(cctx, stack)
-	expired := cctx.Err() != nil
-	cancel()
+	runCtx := context.Background()
+	armed := ctx == context.Background()
+	if armed {
+		vm.watchdog.Reset(p.opts.CallTimeout)
+	} else {
+		runCtx = ctx // start-up calls carry their own, longer bound
+	}
+	err := f.CallWithStack(runCtx, stack)
+	if armed {
+		vm.watchdog.Stop()
+	}
+	expired := vm.expired.Load() || runCtx.Err() != nil
+	if err == nil && expired {
+		// The deadline passed just as the callback returned; the module is
+		// closed, so this VM is done for all the same.
+		err = errors.New("callback overran its deadline")
+	}
 	p.duration.UpdateDuration(start)
 	if err != nil {
 		kind := classify(err, expired)

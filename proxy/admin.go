@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"github.com/wasmgate/wasmgate/pluginhost"
+
 	"bytes"
 	"time"
 
@@ -72,7 +74,7 @@ func (a *adminServer) Routes() any {
 		info := routeInfo{
 			Name: rc.Name, Priority: rc.Priority, Hosts: rc.Hosts, Path: rc.Path,
 			PathPrefix: rc.PathPrefix, PathRegex: rc.PathRegex, Methods: rc.Methods,
-			Upstream: rc.Upstream, Direct: r.direct != nil, Plugins: []string(r.Chain),
+			Upstream: rc.Upstream, Direct: r.direct != nil, Plugins: rc.Plugins,
 		}
 		if r.Upstream != nil {
 			info.Timeout = r.Timeout.String()
@@ -105,6 +107,18 @@ type upstreamInfo struct {
 	Circuit  string       `json:"circuit"`
 	Inflight int64        `json:"inflight"`
 	Targets  []targetInfo `json:"targets"`
+}
+
+// Plugins lists the plugins in config order with their counters.
+func (a *adminServer) Plugins() any {
+	snap := a.g.snap.Load()
+	out := []pluginhost.Stats{}
+	for _, pc := range snap.Config.Plugins {
+		if lp := snap.plugins[pc.Name]; lp != nil {
+			out = append(out, lp.p.Stats())
+		}
+	}
+	return out
 }
 
 // Upstreams lists upstreams with per-target live counters.

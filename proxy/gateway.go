@@ -53,13 +53,14 @@ func New(opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	snap, err := Build(cfg, nil)
-	if err != nil {
-		return nil, Locate(cfg, err)
-	}
 	lg, err := newLogs(cfg.Log, opts.Console)
 	if err != nil {
 		return nil, err
+	}
+	snap, err := build(cfg, nil, *lg.app())
+	if err != nil {
+		lg.close()
+		return nil, Locate(cfg, err)
 	}
 	g := &Gateway{
 		opts:       opts,
@@ -87,9 +88,11 @@ func Validate(path string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := Build(cfg, nil); err != nil {
+	snap, err := Build(cfg, nil)
+	if err != nil {
 		return Locate(cfg, err)
 	}
+	closePlugins(snap, nil)
 	return nil
 }
 
@@ -216,9 +219,11 @@ func (g *Gateway) Reload() (warnings []string, err error) {
 	if err == nil {
 		old := g.snap.Load()
 		var next *Snapshot
-		if next, err = Build(cfg, old); err != nil {
+		if next, err = build(cfg, old, *g.logs.app()); err != nil {
 			err = Locate(cfg, err)
-		} else if err = g.reloadCerts(cfg); err == nil {
+		} else if err = g.reloadCerts(cfg); err != nil {
+			closeFresh(next.fresh)
+		} else {
 			warnings = g.restartOnly(old.Config, cfg)
 			next.Upstreams.Activate()
 			g.snap.Store(next)
@@ -227,6 +232,10 @@ func (g *Gateway) Reload() (warnings []string, err error) {
 			g.startDiscovery(next)
 			stopDiscoveryOf(old)
 			old.Upstreams.Retire(next.Upstreams)
+			// Requests in flight on old plugins finish their callbacks; a
+			// closed VM fails the rest of such a request's callbacks,
+			// which the chain treats as the plugin's on_error says.
+			closePlugins(old, next)
 		}
 	}
 	if err != nil {
@@ -332,6 +341,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.reloadMu.Lock()
 	stopDiscoveryOf(g.snap.Load())
 	g.snap.Load().Upstreams.Retire(nil)
+	closePlugins(g.snap.Load(), nil)
 	g.reloadMu.Unlock()
 	g.logs.app().Info().Msg("stopped")
 	g.logs.close()

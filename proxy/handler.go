@@ -8,6 +8,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/wasmgate/wasmgate/pluginhost"
 	"github.com/wasmgate/wasmgate/proxy/upstream"
 )
 
@@ -62,8 +63,79 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, l *listener) {
 		return
 	}
 	route := snap.Routes[idx]
+	if len(route.Chain) > 0 {
+		g.serveWithPlugins(ctx, x, l, snap, route)
+		return
+	}
+	g.serveRoute(ctx, x, l, snap, route, nil)
+}
+
+// serveWithPlugins runs the route's plugin chain around serveRoute.
+func (g *Gateway) serveWithPlugins(ctx *fasthttp.RequestCtx, x *exchange, l *listener, snap *Snapshot, route *Route) {
+	upstreamName := ""
+	if route.Upstream != nil {
+		upstreamName = route.Upstream.Name
+	}
+	pr, err := route.Chain.Begin(ctx, route.Name, upstreamName)
+	defer pr.End()
+	if err == nil {
+		var act pluginhost.Action
+		if act, err = pr.RequestHeaders(); err == nil && act == pluginhost.Respond {
+			g.localResponse(ctx, x, route, pr.Local)
+			return
+		}
+	}
+	if err != nil {
+		g.pluginFailed(ctx, x, route, err)
+		return
+	}
+	g.serveRoute(ctx, x, l, snap, route, pr)
+}
+
+// respondPhase runs the chain's response phase on the response about to
+// be sent; false means it replaced the response (local answer or fault).
+func (g *Gateway) respondPhase(ctx *fasthttp.RequestCtx, x *exchange, route *Route, pr *pluginhost.Request) bool {
+	act, err := pr.ResponseHeaders()
+	switch {
+	case err != nil:
+		g.pluginFailed(ctx, x, route, err)
+		return false
+	case act == pluginhost.Respond:
+		g.localResponse(ctx, x, route, pr.Local)
+		return false
+	}
+	return true
+}
+
+// localResponse sends the answer a plugin made itself.
+func (g *Gateway) localResponse(ctx *fasthttp.RequestCtx, x *exchange, route *Route, lr *pluginhost.LocalResponse) {
+	ctx.Response.Reset()
+	ctx.SetStatusCode(lr.Status)
+	for _, h := range lr.Headers {
+		ctx.Response.Header.Add(h[0], h[1])
+	}
+	ctx.Response.Header.SetBytesV(hdrRequestID, x.rid)
+	ctx.Response.SetBody(lr.Body)
+	g.finish(ctx, x, route, nil, nil)
+}
+
+// pluginFailed answers a request whose plugin failed and does not fail
+// open: 500, with the plugin named in the log, not in the body.
+func (g *Gateway) pluginFailed(ctx *fasthttp.RequestCtx, x *exchange, route *Route, err error) {
+	g.writeError(ctx, x, fasthttp.StatusInternalServerError, "plugin_error",
+		"a policy plugin failed while handling this request")
+	g.finish(ctx, x, route, nil, err)
+}
+
+// serveRoute handles a request once its route is known and any plugin
+// chain has let it through; pr is the chain's request, nil without one.
+func (g *Gateway) serveRoute(ctx *fasthttp.RequestCtx, x *exchange, l *listener, snap *Snapshot, route *Route, pr *pluginhost.Request) {
+	req := &ctx.Request
 	if route.direct != nil {
 		route.direct.write(ctx, x.rid)
+		if pr != nil && !g.respondPhase(ctx, x, route, pr) {
+			return
+		}
 		g.finish(ctx, x, route, nil, nil)
 		return
 	}
@@ -123,6 +195,12 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, l *listener) {
 		resp.SetConnectionClose()
 	}
 	resp.SetBytesV(hdrRequestID, x.rid)
+	if pr != nil && !g.respondPhase(ctx, x, route, pr) {
+		if clientClose {
+			ctx.SetConnectionClose()
+		}
+		return
+	}
 	g.finish(ctx, x, route, target, nil)
 }
 

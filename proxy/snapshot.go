@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/rs/zerolog"
 
+	"github.com/wasmgate/wasmgate/pluginhost"
 	"github.com/wasmgate/wasmgate/proxy/config"
 	"github.com/wasmgate/wasmgate/proxy/router"
 	"github.com/wasmgate/wasmgate/proxy/upstream"
@@ -26,6 +28,8 @@ type Snapshot struct {
 
 	unmatched     *routeMetrics
 	stopDiscovery context.CancelFunc // set while the snapshot serves
+	plugins       map[string]*loadedPlugin
+	fresh         []*loadedPlugin // loaded for this snapshot, not carried over
 }
 
 // Route is a compiled route: what to do with a request once it matched.
@@ -43,17 +47,12 @@ type Route struct {
 	hostRewrite  []byte
 	direct       *directResponse
 
-	// Chain is the route's ordered plugin chain. It is empty until the
-	// plugin host exists; the handler already runs through it so that
-	// adding plugins changes what is in the chain, not the request flow.
-	Chain Chain
+	// Chain is the route's ordered plugin chain; empty costs one length
+	// check per request.
+	Chain pluginhost.Chain
 
 	metrics *routeMetrics
 }
-
-// Chain is the ordered list of plugins a route runs. The plugin host
-// fills it in; an empty chain costs one length check per request.
-type Chain []string
 
 type directResponse struct {
 	status      int
@@ -98,6 +97,11 @@ var DurationBuckets = upstream.DurationBuckets
 // whose settings are unchanged. The returned error joins one error per
 // problem, each starting with the field path.
 func Build(cfg *config.Config, prev *Snapshot) (*Snapshot, error) {
+	return build(cfg, prev, zerolog.Nop())
+}
+
+// build is Build with the logger plugins write to.
+func build(cfg *config.Config, prev *Snapshot, log zerolog.Logger) (*Snapshot, error) {
 	var prevUps *upstream.Set
 	if prev != nil {
 		prevUps = prev.Upstreams
@@ -107,6 +111,8 @@ func Build(cfg *config.Config, prev *Snapshot) (*Snapshot, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	plugins, fresh, perrs := buildPlugins(cfg, prev, log)
+	errs = append(errs, perrs...)
 	specs := make([]router.Spec, len(cfg.Routes))
 	routes := make([]*Route, len(cfg.Routes))
 	for i, rc := range cfg.Routes {
@@ -116,6 +122,11 @@ func Build(cfg *config.Config, prev *Snapshot) (*Snapshot, error) {
 			errs = append(errs, err)
 			continue
 		}
+		for _, name := range rc.Plugins {
+			if lp := plugins[name]; lp != nil {
+				r.Chain = append(r.Chain, lp.p)
+			}
+		}
 		routes[i] = r
 	}
 	table, err := router.Compile(specs)
@@ -123,9 +134,12 @@ func Build(cfg *config.Config, prev *Snapshot) (*Snapshot, error) {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
+		closeFresh(fresh)
 		return nil, errors.Join(errs...)
 	}
 	return &Snapshot{
+		plugins:   plugins,
+		fresh:     fresh,
 		Config:    cfg,
 		Router:    table,
 		Routes:    routes,
@@ -180,7 +194,7 @@ func compileRoute(i int, rc config.Route, ups *upstream.Set) (*Route, error) {
 		Index:        i,
 		Timeout:      rc.Timeout.D(),
 		preserveHost: rc.PreserveHostOn(),
-		Chain:        Chain(rc.Plugins),
+
 		metrics:      newRouteMetrics(rc.Name),
 	}
 	if rc.HostRewrite != "" {

@@ -29,6 +29,8 @@ type Backend interface {
 	// Routes and Upstreams are JSON-encodable descriptions.
 	Routes() any
 	Upstreams() any
+	// Plugins lists the loaded plugins with their VM and call counters.
+	Plugins() any
 }
 
 // Server is the admin listener.
@@ -104,6 +106,8 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		writeJSON(ctx, fasthttp.StatusOK, s.b.Routes())
 	case path == "/upstreams" && !mutating:
 		writeJSON(ctx, fasthttp.StatusOK, s.b.Upstreams())
+	case path == "/plugins" && !mutating:
+		writeJSON(ctx, fasthttp.StatusOK, s.b.Plugins())
 	case path == "/reload" && method == fasthttp.MethodPost:
 		warnings, err := s.b.Reload()
 		if err != nil {

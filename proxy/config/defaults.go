@@ -79,6 +79,7 @@ func applyDefaults(c *Config, md *toml.MetaData) {
 		setDur(&u.IdleTimeout, DefaultUpstreamIdle)
 		applyResilienceDefaults(u)
 	}
+	applyPluginDefaults(c)
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		setStr(&r.Name, "route-"+strconv.Itoa(i))

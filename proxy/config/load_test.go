@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -35,6 +36,7 @@ func compareConfig(t *testing.T, got, want *Config) {
 	for i := range min(len(got.Upstreams), len(want.Upstreams)) {
 		check(fmt.Sprintf("Upstreams[%d]", i), got.Upstreams[i], want.Upstreams[i])
 	}
+	check("Plugins", got.Plugins, want.Plugins)
 	check("len(Routes)", len(got.Routes), len(want.Routes))
 	for i := range min(len(got.Routes), len(want.Routes)) {
 		g, w := got.Routes[i], want.Routes[i]
@@ -60,6 +62,10 @@ func TestParseFull(t *testing.T) {
 	cert1, key1 := writeCert(t, dir, "api.example.com")
 	cert2, key2 := writeCert(t, dir, "www.example.org")
 	path := filepath.Join(dir, "gateway.toml")
+	if err := os.MkdirAll(filepath.Join(dir, "plugins"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "plugins", "tenant.wasm"), "\x00asm")
 	writeFile(t, path, substitute(t, readTestdata(t, "full.toml"), map[string]string{
 		"CERT1": cert1, "KEY1": key1, "CERT2": cert2, "KEY2": key2,
 	}))
@@ -162,6 +168,12 @@ func TestParseFull(t *testing.T) {
 			discovered("by-consul", &Discovery{Provider: "consul", Address: "http://10.0.0.7:8500", Service: "api",
 				Tag: "v2", Token: "consul-token"}),
 		},
+		Plugins: []Plugin{{
+			Name: "tenant-check", Module: "plugins/tenant.wasm",
+			SHA256: "0000000000000000000000000000000000000000000000000000000000000000",
+			Config: `{"tenants": ["a", "b"]}`, VMConfig: "vm", Pool: 3,
+			MemoryLimit: 16 << 20, CallTimeout: Duration(20 * time.Millisecond), OnError: "fail_open",
+		}},
 		Routes: []Route{
 			{
 				Name:       "users-api",
@@ -184,7 +196,7 @@ func TestParseFull(t *testing.T) {
 				StripPrefix:  true,
 				PreserveHost: ptr(false),
 				HostRewrite:  "users.internal",
-				Plugins:      []string{},
+				Plugins:      []string{"tenant-check"},
 				Retries: &Retries{Attempts: 3, PerTryTimeout: Duration(time.Second), On: []string{"connect-failure", "timeout", "5xx"},
 					NonIdempotent: true, BackoffBase: Duration(10 * time.Millisecond), BackoffMax: Duration(time.Second)},
 			},

@@ -15,6 +15,7 @@ type Config struct {
 	Listeners []Listener `toml:"listeners"`
 	Upstreams []Upstream `toml:"upstreams"`
 	Routes    []Route    `toml:"routes"`
+	Plugins   []Plugin   `toml:"plugins"`
 
 	// File is the path the config was read from ("" when parsed from bytes).
 	File string `toml:"-"`

@@ -105,6 +105,7 @@ func validate(c *Config, e *errs) {
 		validateResilience(p, u, e)
 	}
 
+	plugins := validatePlugins(c, e)
 	routes := map[string]int{}
 	for i, r := range c.Routes {
 		p := fmt.Sprintf("routes[%d]", i)
@@ -150,9 +151,12 @@ func validate(c *Config, e *errs) {
 			e.add(p+".host_rewrite", "%q is not a host", r.HostRewrite)
 		}
 		for k, name := range r.Plugins {
-			// Plugins are declared with [[plugins]], which the plugin host
-			// adds; until then no name can resolve.
-			e.add(fmt.Sprintf("%s.plugins[%d]", p, k), "no plugin named %q", name)
+			if !plugins[name] {
+				e.add(fmt.Sprintf("%s.plugins[%d]", p, k), "no plugin named %q", name)
+			}
+		}
+		if len(r.Plugins) > 16 {
+			e.add(p+".plugins", "at most 16 plugins on a route")
 		}
 	}
 }

@@ -1,0 +1,86 @@
+package config
+
+import (
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Plugin is one [[plugins]] entry: a Proxy-Wasm module with its
+// configuration. Routes name plugins in their plugins list.
+type Plugin struct {
+	Name   string `toml:"name"`
+	Module string `toml:"module"` // path of the .wasm file, relative to the config file
+	SHA256 string `toml:"sha256"` // optional pin; a module with another hash is refused
+	// Config is handed to proxy_on_configure, VMConfig to
+	// proxy_on_vm_start.
+	Config   string `toml:"config"`
+	VMConfig string `toml:"vm_config"`
+	// Pool is the number of VMs; 0 means the number of CPUs.
+	Pool        int      `toml:"pool"`
+	MemoryLimit Size     `toml:"memory_limit"`
+	CallTimeout Duration `toml:"call_timeout"`
+	OnError     string   `toml:"on_error"` // fail_closed | fail_open
+}
+
+// Defaults of plugin settings.
+const (
+	DefaultPluginMemory      = 64 << 20
+	DefaultPluginCallTimeout = 50 * time.Millisecond
+)
+
+func applyPluginDefaults(c *Config) {
+	for i := range c.Plugins {
+		p := &c.Plugins[i]
+		setSize(&p.MemoryLimit, DefaultPluginMemory)
+		setDur(&p.CallTimeout, DefaultPluginCallTimeout)
+		setStr(&p.OnError, "fail_closed")
+	}
+}
+
+// ModulePath is the plugin's module path, resolved against the directory
+// of the config file it came from.
+func (c *Config) ModulePath(p Plugin) string {
+	if filepath.IsAbs(p.Module) || c.File == "" {
+		return p.Module
+	}
+	return filepath.Join(filepath.Dir(c.File), p.Module)
+}
+
+func validatePlugins(c *Config, e *errs) map[string]bool {
+	names := map[string]bool{}
+	for i, p := range c.Plugins {
+		pp := fmt.Sprintf("plugins[%d]", i)
+		switch {
+		case p.Name == "":
+			e.add(pp+".name", "required")
+		case names[p.Name]:
+			e.add(pp+".name", "duplicate plugin name %q", p.Name)
+		}
+		names[p.Name] = true
+		if p.Module == "" {
+			e.add(pp+".module", "required: the path of a .wasm file")
+		} else if _, err := os.Stat(c.ModulePath(p)); err != nil {
+			e.add(pp+".module", "%v", err)
+		}
+		if p.SHA256 != "" {
+			if b, err := hex.DecodeString(p.SHA256); err != nil || len(b) != 32 {
+				e.add(pp+".sha256", "want 64 hex digits")
+			}
+		}
+		if p.Pool < 0 || p.Pool > 1024 {
+			e.add(pp+".pool", "must be between 0 (one VM per CPU) and 1024")
+		}
+		if p.MemoryLimit < 64<<10 || p.MemoryLimit > 4<<30 {
+			e.add(pp+".memory_limit", "must be between 64KiB and 4GiB")
+		}
+		switch p.OnError {
+		case "fail_closed", "fail_open":
+		default:
+			e.add(pp+".on_error", "want fail_closed or fail_open, got %q", p.OnError)
+		}
+	}
+	return names
+}

@@ -1,0 +1,235 @@
+package proxy_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// fixturePath is a Proxy-Wasm test module from pluginhost/testdata.
+func fixturePath(t *testing.T, name string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("..", "pluginhost", "testdata", name+".wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func echoHeaders(t *testing.T) *killable {
+	return newKillable(t, "be", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "config=%s tenant=%s", r.Header.Get("X-Plugin-Config"), r.Header.Get("X-Tenant"))
+	})
+}
+
+// TestE2EPluginsRunInOrder: a route's chain changes the request before it
+// is forwarded and the response before it is sent; a plugin can answer
+// the request itself.
+func TestE2EPluginsRunInOrder(t *testing.T) {
+	be := echoHeaders(t)
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
+[[plugins]]
+name = "stamp"
+module = %q
+config = "tenants=a,b"
+pool = 2
+
+[[plugins]]
+name = "tenant-check"
+module = %q
+
+[[routes]]
+path_prefix = "/"
+upstream = "backend"
+plugins = ["tenant-check", "stamp"]
+`, fixturePath(t, "add_header"), fixturePath(t, "deny")))
+	client := newClient(t)
+
+	resp, body := doReq(t, client, "GET", g.URL+"/x", map[string]string{"X-Tenant": "a"}, nil)
+	if resp.StatusCode != 200 || string(body) != "config=tenants=a,b tenant=a" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	if got := resp.Header.Get("X-Plugin"); got != "hello" {
+		t.Errorf("response header X-Plugin = %q", got)
+	}
+
+	hits := be.hits.Load()
+	resp, body = doReq(t, client, "GET", g.URL+"/x", nil, nil)
+	if resp.StatusCode != 403 || string(body) != "no tenant\n" || resp.Header.Get("X-Denied-By") != "deny" {
+		t.Fatalf("without a tenant: %d %q %v", resp.StatusCode, body, resp.Header)
+	}
+	if be.hits.Load() != hits {
+		t.Fatal("a request the plugin answered still reached the backend")
+	}
+	if !requestIDRe.MatchString(resp.Header.Get("X-Request-Id")) {
+		t.Errorf("local response without a request id")
+	}
+}
+
+// TestE2EFaultyPluginsAreContained: under concurrent load, a route whose
+// plugin traps on one request in ten answers 500 for exactly those; a
+// route without it answers every request; plugins that loop, exhaust
+// memory or exit fail their own requests only, and faults are counted.
+func TestE2EFaultyPluginsAreContained(t *testing.T) {
+	be := newKillable(t, "be", nil)
+	cfg := publicListener + upstreamTOML("backend", "", be.addr)
+	for _, mode := range []string{"trap10", "loop", "grow", "exit"} {
+		// Only the looping plugin should meet its deadline; growing memory
+		// to the limit can take a while under the race detector.
+		timeout := "2s"
+		if mode == "loop" {
+			timeout = "50ms"
+		}
+		cfg += fmt.Sprintf("[[plugins]]\nname = %q\nmodule = %q\nvm_config = %q\npool = 2\ncall_timeout = %q\nmemory_limit = \"4MiB\"\n",
+			mode, fixturePath(t, "faulty"), mode, timeout)
+		cfg += fmt.Sprintf("[[routes]]\npath_prefix = \"/%s/\"\nupstream = \"backend\"\nplugins = [%q]\n", mode, mode)
+	}
+	cfg += fmt.Sprintf("[[plugins]]\nname = \"open\"\nmodule = %q\nvm_config = \"loop\"\non_error = \"fail_open\"\ncall_timeout = \"20ms\"\n", fixturePath(t, "faulty"))
+	cfg += "[[routes]]\npath_prefix = \"/open/\"\nupstream = \"backend\"\nplugins = [\"open\"]\n"
+	cfg += "[[routes]]\npath_prefix = \"/clean/\"\nupstream = \"backend\"\n"
+	g := startGateway(t, cfg)
+	client := newClient(t)
+
+	var wg sync.WaitGroup
+	var cleanFailed, trapOK, trap500, trapOther atomic.Int64
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 100; i++ {
+				resp, err := client.Get(g.URL + "/clean/x")
+				if err != nil || resp.StatusCode != 200 {
+					cleanFailed.Add(1)
+				}
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				resp, err = client.Get(g.URL + "/trap10/x")
+				if err != nil {
+					trapOther.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				switch resp.StatusCode {
+				case 200:
+					trapOK.Add(1)
+				case 500:
+					trap500.Add(1)
+				default:
+					trapOther.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if cleanFailed.Load() != 0 {
+		t.Errorf("%d requests failed on the route without the plugin", cleanFailed.Load())
+	}
+	// Each VM traps on its own tenth request; 400 requests over two VMs
+	// that are replaced when they trap give about 40 faults.
+	if trapOther.Load() != 0 || trap500.Load() < 20 || trap500.Load() > 60 {
+		t.Errorf("trap10 route: %d ok, %d 500s, %d other; want about one 500 in ten", trapOK.Load(), trap500.Load(), trapOther.Load())
+	}
+	for _, mode := range []string{"loop", "grow", "exit"} {
+		resp, body := doReq(t, client, "GET", g.URL+"/"+mode+"/x", nil, nil)
+		checkError(t, resp, body, 500, "plugin_error")
+	}
+	resp, body := doReq(t, client, "GET", g.URL+"/open/x", nil, nil)
+	if resp.StatusCode != 200 || string(body) != "be" {
+		t.Errorf("fail_open plugin that loops: %d %q, want the backend's answer", resp.StatusCode, body)
+	}
+	resp, body = doReq(t, client, "GET", g.AdminURL+"/metrics", nil, nil)
+	m := string(body)
+	for _, want := range []string{
+		`wasmgate_plugin_errors_total{plugin="trap10",kind="trap"}`,
+		`wasmgate_plugin_errors_total{plugin="loop",kind="timeout"}`,
+		`wasmgate_plugin_errors_total{plugin="grow",kind="memory"}`,
+		`wasmgate_plugin_errors_total{plugin="exit",kind="exit"}`,
+	} {
+		if !strings.Contains(m, want) || strings.Contains(m, want+" 0\n") {
+			t.Errorf("metrics lack a non-zero %s:\n%s", want, grepLines(m, "wasmgate_plugin_errors_total"))
+		}
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestE2EPluginConfigErrors: a module that is not Proxy-Wasm, or whose
+// hash does not match its pin, refuses the config with the field named.
+func TestE2EPluginConfigErrors(t *testing.T) {
+	be := newKillable(t, "be", nil)
+	good := publicListener + upstreamTOML("backend", "", be.addr) +
+		"[[routes]]\npath_prefix = \"/\"\nupstream = \"backend\"\n"
+	g := startGateway(t, good)
+	for _, tc := range []struct{ extra, want string }{
+		{fmt.Sprintf("[[plugins]]\nname = \"p\"\nmodule = %q\n", fixturePath(t, "noabi")), "plugins[0].module"},
+		{fmt.Sprintf("[[plugins]]\nname = \"p\"\nmodule = %q\nsha256 = %q\n", fixturePath(t, "noop"), strings.Repeat("0", 64)), "plugins[0].sha256"},
+	} {
+		writeFile(t, g.Config, readFile(t, g.Config)+tc.extra)
+		_, err := g.G.Reload()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("reload: %v, want an error at %s", err, tc.want)
+		}
+		writeFile(t, g.Config, strings.Replace(readFile(t, g.Config), tc.extra, "", 1))
+	}
+	if resp, _ := doReq(t, newClient(t), "GET", g.URL+"/x", nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("the old config stopped serving: %d", resp.StatusCode)
+	}
+}
+
+func TestE2EAdminPlugins(t *testing.T) {
+	be := newKillable(t, "be", nil)
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
+[[plugins]]
+name = "noop"
+module = %q
+pool = 3
+[[routes]]
+path_prefix = "/"
+upstream = "backend"
+plugins = ["noop"]
+`, fixturePath(t, "noop")))
+	client := newClient(t)
+	for i := 0; i < 5; i++ {
+		if resp, _ := doReq(t, client, "GET", g.URL+"/x", nil, nil); resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	_, body := doReq(t, client, "GET", g.AdminURL+"/plugins", nil, nil)
+	var list []struct {
+		Name     string `json:"name"`
+		Hash     string `json:"module_sha256"`
+		ABI      string `json:"abi_version"`
+		Pool     int    `json:"pool"`
+		Live     int    `json:"vms_live"`
+		Replaced int    `json:"vms_replaced"`
+		Calls    int    `json:"calls"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil || len(list) != 1 {
+		t.Fatalf("/plugins: %v %s", err, body)
+	}
+	p := list[0]
+	if p.Name != "noop" || p.ABI != "0.2.1" || p.Pool != 3 || p.Live != 3 || p.Replaced != 0 || len(p.Hash) != 64 || p.Calls < 5 {
+		t.Errorf("/plugins: %+v", p)
+	}
+}
