@@ -195,7 +195,7 @@ func compileRoute(i int, rc config.Route, ups *upstream.Set) (*Route, error) {
 		Timeout:      rc.Timeout.D(),
 		preserveHost: rc.PreserveHostOn(),
 
-		metrics:      newRouteMetrics(rc.Name),
+		metrics: newRouteMetrics(rc.Name),
 	}
 	if rc.HostRewrite != "" {
 		r.hostRewrite = []byte(rc.HostRewrite)
