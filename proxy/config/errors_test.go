@@ -786,6 +786,39 @@ headers."X-Api" = { exact = "a", regex = "b" }
 `,
 		want: []string{`gw.toml:8: routes[0].headers.X-Api: want exactly one of exact, regex, present; got exact, regex`},
 	},
+	{
+		name: "sub-table header in a later element",
+		src: `[[listeners]]
+listen = "127.0.0.1:8080"
+[[upstreams]]
+name = "app"
+targets = ["127.0.0.1:9000"]
+[[routes]]
+upstream = "app"
+[routes.direct_response]
+status = 200
+[[routes]]
+upstream = "app"
+[routes.direct_response.headers]
+X-A = 1
+`,
+		want: []string{`gw.toml:13: routes[1].direct_response.headers.X-A: incompatible types: TOML value has type int64; destination has type string`},
+	},
+	{
+		name: "integer too large to be a float",
+		src: `[[listeners]]
+listen = "127.0.0.1:8080"
+[[upstreams]]
+name = "a"
+targets = ["127.0.0.1:9000"]
+health = { panic_threshold = 9007199254740993 }
+[[upstreams]]
+name = "b"
+targets = ["127.0.0.1:9001"]
+health = { panic_threshold = 0.5 }
+`,
+		want: []string{`gw.toml:6: upstreams[0].health.panic_threshold: integer 9007199254740993 cannot be held exactly by a float; write it as a float`},
+	},
 
 	// ---- all errors at once ---------------------------------------------
 	{

@@ -4,6 +4,7 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"reflect"
 	"sort"
@@ -145,6 +146,10 @@ func checkKeys(v any, t reflect.Type, path string, e *errs) {
 		e.add(path, "incompatible types: TOML value has type %s; destination has type %s", valueType(v), want)
 		return
 	}
+	if msg := outOfRange(t, v); msg != "" {
+		e.add(path, "%s", msg)
+		return
+	}
 	switch t.Kind() {
 	case reflect.Struct:
 		m, _ := v.(map[string]any)
@@ -239,6 +244,39 @@ func kindMatches(t reflect.Type, v any) bool {
 	}
 	_, ok := v.(int64) // the integer kinds
 	return ok
+}
+
+// outOfRange reports a number the typed decoder would refuse for t although
+// its TOML type fits: it has to be found here, where its path is known.
+func outOfRange(t reflect.Type, v any) string {
+	zero := reflect.New(t).Elem()
+	switch n := v.(type) {
+	case int64:
+		switch {
+		case zero.CanInt():
+			if zero.OverflowInt(n) {
+				return fmt.Sprintf("%d does not fit in %s", n, t.Kind())
+			}
+		case zero.CanUint():
+			if n < 0 || zero.OverflowUint(uint64(n)) {
+				return fmt.Sprintf("%d does not fit in %s", n, t.Kind())
+			}
+		case zero.CanFloat():
+			// Beyond 2^mantissa an integer silently becomes another one.
+			limit := int64(1)<<53 - 1
+			if t.Kind() == reflect.Float32 {
+				limit = 1<<24 - 1
+			}
+			if n < -limit || n > limit {
+				return fmt.Sprintf("integer %d cannot be held exactly by a float; write it as a float", n)
+			}
+		}
+	case float64:
+		if t.Kind() == reflect.Float32 && (n < -math.MaxFloat32 || n > math.MaxFloat32) {
+			return fmt.Sprintf("%g does not fit in %s", n, t.Kind())
+		}
+	}
+	return ""
 }
 
 func valueType(v any) string {

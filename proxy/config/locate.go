@@ -26,14 +26,15 @@ type scanner struct {
 	// counts is the number of elements seen of each array of tables, by
 	// its path with the parent's indexes ("listeners[1].tls").
 	counts map[string]int
-	// current maps a header's plain path ("routes.direct_response") to its
-	// indexed one ("routes[3].direct_response") for the latest elements.
-	current map[string]string
+	// arrays maps the plain path of each array of tables (its header's
+	// parts, see plainKey) to the indexed path of its latest element,
+	// which later headers below it refer to.
+	arrays map[string]string
 }
 
 func newLocator(src string) *locator {
 	l := &locator{lines: map[string]int{}, byLine: map[int]string{}}
-	s := &scanner{src: src, line: 1, l: l, counts: map[string]int{}, current: map[string]string{}}
+	s := &scanner{src: src, line: 1, l: l, counts: map[string]int{}, arrays: map[string]string{}}
 	s.document()
 	return l
 }
@@ -49,21 +50,19 @@ func (s *scanner) document() {
 		case strings.HasPrefix(s.src[s.i:], "[["):
 			s.i += 2
 			parts := s.keyParts("]")
-			s.i += 2
-			parent := s.resolve(parts[:len(parts)-1])
-			base := join(parent, parts[len(parts)-1])
+			s.closeHeader(2)
+			base := join(s.resolve(parts[:len(parts)-1]), parts[len(parts)-1])
 			n := s.counts[base]
 			s.counts[base] = n + 1
 			table = base + "[" + strconv.Itoa(n) + "]"
-			s.current[strings.Join(parts, ".")] = table
+			s.newElement(parts, table)
 			s.l.record(base, s.line)
 			s.l.record(table, s.line)
 		case s.src[s.i] == '[':
 			s.i++
 			parts := s.keyParts("]")
-			s.i++
+			s.closeHeader(1)
 			table = join(s.resolve(parts[:len(parts)-1]), parts[len(parts)-1])
-			s.current[strings.Join(parts, ".")] = table
 			s.l.record(table, s.line)
 		default:
 			s.keyValue(table, "\n")
@@ -72,17 +71,47 @@ func (s *scanner) document() {
 	}
 }
 
+// closeHeader steps over the n closing brackets of a header, but only
+// those that are there: a broken header must not swallow the newline and
+// put every later line off by one.
+func (s *scanner) closeHeader(n int) {
+	for ; n > 0 && s.i < len(s.src) && s.src[s.i] == ']'; n-- {
+		s.i++
+	}
+}
+
+// plainKey joins header parts with a byte no key part holds, so that
+// [a.b] and ["a.b"] stay apart.
+func plainKey(parts []string) string {
+	return strings.Join(parts, "\x00")
+}
+
+// newElement makes table the latest element of the array of tables named
+// by parts. The arrays of tables inside the previous element are forgotten:
+// headers below this one start the new element's own.
+func (s *scanner) newElement(parts []string, table string) {
+	key := plainKey(parts)
+	for k := range s.arrays {
+		if strings.HasPrefix(k, key+"\x00") {
+			delete(s.arrays, k)
+		}
+	}
+	s.arrays[key] = table
+}
+
 // resolve gives the indexed path of a header's parent parts: each prefix
-// that names an array of tables refers to its latest element.
+// that names an array of tables refers to its latest element. The other
+// prefixes are recorded, as the header is where a table it implies first
+// exists ([[listeners.x.y]] in a listener without [listeners.x]).
 func (s *scanner) resolve(parts []string) string {
 	out := ""
-	for i := range parts {
-		plain := strings.Join(parts[:i+1], ".")
-		if cur, ok := s.current[plain]; ok {
-			out = cur
+	for i, p := range parts {
+		if el, ok := s.arrays[plainKey(parts[:i+1])]; ok {
+			out = el
 			continue
 		}
-		out = join(out, parts[i])
+		out = join(out, p)
+		s.l.record(out, s.line)
 	}
 	return out
 }

@@ -229,6 +229,43 @@ cert = "c"
 			},
 		},
 		{
+			name: "headers below an array of tables start afresh in each element",
+			src: `[[routes]]
+[routes.direct_response]
+status = 200
+[[routes]]
+[routes.direct_response.headers]
+X = "y"
+[[listeners]]
+[listeners.x]
+[[listeners.x.y]]
+[[listeners]]
+[[listeners.x.y]]
+a = 1
+`,
+			want: map[string]int{
+				"routes[0].direct_response":           2,
+				"routes[1].direct_response":           5,
+				"routes[1].direct_response.headers.X": 6,
+				"routes[0].direct_response.headers":   0,
+				"listeners[0].x.y[0]":                 9,
+				"listeners[0].x.y[1]":                 0,
+				"listeners[1].x":                      11,
+				"listeners[1].x.y[0]":                 11,
+				"listeners[1].x.y[0].a":               12,
+			},
+		},
+		{
+			name: "unclosed header",
+			src:  "[[routes]\nupstream = \"a\"\n[gateway\nshutdown_grace = \"1s\"\n",
+			want: map[string]int{
+				"routes[0]":              1,
+				"routes[0].upstream":     2,
+				"gateway":                3,
+				"gateway.shutdown_grace": 4,
+			},
+		},
+		{
 			name: "quoted part of a dotted key",
 			src: `[[routes]]
 headers."X-Api" = "1"
