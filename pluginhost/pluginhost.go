@@ -63,8 +63,8 @@ type Plugin struct {
 	mu   sync.RWMutex
 	vms  []*VM
 	next atomic.Uint64
-	seq  atomic.Uint64 // instance names
 
+	active   atomic.Int64 // requests holding a context in one of the VMs
 	replaced atomic.Uint64
 	calls    atomic.Uint64
 	errs     atomic.Uint64
@@ -179,6 +179,10 @@ type Stats struct {
 	Calls    uint64 `json:"calls"`
 	Errors   uint64 `json:"errors"`
 }
+
+// Options returns the options p was loaded with, for loading a new
+// version of its module with the same settings.
+func (p *Plugin) Options() Options { return p.opts }
 
 // Stats reports the plugin's counters.
 func (p *Plugin) Stats() Stats {

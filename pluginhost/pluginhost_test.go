@@ -78,7 +78,7 @@ func TestHeadersAndConfig(t *testing.T) {
 		t.Fatalf("ABI %q hash %q", p.ABI, p.Hash)
 	}
 	ctx := reqCtx()
-	r, err := Chain{p}.Begin(ctx, "r", "u")
+	r, err := Chain{NewSlot(p)}.Begin(ctx, "r", "u")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestHeadersAndConfig(t *testing.T) {
 func TestLocalResponse(t *testing.T) {
 	p := load(t, "deny", Options{})
 	ctx := reqCtx()
-	r, _ := Chain{p}.Begin(ctx, "r", "u")
+	r, _ := Chain{NewSlot(p)}.Begin(ctx, "r", "u")
 	act, err := r.RequestHeaders()
 	if act != Respond || err != nil || r.Local == nil {
 		t.Fatalf("got %v %v %+v, want a local response", act, err, r.Local)
@@ -112,7 +112,7 @@ func TestLocalResponse(t *testing.T) {
 	}
 	r.End()
 	ctx = reqCtx("X-Tenant", "a")
-	r, _ = Chain{p}.Begin(ctx, "r", "u")
+	r, _ = Chain{NewSlot(p)}.Begin(ctx, "r", "u")
 	if act, err := r.RequestHeaders(); act != Continue || err != nil {
 		t.Fatalf("with a tenant: %v %v", act, err)
 	}
@@ -127,7 +127,7 @@ func TestBadGuestArguments(t *testing.T) {
 		t.Fatalf("ABI %q", p.ABI)
 	}
 	ctx := reqCtx()
-	r, _ := Chain{p}.Begin(ctx, "r", "u")
+	r, _ := Chain{NewSlot(p)}.Begin(ctx, "r", "u")
 	ctx.Response.SetStatusCode(200)
 	if _, err := r.ResponseHeaders(); err != nil {
 		t.Fatal(err)
@@ -168,7 +168,7 @@ func TestFaultsReplaceTheVM(t *testing.T) {
 			p := load(t, "faulty", Options{VMConfig: []byte(tc.mode), CallTimeout: timeout, MemoryPages: 64})
 			var fault *Fault
 			for i := 0; i < 10 && fault == nil; i++ {
-				r, err := Chain{p}.Begin(reqCtx(), "r", "u")
+				r, err := Chain{NewSlot(p)}.Begin(reqCtx(), "r", "u")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -196,7 +196,7 @@ func TestFaultsReplaceTheVM(t *testing.T) {
 				time.Sleep(10 * time.Millisecond)
 			}
 			if tc.mode == "trap10" {
-				r, _ := Chain{p}.Begin(reqCtx(), "r", "u")
+				r, _ := Chain{NewSlot(p)}.Begin(reqCtx(), "r", "u")
 				if _, err := r.RequestHeaders(); err != nil {
 					t.Fatalf("the replacement VM failed: %v", err)
 				}

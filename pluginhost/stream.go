@@ -42,8 +42,8 @@ type LocalResponse struct {
 
 const maxChain = 16
 
-// Chain is a route's ordered list of plugins.
-type Chain []*Plugin
+// Chain is a route's ordered list of plugins, by slot.
+type Chain []*Slot
 
 var requests = sync.Pool{New: func() any { return &Request{} }}
 
@@ -55,7 +55,8 @@ func (c Chain) Begin(ctx *fasthttp.RequestCtx, route, upstream string) (*Request
 	}
 	r := requests.Get().(*Request)
 	r.Ctx, r.Route, r.Upstream, r.Local, r.n = ctx, route, upstream, nil, 0
-	for _, p := range c[:min(len(c), maxChain)] {
+	for _, slot := range c[:min(len(c), maxChain)] {
+		p := slot.Plugin()
 		vm := p.pick()
 		if vm == nil {
 			r.streams[r.n] = nil
@@ -69,6 +70,7 @@ func (c Chain) Begin(ctx *fasthttp.RequestCtx, route, upstream string) (*Request
 		id := vm.nextID
 		vm.nextID++
 		vm.mu.Unlock()
+		p.active.Add(1)
 		s := &r.storage[r.n]
 		*s = Stream{vm: vm, id: id, req: r}
 		r.streams[r.n] = s
@@ -160,8 +162,14 @@ func (r *Request) End() {
 		}
 		_, _ = vm.call(context.Background(), s, vm.fn.delete, uint64(s.id))
 	}
+	for i := 0; i < r.n; i++ {
+		if vm := r.storage[i].vm; vm != nil {
+			vm.p.active.Add(-1) // the plugin may close once this reaches 0
+		}
+	}
 	r.Ctx, r.Local, r.n = nil, nil, 0
 	r.streams = [maxChain]*Stream{}
+	r.storage = [maxChain]Stream{}
 	requests.Put(r)
 }
 

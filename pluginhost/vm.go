@@ -49,10 +49,16 @@ type VM struct {
 }
 
 // vms by instance name, for host functions to find their caller.
-var vms sync.Map
+var (
+	vms   sync.Map
+	vmSeq atomic.Uint64
+)
 
 func (p *Plugin) startVM(ctx context.Context) (*VM, error) {
-	name := p.opts.Name + "#" + strconv.FormatUint(p.seq.Add(1), 10)
+	// Unique across plugins and their versions: host functions find
+	// their VM by this name, and a swapped-in version must not take the
+	// names of the one it replaces.
+	name := p.opts.Name + "#" + strconv.FormatUint(vmSeq.Add(1), 10)
 	vm := &VM{p: p, name: name, rootID: 1, nextID: 2}
 	vm.watchdog = time.AfterFunc(time.Hour, func() {
 		vm.expired.Store(true)

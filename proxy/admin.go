@@ -115,10 +115,15 @@ func (a *adminServer) Plugins() any {
 	out := []pluginhost.Stats{}
 	for _, pc := range snap.Config.Plugins {
 		if lp := snap.plugins[pc.Name]; lp != nil {
-			out = append(out, lp.p.Stats())
+			out = append(out, lp.slot.Plugin().Stats())
 		}
 	}
 	return out
+}
+
+// SwapPlugin implements PUT /plugins/{name}.
+func (a *adminServer) SwapPlugin(name string, module []byte, pin string) (any, error) {
+	return a.g.SwapPlugin(name, module, pin)
 }
 
 // Upstreams lists upstreams with per-target live counters.

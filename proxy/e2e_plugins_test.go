@@ -233,3 +233,76 @@ plugins = ["noop"]
 		t.Errorf("/plugins: %+v", p)
 	}
 }
+
+// TestE2EPluginHotSwap: under concurrent load, PUT /plugins/{name} swaps
+// the module 20 times, alternating two behaviours; no request fails and
+// each swap changes what the next request sees. Then a change of the
+// module file is picked up the same way.
+func TestE2EPluginHotSwap(t *testing.T) {
+	be := newKillable(t, "be", nil)
+	dir := t.TempDir()
+	module := filepath.Join(dir, "p.wasm")
+	noop, _ := os.ReadFile(fixturePath(t, "noop"))
+	stamp, _ := os.ReadFile(fixturePath(t, "add_header"))
+	writeFile(t, module, string(noop))
+	g := startGateway(t, "[gateway]\nwatch_interval = \"50ms\"\n"+publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
+[[plugins]]
+name = "p"
+module = %q
+pool = 2
+[[routes]]
+path_prefix = "/"
+upstream = "backend"
+plugins = ["p"]
+`, module))
+	l := startLoad(t, g.URL+"/swap", 6)
+	client := newClient(t)
+	for i := 0; i < 20; i++ {
+		body, want := noop, ""
+		if i%2 == 0 {
+			body, want = stamp, "hello"
+		}
+		req, _ := http.NewRequest("PUT", g.AdminURL+"/plugins/p", strings.NewReader(string(body)))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("swap %d: %d %s", i, resp.StatusCode, out)
+		}
+		r, _ := doReq(t, client, "GET", g.URL+"/check", nil, nil)
+		if got := r.Header.Get("X-Plugin"); got != want {
+			t.Fatalf("after swap %d: X-Plugin %q, want %q", i, got, want)
+		}
+	}
+	l.finish()
+	if n := l.failed.Load(); n != 0 {
+		t.Fatalf("%d of %d requests failed during 20 swaps, e.g. %q", n, n+l.ok.Load(), l.failures)
+	}
+
+	// A refused module (no ABI version, or a wrong pin) leaves the running one.
+	req, _ := http.NewRequest("PUT", g.AdminURL+"/plugins/p", strings.NewReader("not wasm"))
+	resp, err := client.Do(req)
+	if err != nil || resp.StatusCode != 422 {
+		t.Fatalf("bad module: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	req, _ = http.NewRequest("PUT", g.AdminURL+"/plugins/p", strings.NewReader(string(stamp)))
+	req.Header.Set("X-Module-Sha256", strings.Repeat("0", 64))
+	if resp, err = client.Do(req); err != nil || resp.StatusCode != 422 {
+		t.Fatalf("wrong pin: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if r, _ := doReq(t, client, "GET", g.URL+"/check", nil, nil); r.StatusCode != 200 || r.Header.Get("X-Plugin") != "" {
+		t.Fatalf("after refused swaps: %d X-Plugin %q", r.StatusCode, r.Header.Get("X-Plugin"))
+	}
+
+	// The watched file.
+	writeFile(t, module, string(stamp))
+	waitFor(t, "the changed module file to be swapped in", func() bool {
+		r, _ := doReq(t, client, "GET", g.URL+"/check", nil, nil)
+		return r.Header.Get("X-Plugin") == "hello"
+	})
+}

@@ -129,6 +129,7 @@ const discoveryStartWait = 5 * time.Second
 // fails without serving anything if any address cannot be bound.
 func (g *Gateway) Start() error {
 	g.snap.Load().Upstreams.Activate()
+	go g.watchModules(g.snap.Load().Config.Gateway.WatchInterval.D())
 	// Upstreams that discover their targets get a moment to find them
 	// before traffic arrives; one that cannot keeps answering 503 until it
 	// does, rather than holding the whole gateway back.

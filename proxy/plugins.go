@@ -7,6 +7,10 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/rs/zerolog"
 
@@ -18,8 +22,11 @@ import (
 // so that a reload keeps a plugin whose module and settings are unchanged
 // (and its warm VMs) instead of loading it again.
 type loadedPlugin struct {
-	p   *pluginhost.Plugin
-	key string
+	slot *pluginhost.Slot
+	key  string // settings and module hash it was loaded from
+	// file is the module file's hash when last loaded from disk; the
+	// watcher swaps in a new version when the file's hash moves on.
+	file string
 }
 
 // buildPlugins loads the plugins of cfg, reusing those of prev that did
@@ -63,7 +70,7 @@ func buildPlugins(cfg *config.Config, prev *Snapshot, log zerolog.Logger) (map[s
 			errs = append(errs, fmt.Errorf("plugins[%d].module: %w", i, err))
 			continue
 		}
-		lp := &loadedPlugin{p: p, key: key}
+		lp := &loadedPlugin{slot: pluginhost.NewSlot(p), key: key, file: hash}
 		out[pc.Name] = lp
 		fresh = append(fresh, lp)
 	}
@@ -77,13 +84,85 @@ func closePlugins(old, next *Snapshot) {
 	}
 	for name, lp := range old.plugins {
 		if next == nil || next.plugins[name] != lp {
-			lp.p.Close()
+			go lp.slot.Close()
 		}
 	}
 }
 
 func closeFresh(fresh []*loadedPlugin) {
 	for _, lp := range fresh {
-		lp.p.Close()
+		lp.slot.Plugin().Close()
 	}
 }
+
+// SwapPlugin puts a new version of a plugin's module in service while
+// traffic flows: it is compiled and its VMs started beside the running
+// version, then swapped in; requests that began on the old version finish
+// there. If pin is not empty the module's sha256 must match it. On any
+// error the running version stays.
+func (g *Gateway) SwapPlugin(name string, module []byte, pin string) (pluginhost.Stats, error) {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	lp := g.snap.Load().plugins[name]
+	if lp == nil {
+		return pluginhost.Stats{}, fmt.Errorf("no plugin named %q", name)
+	}
+	return g.swap(lp, module, pin)
+}
+
+func (g *Gateway) swap(lp *loadedPlugin, module []byte, pin string) (pluginhost.Stats, error) {
+	sum := sha256.Sum256(module)
+	if pin != "" && hex.EncodeToString(sum[:]) != pin {
+		return pluginhost.Stats{}, fmt.Errorf("the module's sha256 is %s, not %s", hex.EncodeToString(sum[:]), pin)
+	}
+	o := lp.slot.Plugin().Options()
+	o.Module = module
+	p, err := pluginhost.Load(context.Background(), o)
+	if err != nil {
+		return pluginhost.Stats{}, err
+	}
+	lp.slot.Swap(p)
+	pluginSwaps.Inc()
+	g.logs.app().Info().Str("plugin", o.Name).Str("sha256", p.Hash).Msg("plugin module swapped")
+	return p.Stats(), nil
+}
+
+// watchModules swaps in plugin modules whose files change, until stop.
+func (g *Gateway) watchModules(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.stop:
+			return
+		case <-t.C:
+		}
+		g.reloadMu.Lock()
+		snap := g.snap.Load()
+		for _, pc := range snap.Config.Plugins {
+			lp := snap.plugins[pc.Name]
+			if lp == nil {
+				continue
+			}
+			data, err := os.ReadFile(snap.Config.ModulePath(pc))
+			if err != nil {
+				continue // a file being replaced; the next tick sees the new one
+			}
+			sum := sha256.Sum256(data)
+			hash := hex.EncodeToString(sum[:])
+			if hash == lp.file {
+				continue
+			}
+			// The key follows the file, so the next reload keeps this swap.
+			lp.key = strings.Replace(lp.key, lp.file, hash, 1)
+			lp.file = hash
+			if _, err := g.swap(lp, data, pc.SHA256); err != nil {
+				g.logs.app().Error().Err(err).Str("plugin", pc.Name).
+					Msg("changed plugin module refused; the running version keeps serving")
+			}
+		}
+		g.reloadMu.Unlock()
+	}
+}
+
+var pluginSwaps = metrics.NewCounter("wasmgate_plugin_swaps_total")

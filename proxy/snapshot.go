@@ -124,7 +124,7 @@ func build(cfg *config.Config, prev *Snapshot, log zerolog.Logger) (*Snapshot, e
 		}
 		for _, name := range rc.Plugins {
 			if lp := plugins[name]; lp != nil {
-				r.Chain = append(r.Chain, lp.p)
+				r.Chain = append(r.Chain, lp.slot)
 			}
 		}
 		routes[i] = r

@@ -31,6 +31,9 @@ type Backend interface {
 	Upstreams() any
 	// Plugins lists the loaded plugins with their VM and call counters.
 	Plugins() any
+	// SwapPlugin puts a new module in service for the named plugin; pin,
+	// when set, is the sha256 the module must have.
+	SwapPlugin(name string, module []byte, pin string) (any, error)
 }
 
 // Server is the admin listener.
@@ -60,7 +63,9 @@ func New(listen, token string, loopback bool, b Backend) (*Server, error) {
 		ReadTimeout:           10 * time.Second,
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           60 * time.Second,
-		MaxRequestBodySize:    1 << 20,
+		// A plugin module uploaded with PUT /plugins/{name}: Go-built
+		// modules run to several MiB.
+		MaxRequestBodySize: 64 << 20,
 	}
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
@@ -108,6 +113,22 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		writeJSON(ctx, fasthttp.StatusOK, s.b.Upstreams())
 	case path == "/plugins" && !mutating:
 		writeJSON(ctx, fasthttp.StatusOK, s.b.Plugins())
+	case strings.HasPrefix(path, "/plugins/") && method == fasthttp.MethodPut:
+		name := strings.TrimPrefix(path, "/plugins/")
+		stats, err := s.b.SwapPlugin(name, ctx.PostBody(), string(ctx.Request.Header.Peek("X-Module-Sha256")))
+		if err != nil {
+			status := fasthttp.StatusUnprocessableEntity
+			if strings.HasPrefix(err.Error(), "no plugin named") {
+				status = fasthttp.StatusNotFound
+			}
+			writeJSON(ctx, status, map[string]any{
+				"error":   "plugin_refused",
+				"message": "the module was refused; the running version keeps serving",
+				"reason":  err.Error(),
+			})
+			return
+		}
+		writeJSON(ctx, fasthttp.StatusOK, stats)
 	case path == "/reload" && method == fasthttp.MethodPost:
 		warnings, err := s.b.Reload()
 		if err != nil {

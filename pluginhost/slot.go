@@ -1,0 +1,50 @@
+package pluginhost
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Slot holds the plugin currently serving under a name. Routes keep the
+// slot, not the plugin, so that a new version of the module can be swapped
+// in while traffic flows: requests that began on the old version finish on
+// it, new ones start on the new one, and the old version is closed once no
+// request uses it any more.
+type Slot struct {
+	cur atomic.Pointer[Plugin]
+}
+
+// NewSlot returns a slot serving p.
+func NewSlot(p *Plugin) *Slot {
+	s := &Slot{}
+	s.cur.Store(p)
+	return s
+}
+
+// Plugin is the plugin serving now.
+func (s *Slot) Plugin() *Plugin { return s.cur.Load() }
+
+// Swap puts p in service and retires the plugin it replaces.
+func (s *Slot) Swap(p *Plugin) {
+	old := s.cur.Swap(p)
+	if old != nil && old != p {
+		go old.closeWhenIdle(30 * time.Second)
+	}
+}
+
+// Close closes the serving plugin once its requests are done.
+func (s *Slot) Close() {
+	if p := s.cur.Load(); p != nil {
+		p.closeWhenIdle(30 * time.Second)
+	}
+}
+
+// closeWhenIdle closes p when no request holds a context in it, or after
+// wait at the latest.
+func (p *Plugin) closeWhenIdle(wait time.Duration) {
+	deadline := time.Now().Add(wait)
+	for p.active.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.Close()
+}
