@@ -66,14 +66,14 @@ var hostFuncs = []hostFunc{
 	{"proxy_remove_header_map_value", ints(3), hRemoveValue},
 	{"proxy_get_header_map_size", ints(2), hMapSize},
 	{"proxy_send_local_response", ints(8), hLocalResponse},
-	{"proxy_continue_stream", ints(1), hOK},
+	{"proxy_continue_stream", ints(1), hContinue},
 	{"proxy_close_stream", ints(1), hOK},
-	{"proxy_continue_request", nil, hOK},
+	{"proxy_continue_request", nil, hContinue},
 	{"proxy_continue_response", nil, hOK},
 	{"proxy_clear_route_cache", nil, hOK},
 	{"proxy_set_effective_context", ints(1), hEffectiveContext},
 	{"proxy_done", nil, hOK},
-	{"proxy_http_call", ints(10), unimplemented},
+	{"proxy_http_call", ints(10), hHTTPCall},
 	{"proxy_define_metric", ints(4), hDefineMetric},
 	{"proxy_increment_metric", []api.ValueType{i32, i64}, hIncrementMetric},
 	{"proxy_record_metric", []api.ValueType{i32, i64}, hRecordMetric},
@@ -142,6 +142,13 @@ func (vm *VM) give(data []byte, retPtr, retSize uint64) uint32 {
 
 func hOK(*VM, []uint64) uint32 { return stOK }
 
+func hContinue(vm *VM, _ []uint64) uint32 {
+	if vm.cur != nil {
+		vm.cur.resumed = true
+	}
+	return stOK
+}
+
 func hLog(vm *VM, s []uint64) uint32 {
 	msg, ok := vm.read(s[1], s[2])
 	if !ok {
@@ -182,6 +189,11 @@ func hGetBuffer(vm *VM, s []uint64) uint32 {
 		buf = vm.p.opts.Config
 	case bufVMConfig:
 		buf = vm.p.opts.VMConfig
+	case bufCallBody:
+		if vm.cur == nil || vm.cur.callResp == nil {
+			return stNotFound
+		}
+		buf = vm.cur.callResp.Body()
 	default:
 		if vm.cur == nil || vm.cur.root {
 			return stNotFound

@@ -39,6 +39,8 @@ type Options struct {
 	CallTimeout time.Duration
 	FailOpen    bool
 	Log         zerolog.Logger
+	// Callout serves proxy_http_call; nil answers Unimplemented.
+	Callout Callout
 }
 
 // ABI versions a module may declare by exporting a function of this name.

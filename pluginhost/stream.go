@@ -16,6 +16,11 @@ type Stream struct {
 	id   uint32
 	root bool
 	req  *Request
+
+	calls      []pendingCall      // proxy_http_call requests not yet sent
+	callResp   *fasthttp.Response // the callout response being delivered
+	callFailed bool
+	resumed    bool // proxy_continue_stream since the last Pause
 }
 
 // Request is what the chain sees of one request: the messages and the
@@ -125,7 +130,14 @@ func (r *Request) phase(run func(*Stream) (uint64, error), reverse bool) (Action
 		if s == nil {
 			continue
 		}
+		s.resumed = false
 		_, err := run(s)
+		if err == nil && len(s.calls) > 0 {
+			// The stream waits for its callouts; their responses decide
+			// whether it resumes (proxy_continue_stream) or is answered
+			// (proxy_send_local_response).
+			err = s.runCallouts()
+		}
 		if err != nil {
 			r.streams[i] = nil
 			if s.vm.p.FailOpen() {
@@ -136,8 +148,8 @@ func (r *Request) phase(run func(*Stream) (uint64, error), reverse bool) (Action
 		if r.Local != nil {
 			return Respond, nil
 		}
-		// Pause is answered as Continue: nothing this host offers yet (HTTP
-		// callouts, timers) could resume a paused stream.
+		// A stream still paused here has nothing left that could resume
+		// it (timers are not offered yet): it continues, as if resumed.
 	}
 	return Continue, nil
 }
@@ -203,6 +215,10 @@ func (s *Stream) pairs(mapType uint64) ([][2][]byte, bool) {
 		for k, v := range h.All() {
 			out = append(out, [2][]byte{lower(k), v})
 		}
+	case mapCallHeaders:
+		return s.callPairs()
+	case mapCallTrailers:
+		return nil, s.callResp != nil
 	default:
 		return nil, false
 	}

@@ -17,13 +17,14 @@ import (
 
 // VM is one started instance of a plugin's module.
 type VM struct {
-	p      *Plugin
-	name   string
-	mod    api.Module
-	mu     sync.Mutex // one callback at a time
-	broken atomic.Bool
-	rootID uint32
-	nextID uint32
+	p         *Plugin
+	name      string
+	mod       api.Module
+	mu        sync.Mutex // one callback at a time
+	broken    atomic.Bool
+	rootID    uint32
+	nextID    uint32
+	nextToken uint32 // proxy_http_call tokens
 
 	// cur is the stream whose callback is running; host functions act on
 	// it. Set and cleared under mu.

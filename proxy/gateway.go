@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"github.com/valyala/fasthttp"
+
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -57,12 +59,18 @@ func New(opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	snap, err := build(cfg, nil, *lg.app())
+	// Plugins' callouts go through the gateway, which does not exist yet;
+	// none is made before it does.
+	var g *Gateway
+	callout := func(name string, req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error {
+		return g.callout(name, req, resp, timeout)
+	}
+	snap, err := build(cfg, nil, *lg.app(), callout)
 	if err != nil {
 		lg.close()
 		return nil, Locate(cfg, err)
 	}
-	g := &Gateway{
+	g = &Gateway{
 		opts:       opts,
 		logs:       lg,
 		ids:        newIDGen(),
@@ -220,7 +228,7 @@ func (g *Gateway) Reload() (warnings []string, err error) {
 	if err == nil {
 		old := g.snap.Load()
 		var next *Snapshot
-		if next, err = build(cfg, old, *g.logs.app()); err != nil {
+		if next, err = build(cfg, old, *g.logs.app(), g.callout); err != nil {
 			err = Locate(cfg, err)
 		} else if err = g.reloadCerts(cfg); err != nil {
 			closeFresh(next.fresh)

@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
 
 	"github.com/rs/zerolog"
 
 	"github.com/wasmgate/wasmgate/pluginhost"
 	"github.com/wasmgate/wasmgate/proxy/config"
+	"github.com/wasmgate/wasmgate/proxy/upstream"
 )
 
 // loadedPlugin is a plugin with the fingerprint of what it was built from,
@@ -32,7 +34,7 @@ type loadedPlugin struct {
 // buildPlugins loads the plugins of cfg, reusing those of prev that did
 // not change. It returns them by name and the ones it loaded anew (to
 // close if the snapshot is not put into service).
-func buildPlugins(cfg *config.Config, prev *Snapshot, log zerolog.Logger) (map[string]*loadedPlugin, []*loadedPlugin, []error) {
+func buildPlugins(cfg *config.Config, prev *Snapshot, log zerolog.Logger, callout pluginhost.Callout) (map[string]*loadedPlugin, []*loadedPlugin, []error) {
 	out := map[string]*loadedPlugin{}
 	var fresh []*loadedPlugin
 	var errs []error
@@ -64,7 +66,7 @@ func buildPlugins(cfg *config.Config, prev *Snapshot, log zerolog.Logger) (map[s
 		p, err := pluginhost.Load(context.Background(), pluginhost.Options{
 			Name: pc.Name, Module: data, Config: []byte(pc.Config), VMConfig: []byte(pc.VMConfig),
 			Pool: pool, MemoryPages: uint32(pc.MemoryLimit / 65536), CallTimeout: pc.CallTimeout.D(),
-			FailOpen: pc.OnError == "fail_open", Log: log,
+			FailOpen: pc.OnError == "fail_open", Log: log, Callout: callout,
 		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("plugins[%d].module: %w", i, err))
@@ -166,3 +168,28 @@ func (g *Gateway) watchModules(every time.Duration) {
 }
 
 var pluginSwaps = metrics.NewCounter("wasmgate_plugin_swaps_total")
+
+// callout serves a plugin's proxy_http_call: the named upstream of the
+// snapshot serving now, a target its balancer picks, its pool.
+func (g *Gateway) callout(name string, req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error {
+	u := g.snap.Load().Upstreams.Get(name)
+	if u == nil {
+		return fmt.Errorf("%w %q", pluginhost.ErrNoUpstream, name)
+	}
+	var e upstream.Eligible
+	e.Reset(time.Now().UnixNano())
+	target := u.Pick(&fasthttp.RequestCtx{}, &e)
+	if target == nil {
+		return fmt.Errorf("upstream %s has no available target", name)
+	}
+	if len(req.Header.Host()) == 0 {
+		req.Header.SetHostBytes(target.HostHeader())
+	}
+	req.UseHostHeader = true
+	if target.TLS() {
+		req.URI().SetScheme("https")
+	} else {
+		req.URI().SetScheme("http")
+	}
+	return target.Do(req, resp, timeout)
+}

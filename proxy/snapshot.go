@@ -97,11 +97,12 @@ var DurationBuckets = upstream.DurationBuckets
 // whose settings are unchanged. The returned error joins one error per
 // problem, each starting with the field path.
 func Build(cfg *config.Config, prev *Snapshot) (*Snapshot, error) {
-	return build(cfg, prev, zerolog.Nop())
+	return build(cfg, prev, zerolog.Nop(), nil)
 }
 
-// build is Build with the logger plugins write to.
-func build(cfg *config.Config, prev *Snapshot, log zerolog.Logger) (*Snapshot, error) {
+// build is Build with the logger plugins write to and the gateway that
+// serves their HTTP callouts.
+func build(cfg *config.Config, prev *Snapshot, log zerolog.Logger, callout pluginhost.Callout) (*Snapshot, error) {
 	var prevUps *upstream.Set
 	if prev != nil {
 		prevUps = prev.Upstreams
@@ -111,7 +112,7 @@ func build(cfg *config.Config, prev *Snapshot, log zerolog.Logger) (*Snapshot, e
 	if err != nil {
 		errs = append(errs, err)
 	}
-	plugins, fresh, perrs := buildPlugins(cfg, prev, log)
+	plugins, fresh, perrs := buildPlugins(cfg, prev, log, callout)
 	errs = append(errs, perrs...)
 	specs := make([]router.Spec, len(cfg.Routes))
 	routes := make([]*Route, len(cfg.Routes))

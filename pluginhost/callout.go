@@ -1,0 +1,162 @@
+package pluginhost
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Callout sends an HTTP request a plugin made with proxy_http_call to the
+// gateway upstream it named. The gateway provides it; the response's body
+// must be complete in resp when it returns.
+type Callout func(upstream string, req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error
+
+// ErrNoUpstream is what a Callout returns for an upstream name the
+// gateway does not have; the guest gets BadArgument.
+var ErrNoUpstream = errors.New("no such upstream")
+
+// pendingCall is a proxy_http_call made during a callback, sent once the
+// callback has returned (the VM is not re-entered while it waits).
+type pendingCall struct {
+	token    uint32
+	upstream string
+	req      *fasthttp.Request
+	timeout  time.Duration
+}
+
+const mapCallHeaders, mapCallTrailers, bufCallBody = 6, 7, 4
+
+// maxCalloutBody bounds the body of a callout response kept for the guest.
+const maxCalloutBody = 1 << 20
+
+func hHTTPCall(vm *VM, s []uint64) uint32 {
+	st := vm.cur
+	if st == nil || st.req == nil {
+		return stBadArgument
+	}
+	if vm.p.opts.Callout == nil {
+		return stUnimplemented
+	}
+	name, ok := vm.read(s[0], s[1])
+	if !ok {
+		return stInvalidMemory
+	}
+	rawHeaders, ok := vm.read(s[2], s[3])
+	if !ok {
+		return stInvalidMemory
+	}
+	body, ok := vm.read(s[4], s[5])
+	if !ok {
+		return stInvalidMemory
+	}
+	if _, ok := vm.read(s[6], s[7]); !ok {
+		return stInvalidMemory
+	}
+	headers, ok := parsePairs(rawHeaders)
+	if !ok {
+		return stBadArgument
+	}
+	req := fasthttp.AcquireRequest()
+	req.Header.SetMethod(fasthttp.MethodGet)
+	req.SetRequestURI("/")
+	for _, h := range headers {
+		switch string(h[0]) {
+		case ":method":
+			req.Header.SetMethodBytes(h[1])
+		case ":path":
+			req.SetRequestURIBytes(h[1])
+		case ":authority":
+			req.Header.SetHostBytes(h[1])
+		case ":scheme":
+		default:
+			req.Header.AddBytesKV(h[0], h[1])
+		}
+	}
+	req.SetBody(body)
+	timeout := time.Duration(uint32(s[8])) * time.Millisecond
+	if timeout <= 0 {
+		timeout = time.Second
+	}
+	vm.nextToken++
+	token := vm.nextToken
+	st.calls = append(st.calls, pendingCall{token: token, upstream: string(name), req: req, timeout: timeout})
+	if !vm.putU32(s[9], token) {
+		return stInvalidMemory
+	}
+	return stOK
+}
+
+// runCallouts sends the calls stream s made and delivers each response
+// to the VM with proxy_on_http_call_response. A response may itself make
+// calls; they are sent in turn.
+func (s *Stream) runCallouts() error {
+	vm := s.vm
+	for len(s.calls) > 0 {
+		call := s.calls[0]
+		s.calls = s.calls[1:]
+		resp := fasthttp.AcquireResponse()
+		err := vm.p.opts.Callout(call.upstream, call.req, resp, call.timeout)
+		fasthttp.ReleaseRequest(call.req)
+		if err == nil && resp.IsBodyStream() {
+			body, rerr := io.ReadAll(io.LimitReader(resp.BodyStream(), maxCalloutBody))
+			_ = resp.CloseBodyStream()
+			if rerr != nil {
+				err = rerr
+			} else {
+				resp.SetBody(body)
+			}
+		}
+		if err != nil {
+			// As hosts do for a failed call: a response with no headers
+			// and no body.
+			resp.Reset()
+			s.callFailed = true
+		} else {
+			s.callFailed = false
+		}
+		s.callResp = resp
+		f := vm.mod.ExportedFunction("proxy_on_http_call_response")
+		nHeaders := uint64(0)
+		if !s.callFailed {
+			nHeaders = uint64(resp.Header.Len() + 1)
+		}
+		_, cerr := vm.call(context.Background(), s, f, uint64(vm.rootID), uint64(call.token),
+			nHeaders, uint64(len(resp.Body())), 0)
+		s.callResp = nil
+		fasthttp.ReleaseResponse(resp)
+		if cerr != nil {
+			return cerr
+		}
+	}
+	return nil
+}
+
+// callPairs is the callout response's headers as a Proxy-Wasm map.
+func (s *Stream) callPairs() ([][2][]byte, bool) {
+	if s.callResp == nil || s.callFailed {
+		return nil, s.callResp != nil
+	}
+	h := &s.callResp.Header
+	out := [][2][]byte{{[]byte(":status"), []byte(itoa(h.StatusCode()))}}
+	for k, v := range h.All() {
+		out = append(out, [2][]byte{lower(k), v})
+	}
+	return out, true
+}
+
+func itoa(n int) string {
+	var b [20]byte
+	i := len(b)
+	if n == 0 {
+		return "0"
+	}
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[i:])
+}
