@@ -205,3 +205,28 @@ func TestFaultsReplaceTheVM(t *testing.T) {
 		})
 	}
 }
+
+// TestTimersAndQueues: a timer set in proxy_on_configure ticks, and a
+// message each tick puts on the plugin's shared queue reaches
+// proxy_on_queue_ready and is dequeued.
+func TestTimersAndQueues(t *testing.T) {
+	p := load(t, "ticker", Options{})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx := reqCtx()
+		r, _ := Chain{NewSlot(p)}.Begin(ctx, "r", "u")
+		ctx.Response.SetStatusCode(200)
+		if _, err := r.ResponseHeaders(); err != nil {
+			t.Fatal(err)
+		}
+		r.End()
+		ticks, got := string(ctx.Response.Header.Peek("x-ticks")), string(ctx.Response.Header.Peek("x-dequeued"))
+		if ticks >= "3" && got >= "2" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ticks %q, dequeued %q after 10s", ticks, got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -25,6 +25,7 @@ type VM struct {
 	rootID    uint32
 	nextID    uint32
 	nextToken uint32 // proxy_http_call tokens
+	tickStop  chan struct{}
 
 	// cur is the stream whose callback is running; host functions act on
 	// it. Set and cleared under mu.
@@ -144,6 +145,12 @@ func (p *Plugin) startVM(ctx context.Context) (*VM, error) {
 
 func (vm *VM) close() {
 	vm.watchdog.Stop()
+	vm.mu.Lock()
+	if vm.tickStop != nil {
+		close(vm.tickStop)
+		vm.tickStop = nil
+	}
+	vm.mu.Unlock()
 	if vm.mod != nil {
 		_ = vm.mod.Close(context.Background())
 	}

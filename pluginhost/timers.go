@@ -1,0 +1,158 @@
+package pluginhost
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// hSetTick starts (or with 0 stops) the VM's timer: proxy_on_tick is
+// called on the root context every period, under the VM's lock like any
+// callback, for as long as the VM lives.
+func hSetTick(vm *VM, s []uint64) uint32 {
+	period := time.Duration(uint32(s[0])) * time.Millisecond
+	if vm.tickStop != nil {
+		close(vm.tickStop)
+		vm.tickStop = nil
+	}
+	if period <= 0 {
+		return stOK
+	}
+	f := vm.mod.ExportedFunction("proxy_on_tick")
+	if f == nil {
+		return stOK
+	}
+	stop := make(chan struct{})
+	vm.tickStop = stop
+	go func() {
+		t := time.NewTicker(period)
+		defer t.Stop()
+		root := &Stream{vm: vm, id: vm.rootID, root: true}
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			if vm.broken.Load() {
+				return
+			}
+			if _, err := vm.call(context.Background(), root, f, uint64(vm.rootID)); err != nil {
+				return
+			}
+		}
+	}()
+	return stOK
+}
+
+// ---- shared queues: named per plugin, readable by every VM.
+
+type queue struct {
+	owner *Plugin
+	items [][]byte
+}
+
+var (
+	queuesMu sync.Mutex
+	queueIDs = map[string]uint32{} // "plugin\x00name" -> id
+	queues   []*queue
+)
+
+func hRegisterQueue(vm *VM, s []uint64) uint32 {
+	name, ok := vm.read(s[0], s[1])
+	if !ok {
+		return stInvalidMemory
+	}
+	key := vm.p.opts.Name + "\x00" + string(name)
+	queuesMu.Lock()
+	id, seen := queueIDs[key]
+	if !seen {
+		id = uint32(len(queues))
+		queues = append(queues, &queue{owner: vm.p})
+		queueIDs[key] = id
+	} else {
+		queues[id].owner = vm.p // a new version of the plugin takes its queue over
+	}
+	queuesMu.Unlock()
+	if !vm.putU32(s[2], id) {
+		return stInvalidMemory
+	}
+	return stOK
+}
+
+func hResolveQueue(vm *VM, s []uint64) uint32 {
+	vmID, ok := vm.read(s[0], s[1])
+	if !ok {
+		return stInvalidMemory
+	}
+	name, ok := vm.read(s[2], s[3])
+	if !ok {
+		return stInvalidMemory
+	}
+	// The "vm id" names the plugin that registered the queue; empty means
+	// this plugin.
+	owner := string(vmID)
+	if owner == "" {
+		owner = vm.p.opts.Name
+	}
+	queuesMu.Lock()
+	id, seen := queueIDs[owner+"\x00"+string(name)]
+	queuesMu.Unlock()
+	if !seen {
+		return stNotFound
+	}
+	if !vm.putU32(s[4], id) {
+		return stInvalidMemory
+	}
+	return stOK
+}
+
+func hEnqueue(vm *VM, s []uint64) uint32 {
+	data, ok := vm.read(s[1], s[2])
+	if !ok {
+		return stInvalidMemory
+	}
+	queuesMu.Lock()
+	if s[0] >= uint64(len(queues)) {
+		queuesMu.Unlock()
+		return stNotFound
+	}
+	q := queues[s[0]]
+	q.items = append(q.items, append([]byte(nil), data...))
+	owner := q.owner
+	queuesMu.Unlock()
+	// The owner hears of it on one of its VMs, after this callback: never
+	// re-entering the calling VM.
+	go owner.queueReady(uint32(s[0]))
+	return stOK
+}
+
+func (p *Plugin) queueReady(id uint32) {
+	vm := p.pick()
+	if vm == nil {
+		return
+	}
+	f := vm.mod.ExportedFunction("proxy_on_queue_ready")
+	if f == nil {
+		return
+	}
+	root := &Stream{vm: vm, id: vm.rootID, root: true}
+	_, _ = vm.call(context.Background(), root, f, uint64(vm.rootID), uint64(id))
+}
+
+func hDequeue(vm *VM, s []uint64) uint32 {
+	queuesMu.Lock()
+	if s[0] >= uint64(len(queues)) {
+		queuesMu.Unlock()
+		return stNotFound
+	}
+	q := queues[s[0]]
+	if len(q.items) == 0 {
+		queuesMu.Unlock()
+		return stEmpty
+	}
+	item := q.items[0]
+	q.items = q.items[1:]
+	queuesMu.Unlock()
+	return vm.give(item, s[1], s[2])
+}
