@@ -57,7 +57,7 @@ var hostFuncs = []hostFunc{
 	{"proxy_set_property", ints(4), unimplemented},
 	{"proxy_get_buffer_bytes", ints(5), hGetBuffer},
 	{"proxy_get_buffer_status", ints(3), hBufferStatus},
-	{"proxy_set_buffer_bytes", ints(5), unimplemented},
+	{"proxy_set_buffer_bytes", ints(5), hSetBuffer},
 	{"proxy_get_header_map_pairs", ints(3), hGetPairs},
 	{"proxy_set_header_map_pairs", ints(3), hSetPairs},
 	{"proxy_get_header_map_value", ints(5), hGetValue},
@@ -195,10 +195,11 @@ func hGetBuffer(vm *VM, s []uint64) uint32 {
 		}
 		buf = vm.cur.callResp.Body()
 	default:
-		if vm.cur == nil || vm.cur.root {
+		b, ok := vm.body(s[0])
+		if !ok {
 			return stNotFound
 		}
-		return stUnimplemented
+		buf = b
 	}
 	start, max := s[1], s[2]
 	if start > uint64(len(buf)) {
@@ -219,7 +220,11 @@ func hBufferStatus(vm *VM, s []uint64) uint32 {
 	case bufVMConfig:
 		n = len(vm.p.opts.VMConfig)
 	default:
-		return stUnimplemented
+		b, ok := vm.body(s[0])
+		if !ok {
+			return stNotFound
+		}
+		n = len(b)
 	}
 	if !vm.putU32(s[1], uint32(n)) || !vm.putU32(s[2], 0) {
 		return stInvalidMemory

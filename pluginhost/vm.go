@@ -45,6 +45,7 @@ type VM struct {
 
 	fn struct {
 		alloc, contextCreate, requestHeaders, responseHeaders, done, log, delete api.Function
+		requestBody, responseBody                                                api.Function
 		vmStart, configure                                                       api.Function
 	}
 	stack [8]uint64
@@ -109,6 +110,8 @@ func (p *Plugin) startVM(ctx context.Context) (*VM, error) {
 	vm.fn.contextCreate = mod.ExportedFunction("proxy_on_context_create")
 	vm.fn.requestHeaders = mod.ExportedFunction("proxy_on_request_headers")
 	vm.fn.responseHeaders = mod.ExportedFunction("proxy_on_response_headers")
+	vm.fn.requestBody = mod.ExportedFunction("proxy_on_request_body")
+	vm.fn.responseBody = mod.ExportedFunction("proxy_on_response_body")
 	vm.fn.done = mod.ExportedFunction("proxy_on_done")
 	vm.fn.log = mod.ExportedFunction("proxy_on_log")
 	vm.fn.delete = mod.ExportedFunction("proxy_on_delete")

@@ -356,3 +356,39 @@ plugins = ["authz"]
 		t.Fatalf("auth down: %d, want the plugin's 403", resp.StatusCode)
 	}
 }
+
+// TestE2EPluginBodies: a plugin that handles bodies gets them whole and
+// changes them; Content-Length follows. Bodies over the listener's limit
+// are refused with 413, and a large one streamed in is buffered for it.
+func TestE2EPluginBodies(t *testing.T) {
+	be := newKillable(t, "be", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("X-Got-Length", fmt.Sprint(r.ContentLength))
+		w.Write(b)
+	})
+	g := startGateway(t, "[[listeners]]\nname = \"public\"\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = \"200KiB\"\n"+
+		upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
+[[plugins]]
+name = "body"
+module = %q
+[[routes]]
+path_prefix = "/"
+upstream = "backend"
+plugins = ["body"]
+`, fixturePath(t, "body")))
+	client := newClient(t)
+	resp, body := doReq(t, client, "POST", g.URL+"/b", nil, strings.NewReader("payload"))
+	if resp.StatusCode != 200 || string(body) != "<payload>!" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	if resp.Header.Get("X-Got-Length") != "9" || resp.ContentLength != 10 {
+		t.Fatalf("lengths: backend saw %s, client %d", resp.Header.Get("X-Got-Length"), resp.ContentLength)
+	}
+	big := strings.Repeat("x", 150<<10) // over the 64 KiB in-memory threshold: streamed in
+	resp, body = doReq(t, client, "POST", g.URL+"/b", nil, strings.NewReader(big))
+	if resp.StatusCode != 200 || string(body) != "<"+big+">!" {
+		t.Fatalf("150 KiB body: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	resp, body = doReq(t, client, "POST", g.URL+"/b", nil, strings.NewReader(strings.Repeat("y", 300<<10)))
+	checkError(t, resp, body, 413, "body_too_large")
+}

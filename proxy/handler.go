@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net"
 	"time"
 
@@ -85,6 +86,21 @@ func (g *Gateway) serveWithPlugins(ctx *fasthttp.RequestCtx, x *exchange, l *lis
 			return
 		}
 	}
+	if err == nil && pr.WantsRequestBody() {
+		// A plugin that reads the body gets all of it at once: buffered
+		// here, up to the listener's limit.
+		if !bufferRequestBody(&ctx.Request, l.maxBody) {
+			ctx.SetConnectionClose()
+			g.reject(ctx, x, snap, route, fasthttp.StatusRequestEntityTooLarge, "body_too_large",
+				"request body exceeds the listener's max_body_bytes")
+			return
+		}
+		var act pluginhost.Action
+		if act, err = pr.RequestBody(); err == nil && act == pluginhost.Respond {
+			g.localResponse(ctx, x, route, pr.Local)
+			return
+		}
+	}
 	if err != nil {
 		g.pluginFailed(ctx, x, route, err)
 		return
@@ -92,10 +108,47 @@ func (g *Gateway) serveWithPlugins(ctx *fasthttp.RequestCtx, x *exchange, l *lis
 	g.serveRoute(ctx, x, l, snap, route, pr)
 }
 
+// bufferRequestBody reads a streamed request body into memory, up to max
+// bytes; false when it is larger.
+func bufferRequestBody(req *fasthttp.Request, max int64) bool {
+	if !req.IsBodyStream() {
+		return int64(len(req.Body())) <= max
+	}
+	body, err := io.ReadAll(io.LimitReader(req.BodyStream(), max+1))
+	if err != nil || int64(len(body)) > max {
+		return false
+	}
+	req.SetBodyRaw(body)
+	return true
+}
+
+// bufferResponseBody is bufferRequestBody for a response streaming from
+// the target.
+func bufferResponseBody(resp *fasthttp.Response, max int64) bool {
+	if !resp.IsBodyStream() {
+		return true
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.BodyStream(), max+1))
+	if err != nil || int64(len(body)) > max {
+		return false
+	}
+	resp.SetBodyRaw(body)
+	return true
+}
+
 // respondPhase runs the chain's response phase on the response about to
 // be sent; false means it replaced the response (local answer or fault).
 func (g *Gateway) respondPhase(ctx *fasthttp.RequestCtx, x *exchange, route *Route, pr *pluginhost.Request) bool {
 	act, err := pr.ResponseHeaders()
+	if err == nil && act == pluginhost.Continue && pr.WantsResponseBody() {
+		if !bufferResponseBody(&ctx.Response, maxPluginResponseBody) {
+			g.writeError(ctx, x, fasthttp.StatusBadGateway, "body_too_large",
+				"the upstream response is larger than plugins may buffer")
+			g.finish(ctx, x, route, nil, nil)
+			return false
+		}
+		act, err = pr.ResponseBody()
+	}
 	switch {
 	case err != nil:
 		g.pluginFailed(ctx, x, route, err)
@@ -106,6 +159,9 @@ func (g *Gateway) respondPhase(ctx *fasthttp.RequestCtx, x *exchange, route *Rou
 	}
 	return true
 }
+
+// maxPluginResponseBody bounds a response body buffered for a plugin.
+const maxPluginResponseBody = 16 << 20
 
 // localResponse sends the answer a plugin made itself.
 func (g *Gateway) localResponse(ctx *fasthttp.RequestCtx, x *exchange, route *Route, lr *pluginhost.LocalResponse) {
