@@ -9,7 +9,9 @@ const (
 
 // WantsRequestBody reports whether a plugin of the chain handles the
 // request body: the gateway must then buffer it and call RequestBody.
-func (r *Request) WantsRequestBody() bool { return r.wants(func(vm *VM) bool { return vm.fn.requestBody != nil }) }
+func (r *Request) WantsRequestBody() bool {
+	return r.wants(func(vm *VM) bool { return vm.fn.requestBody != nil })
+}
 
 // WantsResponseBody is WantsRequestBody for the response.
 func (r *Request) WantsResponseBody() bool {
