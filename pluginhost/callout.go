@@ -118,7 +118,7 @@ func (s *Stream) runCallouts() error {
 			s.callFailed = false
 		}
 		s.callResp = resp
-		f := vm.mod.ExportedFunction("proxy_on_http_call_response")
+		f := vm.fn.callResponse
 		nHeaders := uint64(0)
 		if !s.callFailed {
 			nHeaders = uint64(resp.Header.Len() + 1)

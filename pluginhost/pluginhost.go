@@ -72,8 +72,9 @@ type Plugin struct {
 	errs     atomic.Uint64
 	closed   atomic.Bool
 
-	faults   map[string]*metrics.Counter // by kind: trap, timeout, memory, exit, abi
-	duration *metrics.PrometheusHistogram
+	faults    map[string]*metrics.Counter // by kind: trap, timeout, memory, exit, abi
+	durations []*metrics.PrometheusHistogram // by phase, see phases
+	replacedM *metrics.Counter
 	logLevel int32
 }
 
@@ -125,7 +126,22 @@ func Load(ctx context.Context, o Options) (*Plugin, error) {
 		return nil, errors.New("the module declares no Proxy-Wasm ABI version this host speaks (want an export proxy_abi_version_0_2_1 or proxy_abi_version_0_2_0)")
 	}
 	labels := fmt.Sprintf(`{plugin=%q`, o.Name)
-	p.duration = metrics.GetOrCreatePrometheusHistogramExt("wasmgate_plugin_callback_duration_seconds"+labels+"}", callbackBuckets)
+	for _, ph := range phases {
+		p.durations = append(p.durations, metrics.GetOrCreatePrometheusHistogramExt(
+			fmt.Sprintf(`wasmgate_plugin_callback_duration_seconds%s,phase=%q}`, labels, ph), callbackBuckets))
+	}
+	p.replacedM = metrics.GetOrCreateCounter("wasmgate_plugin_vms_replaced_total" + labels + "}")
+	// The gauge outlives this version of the plugin (a swap registers the
+	// same name): it reads whichever version was loaded last.
+	live.Store(o.Name, p)
+	name := o.Name
+	metrics.GetOrCreateGauge("wasmgate_plugin_vm_memory_bytes"+labels+"}", func() float64 {
+		v, ok := live.Load(name)
+		if !ok {
+			return 0
+		}
+		return float64(v.(*Plugin).memoryBytes())
+	})
 	p.faults = map[string]*metrics.Counter{}
 	for _, k := range []string{faultTrap, faultTimeout, faultMemory, faultExit, faultABI} {
 		p.faults[k] = metrics.GetOrCreateCounter(fmt.Sprintf(`wasmgate_plugin_errors_total%s,kind=%q}`, labels, k))
@@ -200,6 +216,25 @@ func (p *Plugin) Stats() Stats {
 		Replaced: p.replaced.Load(), Calls: p.calls.Load(), Errors: p.errs.Load()}
 }
 
+// live is the latest loaded version of each plugin, by name, for gauges.
+var live sync.Map
+
+// memoryBytes is the linear memory of the plugin's VMs, together.
+func (p *Plugin) memoryBytes() uint64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	var n uint64
+	for _, vm := range p.vms {
+		if vm.broken.Load() || vm.mod == nil {
+			continue
+		}
+		if mem := vm.mod.Memory(); mem != nil {
+			n += uint64(mem.Size())
+		}
+	}
+	return n
+}
+
 // pick returns a healthy VM, round robin.
 func (p *Plugin) pick() *VM {
 	p.mu.RLock()
@@ -217,6 +252,7 @@ func (p *Plugin) pick() *VM {
 // replace swaps a broken VM for a fresh one, in the background.
 func (p *Plugin) replace(old *VM) {
 	p.replaced.Add(1)
+	p.replacedM.Inc()
 	go func() {
 		for attempt := 0; !p.closed.Load(); attempt++ {
 			vm, err := p.startVM(context.Background())

@@ -18,7 +18,7 @@ func hSetTick(vm *VM, s []uint64) uint32 {
 	if period <= 0 {
 		return stOK
 	}
-	f := vm.mod.ExportedFunction("proxy_on_tick")
+	f := vm.fn.tick
 	if f == nil {
 		return stOK
 	}
@@ -132,7 +132,7 @@ func (p *Plugin) queueReady(id uint32) {
 	if vm == nil {
 		return
 	}
-	f := vm.mod.ExportedFunction("proxy_on_queue_ready")
+	f := vm.fn.queueReady
 	if f == nil {
 		return
 	}

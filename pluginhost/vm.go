@@ -45,7 +45,7 @@ type VM struct {
 
 	fn struct {
 		alloc, contextCreate, requestHeaders, responseHeaders, done, log, delete api.Function
-		requestBody, responseBody                                                api.Function
+		requestBody, responseBody, tick, queueReady, callResponse                api.Function
 		vmStart, configure                                                       api.Function
 	}
 	stack [8]uint64
@@ -111,6 +111,9 @@ func (p *Plugin) startVM(ctx context.Context) (*VM, error) {
 	vm.fn.requestHeaders = mod.ExportedFunction("proxy_on_request_headers")
 	vm.fn.responseHeaders = mod.ExportedFunction("proxy_on_response_headers")
 	vm.fn.requestBody = mod.ExportedFunction("proxy_on_request_body")
+	vm.fn.tick = mod.ExportedFunction("proxy_on_tick")
+	vm.fn.queueReady = mod.ExportedFunction("proxy_on_queue_ready")
+	vm.fn.callResponse = mod.ExportedFunction("proxy_on_http_call_response")
 	vm.fn.responseBody = mod.ExportedFunction("proxy_on_response_body")
 	vm.fn.done = mod.ExportedFunction("proxy_on_done")
 	vm.fn.log = mod.ExportedFunction("proxy_on_log")
@@ -196,7 +199,7 @@ func (vm *VM) call(ctx context.Context, s *Stream, f api.Function, args ...uint6
 		// closed, so this VM is done for all the same.
 		err = errors.New("callback overran its deadline")
 	}
-	p.duration.UpdateDuration(start)
+	p.durations[vm.phase(f)].UpdateDuration(start)
 	if err != nil {
 		kind := classify(err, expired)
 		if kind == faultTrap && p.opts.MemoryPages > 0 {
@@ -264,4 +267,20 @@ func (w logWriter) Write(b []byte) (int, error) {
 	w.p.opts.Log.Info().Str("plugin", w.p.opts.Name).Str("stream", w.stream).
 		Msg(strings.TrimRight(string(b), "\n"))
 	return len(b), nil
+}
+
+// Callback phases, the label of wasmgate_plugin_callback_duration_seconds.
+var phases = []string{"other", "context_create", "request_headers", "request_body", "response_headers",
+	"response_body", "done", "log", "delete", "tick", "queue_ready", "http_call_response", "vm_start", "configure"}
+
+// phase names the callback f is, by the exports the VM resolved at start.
+func (vm *VM) phase(f api.Function) int {
+	fn := &vm.fn
+	for i, g := range []api.Function{nil, fn.contextCreate, fn.requestHeaders, fn.requestBody, fn.responseHeaders,
+		fn.responseBody, fn.done, fn.log, fn.delete, fn.tick, fn.queueReady, fn.callResponse, fn.vmStart, fn.configure} {
+		if i > 0 && g == f {
+			return i
+		}
+	}
+	return 0
 }

@@ -392,3 +392,33 @@ plugins = ["body"]
 	resp, body = doReq(t, client, "POST", g.URL+"/b", nil, strings.NewReader(strings.Repeat("y", 300<<10)))
 	checkError(t, resp, body, 413, "body_too_large")
 }
+
+// TestE2EPluginMetrics: per-plugin callback durations by phase, VM memory
+// and replacements are exported.
+func TestE2EPluginMetrics(t *testing.T) {
+	be := newKillable(t, "be", nil)
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
+[[plugins]]
+name = "metered"
+module = %q
+pool = 2
+[[routes]]
+path_prefix = "/"
+upstream = "backend"
+plugins = ["metered"]
+`, fixturePath(t, "add_header")))
+	client := newClient(t)
+	doReq(t, client, "GET", g.URL+"/x", nil, nil)
+	_, body := doReq(t, client, "GET", g.AdminURL+"/metrics", nil, nil)
+	m := string(body)
+	for _, want := range []string{
+		`wasmgate_plugin_callback_duration_seconds_count{plugin="metered",phase="request_headers"} 1`,
+		`wasmgate_plugin_callback_duration_seconds_count{plugin="metered",phase="response_headers"} 1`,
+		`wasmgate_plugin_vm_memory_bytes{plugin="metered"} 262144`, // 2 VMs of 2 pages
+		`wasmgate_plugin_vms_replaced_total{plugin="metered"} 0`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "metered"))
+		}
+	}
+}
