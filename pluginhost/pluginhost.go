@@ -72,10 +72,10 @@ type Plugin struct {
 	errs     atomic.Uint64
 	closed   atomic.Bool
 
-	faults    map[string]*metrics.Counter // by kind: trap, timeout, memory, exit, abi
+	faults    map[string]*metrics.Counter    // by kind: trap, timeout, memory, exit, abi
 	durations []*metrics.PrometheusHistogram // by phase, see phases
 	replacedM *metrics.Counter
-	logLevel int32
+	logLevel  int32
 }
 
 // Load compiles the module and starts its pool. It fails, and leaves
