@@ -84,7 +84,7 @@ var hostFuncs = []hostFunc{
 	{"proxy_resolve_shared_queue", ints(5), hResolveQueue},
 	{"proxy_dequeue_shared_queue", ints(3), hDequeue},
 	{"proxy_enqueue_shared_queue", ints(3), hEnqueue},
-	{"proxy_call_foreign_function", ints(6), hForeign},
+	{"proxy_call_foreign_function", ints(6), hForeignCall},
 	{"proxy_get_status", ints(3), hGetStatus},
 	{"proxy_grpc_call", ints(12), unimplemented},
 	{"proxy_grpc_stream", ints(9), unimplemented},
@@ -240,8 +240,6 @@ func hEffectiveContext(vm *VM, s []uint64) uint32 {
 	}
 	return stBadArgument
 }
-
-func hForeign(*VM, []uint64) uint32 { return stNotFound }
 
 func hGetStatus(vm *VM, s []uint64) uint32 {
 	if !vm.putU32(s[0], vm.status) || !vm.putU32(s[1], 0) || !vm.putU32(s[2], 0) {

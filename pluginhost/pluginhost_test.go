@@ -230,3 +230,29 @@ func TestTimersAndQueues(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestHostServices: metrics, shared data with CAS, a foreign function, a
+// property and the log level, as a guest sees them.
+func TestHostServices(t *testing.T) {
+	p := load(t, "host_probe", Options{Name: "probe2"})
+	ctx := reqCtx()
+	r, _ := Chain{NewSlot(p)}.Begin(ctx, "r", "u")
+	if _, err := r.RequestHeaders(); err != nil {
+		t.Fatal(err)
+	}
+	r.End()
+	h := &ctx.Request.Header
+	// define, increment, get, set, get, stale-cas set (8), foreign, property, log level
+	if got := string(h.Peek("x-host-status")); got != "000008000" {
+		t.Errorf("statuses %q, want 000008000", got)
+	}
+	if got := string(h.Peek("x-foreign")); got != "ping" {
+		t.Errorf("foreign echo %q", got)
+	}
+	if got := string(h.Peek("x-path")); got != "/a/b?x=1" {
+		t.Errorf("request.path %q", got)
+	}
+	if got := string(h.Peek("x-counter")); got != "2" {
+		t.Errorf("counter %q, want 2", got)
+	}
+}

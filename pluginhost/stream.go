@@ -200,7 +200,8 @@ func (s *Stream) pairs(mapType uint64) ([][2][]byte, bool) {
 		h := &ctx.Request.Header
 		out = append(out,
 			[2][]byte{[]byte(":method"), h.Method()},
-			[2][]byte{[]byte(":path"), h.RequestURI()},
+			// The origin form even for an absolute-form request target.
+			[2][]byte{[]byte(":path"), ctx.Request.URI().RequestURI()},
 			[2][]byte{[]byte(":authority"), h.Host()},
 			[2][]byte{[]byte(":scheme"), ctx.Request.URI().Scheme()})
 		for k, v := range h.All() {
@@ -466,7 +467,7 @@ func hGetProperty(vm *VM, s []uint64) uint32 {
 		ctx := r.Ctx
 		switch path {
 		case "request.path":
-			val = ctx.Request.Header.RequestURI()
+			val = ctx.Request.URI().RequestURI()
 		case "request.url_path":
 			val = ctx.Path()
 		case "request.method":

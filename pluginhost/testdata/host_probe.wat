@@ -1,0 +1,64 @@
+;; Exercises metrics, shared data with CAS, a foreign function and a
+;; property on request headers, and reports what the host answered:
+;; x-host-status holds one status digit per call, x-foreign the foreign
+;; function's answer, x-path the request.path property, x-counter the
+;; counter's value after adding 2.
+(module
+  (import "env" "proxy_define_metric" (func $define (param i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_increment_metric" (func $incr (param i32 i64) (result i32)))
+  (import "env" "proxy_get_metric" (func $getm (param i32 i32) (result i32)))
+  (import "env" "proxy_set_shared_data" (func $setsd (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_shared_data" (func $getsd (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_call_foreign_function" (func $foreign (param i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_property" (func $prop (param i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_log_level" (func $level (param i32) (result i32)))
+  (import "env" "proxy_add_header_map_value" (func $add (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (global $heap (mut i32) (i32.const 4096))
+  (data (i32.const 16) "hits")              ;; 4
+  (data (i32.const 24) "k")                 ;; 1
+  (data (i32.const 28) "v1")                ;; 2
+  (data (i32.const 32) "wasmgate.echo")     ;; 13
+  (data (i32.const 48) "ping")              ;; 4
+  (data (i32.const 56) "request\00path")    ;; 12
+  (data (i32.const 72) "x-host-status")     ;; 13
+  (data (i32.const 88) "x-foreign")         ;; 9
+  (data (i32.const 100) "x-path")           ;; 6
+  (data (i32.const 108) "x-counter")        ;; 9
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_memory_allocate") (param $n i32) (result i32)
+    (local $p i32)
+    (if (i32.gt_u (i32.add (global.get $heap) (local.get $n)) (i32.const 131072))
+      (then (global.set $heap (i32.const 4096))))
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.and (i32.add (i32.add (global.get $heap) (local.get $n)) (i32.const 7)) (i32.const -8)))
+    (local.get $p))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func $digit (param $st i32) (param $at i32)
+    (i32.store8 (local.get $at) (i32.add (i32.const 48) (local.get $st))))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    ;; 1: define a counter (id at 1100)
+    (call $digit (call $define (i32.const 0) (i32.const 16) (i32.const 4) (i32.const 1100)) (i32.const 300))
+    ;; 2: add 2 to it
+    (call $digit (call $incr (i32.load (i32.const 1100)) (i64.const 2)) (i32.const 301))
+    ;; 3: read it back (u64 at 1104), reported as a digit
+    (call $digit (call $getm (i32.load (i32.const 1100)) (i32.const 1104)) (i32.const 302))
+    (call $digit (i32.wrap_i64 (i64.load (i32.const 1104))) (i32.const 310))
+    ;; 4: set shared data without a cas, then 5: read it (value 1120/1124, cas 1128)
+    (call $digit (call $setsd (i32.const 24) (i32.const 1) (i32.const 28) (i32.const 2) (i32.const 0)) (i32.const 303))
+    (call $digit (call $getsd (i32.const 24) (i32.const 1) (i32.const 1120) (i32.const 1124) (i32.const 1128)) (i32.const 304))
+    ;; 6: a set with a stale cas must fail with CasMismatch (8)
+    (call $digit (call $setsd (i32.const 24) (i32.const 1) (i32.const 28) (i32.const 2)
+      (i32.add (i32.load (i32.const 1128)) (i32.const 5))) (i32.const 305))
+    ;; 7: the foreign echo (result 1132/1136)
+    (call $digit (call $foreign (i32.const 32) (i32.const 13) (i32.const 48) (i32.const 4) (i32.const 1132) (i32.const 1136)) (i32.const 306))
+    ;; 8: request.path (result 1140/1144)
+    (call $digit (call $prop (i32.const 56) (i32.const 12) (i32.const 1140) (i32.const 1144)) (i32.const 307))
+    ;; 9: the log level
+    (call $digit (call $level (i32.const 1148)) (i32.const 308))
+    (drop (call $add (i32.const 0) (i32.const 72) (i32.const 13) (i32.const 300) (i32.const 9)))
+    (drop (call $add (i32.const 0) (i32.const 88) (i32.const 9) (i32.load (i32.const 1132)) (i32.load (i32.const 1136))))
+    (drop (call $add (i32.const 0) (i32.const 100) (i32.const 6) (i32.load (i32.const 1140)) (i32.load (i32.const 1144))))
+    (drop (call $add (i32.const 0) (i32.const 108) (i32.const 9) (i32.const 310) (i32.const 1)))
+    (i32.const 0))
+)
