@@ -51,7 +51,33 @@ const (
 
 // cache is the compilation cache shared by every plugin's runtime, so a
 // module is compiled once per content however many plugins use it.
-var cache = wazero.NewCompilationCache()
+var (
+	cacheMu sync.Mutex
+	cache   = wazero.NewCompilationCache()
+	cacheAt string
+)
+
+// UseCacheDir keeps compiled modules in dir as well, so that a restart
+// finds them compiled. Plugins loaded afterwards use it.
+func UseCacheDir(dir string) error {
+	cacheMu.Lock()
+	defer cacheMu.Unlock()
+	if dir == cacheAt {
+		return nil
+	}
+	c, err := wazero.NewCompilationCacheWithDir(dir)
+	if err != nil {
+		return err
+	}
+	cache, cacheAt = c, dir
+	return nil
+}
+
+func currentCache() wazero.CompilationCache {
+	cacheMu.Lock()
+	defer cacheMu.Unlock()
+	return cache
+}
 
 // Plugin is a loaded plugin with its pool of VMs.
 type Plugin struct {
@@ -91,7 +117,7 @@ func Load(ctx context.Context, o Options) (*Plugin, error) {
 	sum := sha256.Sum256(o.Module)
 	p := &Plugin{opts: o, Hash: hex.EncodeToString(sum[:]), logLevel: levelFromZerolog(o.Log.GetLevel())}
 	cfg := wazero.NewRuntimeConfigCompiler().
-		WithCompilationCache(cache).
+		WithCompilationCache(currentCache()).
 		// A deadline closes the module mid-callback: that is how a plugin
 		// that loops forever is stopped.
 		WithCloseOnContextDone(true)

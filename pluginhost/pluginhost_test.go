@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/tetratelabs/wazero"
 	"github.com/valyala/fasthttp"
 )
 
@@ -254,5 +255,25 @@ func TestHostServices(t *testing.T) {
 	}
 	if got := string(h.Peek("x-counter")); got != "2" {
 		t.Errorf("counter %q, want 2", got)
+	}
+}
+
+// TestCacheDir: with a cache directory, compiled modules land on disk.
+func TestCacheDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := UseCacheDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cacheMu.Lock(); cache, cacheAt = wazero.NewCompilationCache(), ""; cacheMu.Unlock() })
+	load(t, "noop", Options{Name: "cached"})
+	var files int
+	_ = filepath.Walk(dir, func(_ string, info os.FileInfo, _ error) error {
+		if info != nil && !info.IsDir() {
+			files++
+		}
+		return nil
+	})
+	if files == 0 {
+		t.Fatal("nothing was written to the cache directory")
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/wasmgate/wasmgate/pluginhost"
 	"github.com/wasmgate/wasmgate/proxy/config"
 )
 
@@ -58,6 +59,12 @@ func New(opts Options) (*Gateway, error) {
 	lg, err := newLogs(cfg.Log, opts.Console)
 	if err != nil {
 		return nil, err
+	}
+	if dir := cfg.Gateway.PluginCacheDir; dir != "" {
+		if err := pluginhost.UseCacheDir(dir); err != nil {
+			lg.close()
+			return nil, config.Errors{{File: cfg.File, Line: 0, Path: "gateway.plugin_cache_dir", Msg: err.Error()}}
+		}
 	}
 	// Plugins' callouts go through the gateway, which does not exist yet;
 	// none is made before it does.

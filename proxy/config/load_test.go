@@ -77,9 +77,10 @@ func TestParseFull(t *testing.T) {
 	want := &Config{
 		File: path,
 		Gateway: Gateway{
-			ShutdownGrace: Duration(20 * time.Second),
-			WatchConfig:   true,
-			WatchInterval: Duration(500 * time.Millisecond),
+			ShutdownGrace:  Duration(20 * time.Second),
+			WatchConfig:    true,
+			WatchInterval:  Duration(500 * time.Millisecond),
+			PluginCacheDir: "/var/cache/wasmgate",
 		},
 		Admin: Admin{Listen: "0.0.0.0:9902", Token: "s3cret-token"},
 		Log: Log{

@@ -29,8 +29,12 @@ type Gateway struct {
 	ShutdownGrace Duration `toml:"shutdown_grace"`
 	// WatchConfig reloads the config when its file changes.
 	WatchConfig bool `toml:"watch_config"`
-	// WatchInterval is how often the file is checked when WatchConfig is on.
+	// WatchInterval is how often the file is checked when WatchConfig is
+	// on, and how often plugin module files are checked.
 	WatchInterval Duration `toml:"watch_interval"`
+	// PluginCacheDir, when set, keeps compiled plugin modules on disk so a
+	// restart does not compile them again.
+	PluginCacheDir string `toml:"plugin_cache_dir"`
 }
 
 // Admin is the admin API listener.
