@@ -13,18 +13,20 @@ import (
 
 // Status values of the Proxy-Wasm ABI (proxy_status_t).
 const (
-	stOK             = 0
-	stNotFound       = 1
-	stBadArgument    = 2
-	stInvalidMemory  = 6
-	stEmpty          = 7
-	stCasMismatch    = 8
-	stInternal       = 10
-	stUnimplemented  = 12
-	mapRequestHeads  = 0
-	mapResponseHeads = 2
-	bufPluginConfig  = 7
-	bufVMConfig      = 6
+	stOK                = 0
+	stNotFound          = 1
+	stBadArgument       = 2
+	stInvalidMemory     = 6
+	stEmpty             = 7
+	stCasMismatch       = 8
+	stInternal          = 10
+	stUnimplemented     = 12
+	mapRequestHeads     = 0
+	mapRequestTrailers  = 1
+	mapResponseHeads    = 2
+	mapResponseTrailers = 3
+	bufPluginConfig     = 7
+	bufVMConfig         = 6
 )
 
 const i32, i64 = api.ValueTypeI32, api.ValueTypeI64
@@ -54,7 +56,7 @@ var hostFuncs = []hostFunc{
 	{"proxy_get_current_time_nanoseconds", ints(1), hTime},
 	{"proxy_set_tick_period_milliseconds", ints(1), hSetTick},
 	{"proxy_get_property", ints(4), hGetProperty},
-	{"proxy_set_property", ints(4), unimplemented},
+	{"proxy_set_property", ints(4), hSetProperty},
 	{"proxy_get_buffer_bytes", ints(5), hGetBuffer},
 	{"proxy_get_buffer_status", ints(3), hBufferStatus},
 	{"proxy_set_buffer_bytes", ints(5), hSetBuffer},
@@ -67,7 +69,7 @@ var hostFuncs = []hostFunc{
 	{"proxy_get_header_map_size", ints(2), hMapSize},
 	{"proxy_send_local_response", ints(8), hLocalResponse},
 	{"proxy_continue_stream", ints(1), hContinue},
-	{"proxy_close_stream", ints(1), hOK},
+	{"proxy_close_stream", ints(1), hCloseStream},
 	{"proxy_continue_request", nil, hContinue},
 	{"proxy_continue_response", nil, hOK},
 	{"proxy_clear_route_cache", nil, hOK},

@@ -92,3 +92,33 @@ func hSetBuffer(vm *VM, s []uint64) uint32 {
 	}
 	return stOK
 }
+
+// WantsRequestTrailers reports whether a plugin handles request trailers
+// and the request declares some: the body must then be read to its end.
+func (r *Request) WantsRequestTrailers() bool {
+	return r != nil && len(r.Ctx.Request.Header.PeekTrailerKeys()) > 0 &&
+		r.wants(func(vm *VM) bool { return vm.fn.requestTrailers != nil })
+}
+
+// WantsResponseTrailers is WantsRequestTrailers for the response.
+func (r *Request) WantsResponseTrailers() bool {
+	return r != nil && len(r.Ctx.Response.Header.PeekTrailerKeys()) > 0 &&
+		r.wants(func(vm *VM) bool { return vm.fn.responseTrailers != nil })
+}
+
+// RequestTrailers runs proxy_on_request_trailers through the chain; the
+// trailers are map 1.
+func (r *Request) RequestTrailers() (Action, error) {
+	n := uint64(len(r.Ctx.Request.Header.PeekTrailerKeys()))
+	return r.phase(func(s *Stream) (uint64, error) {
+		return s.vm.call(context.Background(), s, s.vm.fn.requestTrailers, uint64(s.id), n)
+	}, false)
+}
+
+// ResponseTrailers runs proxy_on_response_trailers in reverse (map 3).
+func (r *Request) ResponseTrailers() (Action, error) {
+	n := uint64(len(r.Ctx.Response.Header.PeekTrailerKeys()))
+	return r.phase(func(s *Stream) (uint64, error) {
+		return s.vm.call(context.Background(), s, s.vm.fn.responseTrailers, uint64(s.id), n)
+	}, true)
+}

@@ -30,6 +30,12 @@ type Request struct {
 	Route    string
 	Upstream string
 	Local    *LocalResponse // set when a plugin answered the request itself
+	// Closed is set when a plugin closed the stream (proxy_close_stream):
+	// the gateway drops the request with its connection.
+	Closed bool
+	// props are values plugins set with proxy_set_property for this
+	// request (Envoy's filter state): later plugins and callbacks read them.
+	props map[string][]byte
 
 	streams [maxChain]*Stream
 	storage [maxChain]Stream // what streams point into: no allocation per plugin
@@ -59,7 +65,7 @@ func (c Chain) Begin(ctx *fasthttp.RequestCtx, route, upstream string) (*Request
 		return nil, nil
 	}
 	r := requests.Get().(*Request)
-	r.Ctx, r.Route, r.Upstream, r.Local, r.n = ctx, route, upstream, nil, 0
+	r.Ctx, r.Route, r.Upstream, r.Local, r.n, r.Closed, r.props = ctx, route, upstream, nil, 0, false, nil
 	for _, slot := range c[:min(len(c), maxChain)] {
 		p := slot.Plugin()
 		vm := p.pick()
@@ -145,7 +151,7 @@ func (r *Request) phase(run func(*Stream) (uint64, error), reverse bool) (Action
 			}
 			return Continue, err
 		}
-		if r.Local != nil {
+		if r.Local != nil || r.Closed {
 			return Respond, nil
 		}
 		// A stream still paused here has nothing left that could resume
@@ -215,6 +221,20 @@ func (s *Stream) pairs(mapType uint64) ([][2][]byte, bool) {
 		out = append(out, [2][]byte{[]byte(":status"), []byte(strconv.Itoa(h.StatusCode()))})
 		for k, v := range h.All() {
 			out = append(out, [2][]byte{lower(k), v})
+		}
+	case mapRequestTrailers:
+		h := &ctx.Request.Header
+		for _, k := range h.PeekTrailerKeys() {
+			if v := h.PeekBytes(k); v != nil {
+				out = append(out, [2][]byte{lower(k), v})
+			}
+		}
+	case mapResponseTrailers:
+		h := &ctx.Response.Header
+		for _, k := range h.PeekTrailerKeys() {
+			if v := h.PeekBytes(k); v != nil {
+				out = append(out, [2][]byte{lower(k), v})
+			}
 		}
 	case mapCallHeaders:
 		return s.callPairs()
@@ -319,6 +339,30 @@ func (s *Stream) setHeader(mapType uint64, key, value []byte, op byte) uint32 {
 			h.AddBytesKV(key, value)
 		case 'r':
 			h.SetBytesKV(key, value)
+		case 'd':
+			h.DelBytes(key)
+		}
+	case mapRequestTrailers, mapResponseTrailers:
+		type trailerHeader interface {
+			AddBytesKV(k, v []byte)
+			SetBytesKV(k, v []byte)
+			DelBytes(k []byte)
+			AddTrailerBytes(k []byte) error
+		}
+		var h trailerHeader = &ctx.Request.Header
+		if mapType == mapResponseTrailers {
+			h = &ctx.Response.Header
+		}
+		switch op {
+		case 'a', 'r':
+			if err := h.AddTrailerBytes(key); err != nil {
+				return stBadArgument
+			}
+			if op == 'a' {
+				h.AddBytesKV(key, value)
+			} else {
+				h.SetBytesKV(key, value)
+			}
 		case 'd':
 			h.DelBytes(key)
 		}
@@ -506,10 +550,42 @@ func hGetProperty(vm *VM, s []uint64) uint32 {
 			}
 		}
 	}
+	if val == nil && vm.cur != nil && vm.cur.req != nil {
+		val = vm.cur.req.props[path]
+	}
 	if val == nil {
 		return stNotFound
 	}
 	return vm.give(val, s[2], s[3])
+}
+
+func hSetProperty(vm *VM, s []uint64) uint32 {
+	if vm.cur == nil || vm.cur.req == nil {
+		return stNotFound
+	}
+	raw, ok := vm.read(s[0], s[1])
+	if !ok {
+		return stInvalidMemory
+	}
+	val, ok := vm.read(s[2], s[3])
+	if !ok {
+		return stInvalidMemory
+	}
+	path := string(bytes.ReplaceAll(bytes.TrimRight(raw, "\x00"), []byte{0}, []byte{'.'}))
+	r := vm.cur.req
+	if r.props == nil {
+		r.props = map[string][]byte{}
+	}
+	r.props[path] = append([]byte(nil), val...)
+	return stOK
+}
+
+func hCloseStream(vm *VM, _ []uint64) uint32 {
+	if vm.cur == nil || vm.cur.req == nil {
+		return stNotFound
+	}
+	vm.cur.req.Closed = true
+	return stOK
 }
 
 func splitPort(addr string) (string, int) {

@@ -46,7 +46,7 @@ type VM struct {
 	fn struct {
 		alloc, contextCreate, requestHeaders, responseHeaders, done, log, delete api.Function
 		requestBody, responseBody, tick, queueReady, callResponse                api.Function
-		vmStart, configure                                                       api.Function
+		vmStart, configure, requestTrailers, responseTrailers                    api.Function
 	}
 	stack [8]uint64
 }
@@ -111,6 +111,8 @@ func (p *Plugin) startVM(ctx context.Context) (*VM, error) {
 	vm.fn.requestHeaders = mod.ExportedFunction("proxy_on_request_headers")
 	vm.fn.responseHeaders = mod.ExportedFunction("proxy_on_response_headers")
 	vm.fn.requestBody = mod.ExportedFunction("proxy_on_request_body")
+	vm.fn.requestTrailers = mod.ExportedFunction("proxy_on_request_trailers")
+	vm.fn.responseTrailers = mod.ExportedFunction("proxy_on_response_trailers")
 	vm.fn.tick = mod.ExportedFunction("proxy_on_tick")
 	vm.fn.queueReady = mod.ExportedFunction("proxy_on_queue_ready")
 	vm.fn.callResponse = mod.ExportedFunction("proxy_on_http_call_response")
@@ -271,13 +273,15 @@ func (w logWriter) Write(b []byte) (int, error) {
 
 // Callback phases, the label of wasmgate_plugin_callback_duration_seconds.
 var phases = []string{"other", "context_create", "request_headers", "request_body", "response_headers",
-	"response_body", "done", "log", "delete", "tick", "queue_ready", "http_call_response", "vm_start", "configure"}
+	"response_body", "done", "log", "delete", "tick", "queue_ready", "http_call_response", "vm_start", "configure",
+	"request_trailers", "response_trailers"}
 
 // phase names the callback f is, by the exports the VM resolved at start.
 func (vm *VM) phase(f api.Function) int {
 	fn := &vm.fn
 	for i, g := range []api.Function{nil, fn.contextCreate, fn.requestHeaders, fn.requestBody, fn.responseHeaders,
-		fn.responseBody, fn.done, fn.log, fn.delete, fn.tick, fn.queueReady, fn.callResponse, fn.vmStart, fn.configure} {
+		fn.responseBody, fn.done, fn.log, fn.delete, fn.tick, fn.queueReady, fn.callResponse, fn.vmStart, fn.configure,
+		fn.requestTrailers, fn.responseTrailers} {
 		if i > 0 && g == f {
 			return i
 		}

@@ -422,3 +422,59 @@ plugins = ["metered"]
 		}
 	}
 }
+
+// TestE2EPluginTrailers: a plugin reads a chunked request's trailers
+// (map 1) and acts on them before the request is forwarded.
+func TestE2EPluginTrailers(t *testing.T) {
+	be := newKillable(t, "be", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s checksum=%s", b, r.Header.Get("X-Got-Checksum"))
+	})
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
+[[plugins]]
+name = "trailers"
+module = %q
+[[routes]]
+path_prefix = "/"
+upstream = "backend"
+plugins = ["trailers"]
+`, fixturePath(t, "trailers")))
+	resp, body := rawRoundTrip(t, g.Addr, crlf("POST /t HTTP/1.1\nHost: x\nTransfer-Encoding: chunked\nTrailer: X-Checksum\n\n"+
+		"5\nhello\n0\nX-Checksum: abc123\n\n"))
+	if resp.StatusCode != 200 || string(body) != "hello checksum=abc123" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+}
+
+// TestE2EPluginPropertiesAndClose: a property a plugin sets is readable
+// for the rest of the request; a plugin closing the stream drops the
+// request and the connection.
+func TestE2EPluginPropertiesAndClose(t *testing.T) {
+	be := newKillable(t, "be", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, r.Header.Get("X-Prop"))
+	})
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
+[[plugins]]
+name = "props"
+module = %q
+[[routes]]
+path_prefix = "/"
+upstream = "backend"
+plugins = ["props"]
+`, fixturePath(t, "props")))
+	resp, body := doReq(t, newClient(t), "GET", g.URL+"/p", nil, nil)
+	if resp.StatusCode != 200 || string(body) != "value-1" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	hits := be.hits.Load()
+	c, br := dialRaw(t, g.Addr)
+	io.WriteString(c, crlf("GET /p HTTP/1.1\nHost: x\nX-Close: 1\n\n"))
+	resp, body = readResp(t, br, "GET")
+	checkError(t, resp, body, 502, "stream_closed")
+	if !resp.Close {
+		t.Error("the connection was kept after the plugin closed the stream")
+	}
+	if be.hits.Load() != hits {
+		t.Error("a closed stream reached the backend")
+	}
+}

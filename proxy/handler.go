@@ -101,6 +101,20 @@ func (g *Gateway) serveWithPlugins(ctx *fasthttp.RequestCtx, x *exchange, l *lis
 			return
 		}
 	}
+	if err == nil && pr.WantsRequestTrailers() {
+		// Trailers follow the body: reading them means reading it all.
+		if !bufferRequestBody(&ctx.Request, l.maxBody) {
+			ctx.SetConnectionClose()
+			g.reject(ctx, x, snap, route, fasthttp.StatusRequestEntityTooLarge, "body_too_large",
+				"request body exceeds the listener's max_body_bytes")
+			return
+		}
+		var act pluginhost.Action
+		if act, err = pr.RequestTrailers(); err == nil && act == pluginhost.Respond {
+			g.localResponse(ctx, x, route, pr.Local)
+			return
+		}
+	}
 	if err != nil {
 		g.pluginFailed(ctx, x, route, err)
 		return
@@ -149,6 +163,15 @@ func (g *Gateway) respondPhase(ctx *fasthttp.RequestCtx, x *exchange, route *Rou
 		}
 		act, err = pr.ResponseBody()
 	}
+	if err == nil && act == pluginhost.Continue && pr.WantsResponseTrailers() {
+		if !bufferResponseBody(&ctx.Response, maxPluginResponseBody) {
+			g.writeError(ctx, x, fasthttp.StatusBadGateway, "body_too_large",
+				"the upstream response is larger than plugins may buffer")
+			g.finish(ctx, x, route, nil, nil)
+			return false
+		}
+		act, err = pr.ResponseTrailers()
+	}
 	switch {
 	case err != nil:
 		g.pluginFailed(ctx, x, route, err)
@@ -163,8 +186,16 @@ func (g *Gateway) respondPhase(ctx *fasthttp.RequestCtx, x *exchange, route *Rou
 // maxPluginResponseBody bounds a response body buffered for a plugin.
 const maxPluginResponseBody = 16 << 20
 
-// localResponse sends the answer a plugin made itself.
+// localResponse sends the answer a plugin made itself. A nil answer is a
+// stream the plugin closed: the client gets a 502 and loses the
+// connection, the nearest HTTP/1.1 has to a reset.
 func (g *Gateway) localResponse(ctx *fasthttp.RequestCtx, x *exchange, route *Route, lr *pluginhost.LocalResponse) {
+	if lr == nil {
+		g.writeError(ctx, x, fasthttp.StatusBadGateway, "stream_closed", "a policy plugin closed the stream")
+		ctx.SetConnectionClose()
+		g.finish(ctx, x, route, nil, nil)
+		return
+	}
 	ctx.Response.Reset()
 	ctx.SetStatusCode(lr.Status)
 	for _, h := range lr.Headers {
