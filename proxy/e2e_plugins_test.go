@@ -101,7 +101,7 @@ func TestE2EFaultyPluginsAreContained(t *testing.T) {
 	client := newClient(t)
 
 	var wg sync.WaitGroup
-	var cleanFailed, trapOK, trap500, trapOther atomic.Int64
+	var cleanFailed, trapOK, trap500, trapOther, badOther atomic.Int64
 	for w := 0; w < 4; w++ {
 		wg.Add(1)
 		go func() {
@@ -114,6 +114,21 @@ func TestE2EFaultyPluginsAreContained(t *testing.T) {
 				if err == nil {
 					io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
+				}
+				if i%10 == 0 {
+					// The plugins that fail every request, in the same load.
+					for _, mode := range []string{"loop", "grow", "exit"} {
+						r, err := client.Get(g.URL + "/" + mode + "/x")
+						if err != nil {
+							badOther.Add(1)
+							continue
+						}
+						io.Copy(io.Discard, r.Body)
+						r.Body.Close()
+						if r.StatusCode != 500 {
+							badOther.Add(1)
+						}
+					}
 				}
 				resp, err = client.Get(g.URL + "/trap10/x")
 				if err != nil {
@@ -136,6 +151,9 @@ func TestE2EFaultyPluginsAreContained(t *testing.T) {
 	wg.Wait()
 	if cleanFailed.Load() != 0 {
 		t.Errorf("%d requests failed on the route without the plugin", cleanFailed.Load())
+	}
+	if badOther.Load() != 0 {
+		t.Errorf("%d requests to the looping, growing and exiting plugins got something other than 500", badOther.Load())
 	}
 	// Each VM traps on its own tenth request; 400 requests over two VMs
 	// that are replaced when they trap give about 40 faults.
