@@ -277,3 +277,43 @@ func TestCacheDir(t *testing.T) {
 		t.Fatal("nothing was written to the cache directory")
 	}
 }
+
+// TestEveryHostFunctionSurvivesBadArguments calls every host function the
+// way a broken guest might: every pointer and length far outside memory,
+// then all zero. Each must answer a status, never panic, and never claim
+// success for a read or write it could not do.
+func TestEveryHostFunctionSurvivesBadArguments(t *testing.T) {
+	p := load(t, "noop", Options{Name: "robust"})
+	vm := p.pick()
+	ctx := reqCtx()
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	vm.cur = &Stream{vm: vm, id: 7, req: &Request{Ctx: ctx}}
+	defer func() { vm.cur = nil }()
+	for _, h := range hostFuncs {
+		for _, fill := range []uint64{0xfffffff0, 0} {
+			stack := make([]uint64, max(len(h.params), 1))
+			for i := range stack {
+				stack[i] = fill
+			}
+			var st uint32
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Errorf("%s(%#x...) panicked: %v", h.name, fill, r)
+					}
+				}()
+				st = h.fn(vm, stack)
+			}()
+			if fill != 0 && st == stOK {
+				switch h.name {
+				case "proxy_continue_stream", "proxy_close_stream", "proxy_continue_request", "proxy_continue_response",
+					"proxy_clear_route_cache", "proxy_done", "proxy_set_tick_period_milliseconds":
+					// They take no pointers.
+				default:
+					t.Errorf("%s with pointers outside memory answered OK", h.name)
+				}
+			}
+		}
+	}
+}
