@@ -317,3 +317,29 @@ func TestEveryHostFunctionSurvivesBadArguments(t *testing.T) {
 		}
 	}
 }
+
+func TestHeaderMapsAndLifecycle(t *testing.T) {
+	p := load(t, "maps_probe", Options{Config: []byte("cfg")})
+	ctx := reqCtx("X-A", "old", "X-B", "gone", "X-C", "kept")
+	r, _ := Chain{NewSlot(p)}.Begin(ctx, "r", "u")
+	if _, err := r.RequestHeaders(); err != nil {
+		t.Fatal(err)
+	}
+	ctx.Response.SetStatusCode(200)
+	if _, err := r.ResponseHeaders(); err != nil {
+		t.Fatal(err)
+	}
+	r.End()
+	h := &ctx.Request.Header
+	// set_header_map_pairs replaced the whole map with x-set: 1 (after the
+	// first call had set it back as it was).
+	if string(h.Peek("X-Set")) != "1" || h.Peek("X-C") != nil || h.Peek("X-B") != nil {
+		t.Errorf("request headers after set pairs:\n%s", h.Header())
+	}
+	if got := string(ctx.Response.Header.Peek("x-probe")); got != "00000000000" {
+		t.Errorf("statuses %q, want all OK", got)
+	}
+	if got := string(ctx.Response.Header.Peek("x-pairs-bytes")); got != "1" {
+		t.Errorf("proxy_get_header_map_size disagreed with the pairs it sizes")
+	}
+}
