@@ -3,6 +3,7 @@ package pluginhost
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -235,7 +236,9 @@ func TestTimersAndQueues(t *testing.T) {
 // TestHostServices: metrics, shared data with CAS, a foreign function, a
 // property and the log level, as a guest sees them.
 func TestHostServices(t *testing.T) {
-	p := load(t, "host_probe", Options{Name: "probe2"})
+	// Metrics are process-wide: a name of its own keeps a repeated run
+	// (-count) from seeing the last run's counter.
+	p := load(t, "host_probe", Options{Name: fmt.Sprintf("probe-%d", time.Now().UnixNano())})
 	ctx := reqCtx()
 	r, _ := Chain{NewSlot(p)}.Begin(ctx, "r", "u")
 	if _, err := r.RequestHeaders(); err != nil {

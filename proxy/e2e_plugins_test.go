@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // fixturePath is a Proxy-Wasm test module from pluginhost/testdata.
@@ -415,28 +416,31 @@ plugins = ["body"]
 // and replacements are exported.
 func TestE2EPluginMetrics(t *testing.T) {
 	be := newKillable(t, "be", nil)
+	// Metrics are process-wide: a name of its own keeps a repeated run
+	// (-count) from seeing the last run's counts.
+	name := fmt.Sprintf("metered%d", time.Now().UnixNano())
 	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
 [[plugins]]
-name = "metered"
+name = %q
 module = %q
 pool = 2
 [[routes]]
 path_prefix = "/"
 upstream = "backend"
-plugins = ["metered"]
-`, fixturePath(t, "add_header")))
+plugins = [%q]
+`, name, fixturePath(t, "add_header"), name))
 	client := newClient(t)
 	doReq(t, client, "GET", g.URL+"/x", nil, nil)
 	_, body := doReq(t, client, "GET", g.AdminURL+"/metrics", nil, nil)
 	m := string(body)
 	for _, want := range []string{
-		`wasmgate_plugin_callback_duration_seconds_count{plugin="metered",phase="request_headers"} 1`,
-		`wasmgate_plugin_callback_duration_seconds_count{plugin="metered",phase="response_headers"} 1`,
-		`wasmgate_plugin_vm_memory_bytes{plugin="metered"} 262144`, // 2 VMs of 2 pages
-		`wasmgate_plugin_vms_replaced_total{plugin="metered"} 0`,
+		`wasmgate_plugin_callback_duration_seconds_count{plugin="%s",phase="request_headers"} 1`,
+		`wasmgate_plugin_callback_duration_seconds_count{plugin="%s",phase="response_headers"} 1`,
+		`wasmgate_plugin_vm_memory_bytes{plugin="%s"} 262144`, // 2 VMs of 2 pages
+		`wasmgate_plugin_vms_replaced_total{plugin="%s"} 0`,
 	} {
-		if !strings.Contains(m, want) {
-			t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "metered"))
+		if want = fmt.Sprintf(want, name); !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(m, name))
 		}
 	}
 }
