@@ -346,3 +346,44 @@ func TestHeaderMapsAndLifecycle(t *testing.T) {
 		t.Errorf("proxy_get_header_map_size disagreed with the pairs it sizes")
 	}
 }
+
+// TestProperties reads properties the way a guest does: a NUL-separated
+// path in guest memory, the value handed back in guest memory.
+func TestProperties(t *testing.T) {
+	p := load(t, "noop", Options{Name: "props-test"})
+	vm := p.pick()
+	ctx := reqCtx("User-Agent", "probe/1", "X-In", "in")
+	ctx.Response.Header.Set("X-Out", "out")
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	vm.cur = &Stream{vm: vm, id: 3, req: &Request{Ctx: ctx, Route: "the-route", Upstream: "the-upstream"}}
+	defer func() { vm.cur = nil }()
+	mem := vm.mod.Memory()
+	get := func(path string) (string, uint32) {
+		raw := []byte(strings.ReplaceAll(path, ".", "\x00"))
+		mem.Write(100, raw)
+		st := hGetProperty(vm, []uint64{100, uint64(len(raw)), 200, 204})
+		ptr, _ := mem.ReadUint32Le(200)
+		n, _ := mem.ReadUint32Le(204)
+		b, _ := mem.Read(ptr, n)
+		return string(b), st
+	}
+	for path, want := range map[string]string{
+		"request.method":         "GET",
+		"request.url_path":       "/a/b",
+		"request.host":           "example.test",
+		"request.useragent":      "probe/1",
+		"request.headers.x-in":   "in",
+		"response.headers.x-out": "out",
+		"route_name":             "the-route",
+		"cluster_name":           "the-upstream",
+		"plugin_name":            "props-test",
+	} {
+		if got, st := get(path); st != stOK || got != want {
+			t.Errorf("%s = %q (status %d), want %q", path, got, st, want)
+		}
+	}
+	if _, st := get("no.such.property"); st != stNotFound {
+		t.Errorf("unknown property: status %d, want NotFound", st)
+	}
+}

@@ -3,9 +3,12 @@ package pluginhost
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -539,15 +542,38 @@ func hGetProperty(vm *VM, s []uint64) uint32 {
 			val = []byte(ctx.LocalAddr().String())
 		case "response.code":
 			val = binary.LittleEndian.AppendUint64(nil, uint64(ctx.Response.StatusCode()))
+		case "response.size":
+			val = binary.LittleEndian.AppendUint64(nil, uint64(len(ctx.Response.Body())))
+		case "request.useragent":
+			val = ctx.Request.Header.UserAgent()
+		case "request.referer":
+			val = ctx.Request.Header.Referer()
+		case "request.duration":
+			val = binary.LittleEndian.AppendUint64(nil, uint64(time.Since(ctx.Time())))
+		case "destination.port":
+			_, port := splitPort(ctx.LocalAddr().String())
+			val = binary.LittleEndian.AppendUint64(nil, uint64(port))
+		case "connection.id":
+			val = binary.LittleEndian.AppendUint64(nil, ctx.ConnID())
+		case "connection.mtls":
+			val = []byte{0}
+			if ctx.IsTLS() && len(ctx.TLSConnectionState().PeerCertificates) > 0 {
+				val = []byte{1}
+			}
+		case "connection.tls_version":
+			if ctx.IsTLS() {
+				val = []byte(tls.VersionName(ctx.TLSConnectionState().Version))
+			}
 		case "route_name", "wasmgate.route":
 			val = []byte(r.Route)
 		case "cluster_name", "wasmgate.upstream":
 			val = []byte(r.Upstream)
 		}
-		if val == nil && len(path) > len("request.headers.") && path[:len("request.headers.")] == "request.headers." {
-			if v := ctx.Request.Header.Peek(path[len("request.headers."):]); v != nil {
-				val = v
-			}
+		if name, ok := strings.CutPrefix(path, "request.headers."); ok && val == nil {
+			val = ctx.Request.Header.Peek(name)
+		}
+		if name, ok := strings.CutPrefix(path, "response.headers."); ok && val == nil {
+			val = ctx.Response.Header.Peek(name)
 		}
 	}
 	if val == nil && vm.cur != nil && vm.cur.req != nil {
