@@ -226,19 +226,9 @@ func (s *Stream) pairs(mapType uint64) ([][2][]byte, bool) {
 			out = append(out, [2][]byte{lower(k), v})
 		}
 	case mapRequestTrailers:
-		h := &ctx.Request.Header
-		for _, k := range h.PeekTrailerKeys() {
-			if v := h.PeekBytes(k); v != nil {
-				out = append(out, [2][]byte{lower(k), v})
-			}
-		}
+		out = trailerPairs(&ctx.Request.Header)
 	case mapResponseTrailers:
-		h := &ctx.Response.Header
-		for _, k := range h.PeekTrailerKeys() {
-			if v := h.PeekBytes(k); v != nil {
-				out = append(out, [2][]byte{lower(k), v})
-			}
-		}
+		out = trailerPairs(&ctx.Response.Header)
 	case mapCallHeaders:
 		return s.callPairs()
 	case mapCallTrailers:
@@ -250,6 +240,20 @@ func (s *Stream) pairs(mapType uint64) ([][2][]byte, bool) {
 }
 
 func lower(b []byte) []byte { return bytes.ToLower(b) }
+
+// trailerPairs are the trailers a message declared and received.
+func trailerPairs(h interface {
+	PeekTrailerKeys() [][]byte
+	PeekBytes([]byte) []byte
+}) [][2][]byte {
+	var out [][2][]byte
+	for _, k := range h.PeekTrailerKeys() {
+		if v := h.PeekBytes(k); v != nil {
+			out = append(out, [2][]byte{lower(k), v})
+		}
+	}
+	return out
+}
 
 // serializePairs writes the ABI's map encoding: count, then a key and
 // value length per pair, then each key and value NUL-terminated.

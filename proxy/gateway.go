@@ -305,17 +305,10 @@ func (g *Gateway) restartOnly(old, next *config.Config) []string {
 
 // watch reloads when the config file's content changes.
 func (g *Gateway) watch(every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-g.stop:
-			return
-		case <-t.C:
-		}
+	g.every(every, func() {
 		data, err := os.ReadFile(g.opts.ConfigPath)
 		if err != nil {
-			continue
+			return
 		}
 		g.reloadMu.Lock()
 		same := sha256.Sum256(data) == g.configHash
@@ -329,6 +322,20 @@ func (g *Gateway) watch(every time.Duration) {
 				g.reloadMu.Unlock()
 			}
 		}
+	})
+}
+
+// every runs f each interval until the gateway stops.
+func (g *Gateway) every(interval time.Duration, f func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.stop:
+			return
+		case <-t.C:
+		}
+		f()
 	}
 }
 

@@ -79,38 +79,28 @@ func (g *Gateway) serveWithPlugins(ctx *fasthttp.RequestCtx, x *exchange, l *lis
 	}
 	pr, err := route.Chain.Begin(ctx, route.Name, upstreamName)
 	defer pr.End()
-	if err == nil {
-		var act pluginhost.Action
-		if act, err = pr.RequestHeaders(); err == nil && act == pluginhost.Respond {
-			g.localResponse(ctx, x, route, pr.Local)
-			return
+	// The request phases in order. A body phase, and a trailers phase
+	// (trailers follow the body), need the body read in whole first.
+	for _, ph := range []struct {
+		wants     func() bool
+		needsBody bool
+		run       func() (pluginhost.Action, error)
+	}{
+		{func() bool { return true }, false, pr.RequestHeaders},
+		{pr.WantsRequestBody, true, pr.RequestBody},
+		{pr.WantsRequestTrailers, true, pr.RequestTrailers},
+	} {
+		if err != nil || !ph.wants() {
+			continue
 		}
-	}
-	if err == nil && pr.WantsRequestBody() {
-		// A plugin that reads the body gets all of it at once: buffered
-		// here, up to the listener's limit.
-		if !bufferRequestBody(&ctx.Request, l.maxBody) {
+		if ph.needsBody && !bufferRequestBody(&ctx.Request, l.maxBody) {
 			ctx.SetConnectionClose()
 			g.reject(ctx, x, snap, route, fasthttp.StatusRequestEntityTooLarge, "body_too_large",
 				"request body exceeds the listener's max_body_bytes")
 			return
 		}
 		var act pluginhost.Action
-		if act, err = pr.RequestBody(); err == nil && act == pluginhost.Respond {
-			g.localResponse(ctx, x, route, pr.Local)
-			return
-		}
-	}
-	if err == nil && pr.WantsRequestTrailers() {
-		// Trailers follow the body: reading them means reading it all.
-		if !bufferRequestBody(&ctx.Request, l.maxBody) {
-			ctx.SetConnectionClose()
-			g.reject(ctx, x, snap, route, fasthttp.StatusRequestEntityTooLarge, "body_too_large",
-				"request body exceeds the listener's max_body_bytes")
-			return
-		}
-		var act pluginhost.Action
-		if act, err = pr.RequestTrailers(); err == nil && act == pluginhost.Respond {
+		if act, err = ph.run(); err == nil && act == pluginhost.Respond {
 			g.localResponse(ctx, x, route, pr.Local)
 			return
 		}
@@ -154,23 +144,23 @@ func bufferResponseBody(resp *fasthttp.Response, max int64) bool {
 // be sent; false means it replaced the response (local answer or fault).
 func (g *Gateway) respondPhase(ctx *fasthttp.RequestCtx, x *exchange, route *Route, pr *pluginhost.Request) bool {
 	act, err := pr.ResponseHeaders()
-	if err == nil && act == pluginhost.Continue && pr.WantsResponseBody() {
+	for _, ph := range []struct {
+		wants func() bool
+		run   func() (pluginhost.Action, error)
+	}{
+		{pr.WantsResponseBody, pr.ResponseBody},
+		{pr.WantsResponseTrailers, pr.ResponseTrailers},
+	} {
+		if err != nil || act != pluginhost.Continue || !ph.wants() {
+			continue
+		}
 		if !bufferResponseBody(&ctx.Response, maxPluginResponseBody) {
 			g.writeError(ctx, x, fasthttp.StatusBadGateway, "body_too_large",
 				"the upstream response is larger than plugins may buffer")
 			g.finish(ctx, x, route, nil, nil)
 			return false
 		}
-		act, err = pr.ResponseBody()
-	}
-	if err == nil && act == pluginhost.Continue && pr.WantsResponseTrailers() {
-		if !bufferResponseBody(&ctx.Response, maxPluginResponseBody) {
-			g.writeError(ctx, x, fasthttp.StatusBadGateway, "body_too_large",
-				"the upstream response is larger than plugins may buffer")
-			g.finish(ctx, x, route, nil, nil)
-			return false
-		}
-		act, err = pr.ResponseTrailers()
+		act, err = ph.run()
 	}
 	switch {
 	case err != nil:

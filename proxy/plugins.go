@@ -131,40 +131,36 @@ func (g *Gateway) swap(lp *loadedPlugin, module []byte, pin string) (pluginhost.
 
 // watchModules swaps in plugin modules whose files change, until stop.
 func (g *Gateway) watchModules(every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-g.stop:
-			return
-		case <-t.C:
+	g.every(every, g.checkModules)
+}
+
+// checkModules swaps in each plugin whose module file changed.
+func (g *Gateway) checkModules() {
+	g.reloadMu.Lock()
+	snap := g.snap.Load()
+	for _, pc := range snap.Config.Plugins {
+		lp := snap.plugins[pc.Name]
+		if lp == nil {
+			continue
 		}
-		g.reloadMu.Lock()
-		snap := g.snap.Load()
-		for _, pc := range snap.Config.Plugins {
-			lp := snap.plugins[pc.Name]
-			if lp == nil {
-				continue
-			}
-			data, err := os.ReadFile(snap.Config.ModulePath(pc))
-			if err != nil {
-				continue // a file being replaced; the next tick sees the new one
-			}
-			sum := sha256.Sum256(data)
-			hash := hex.EncodeToString(sum[:])
-			if hash == lp.file {
-				continue
-			}
-			// The key follows the file, so the next reload keeps this swap.
-			lp.key = strings.Replace(lp.key, lp.file, hash, 1)
-			lp.file = hash
-			if _, err := g.swap(lp, data, pc.SHA256); err != nil {
-				g.logs.app().Error().Err(err).Str("plugin", pc.Name).
-					Msg("changed plugin module refused; the running version keeps serving")
-			}
+		data, err := os.ReadFile(snap.Config.ModulePath(pc))
+		if err != nil {
+			continue // a file being replaced; the next tick sees the new one
 		}
-		g.reloadMu.Unlock()
+		sum := sha256.Sum256(data)
+		hash := hex.EncodeToString(sum[:])
+		if hash == lp.file {
+			continue
+		}
+		// The key follows the file, so the next reload keeps this swap.
+		lp.key = strings.Replace(lp.key, lp.file, hash, 1)
+		lp.file = hash
+		if _, err := g.swap(lp, data, pc.SHA256); err != nil {
+			g.logs.app().Error().Err(err).Str("plugin", pc.Name).
+				Msg("changed plugin module refused; the running version keeps serving")
+		}
 	}
+	g.reloadMu.Unlock()
 }
 
 var pluginSwaps = metrics.NewCounter("wasmgate_plugin_swaps_total")
