@@ -105,7 +105,20 @@ func (p *Plugin) instantiateHost(ctx context.Context) error {
 				stack[0] = stInternal
 				return
 			}
-			stack[0] = uint64(h.fn(v.(*VM), stack))
+			// The arguments are copied out first: a host function that
+			// calls back into the guest (to allocate) runs the guest on the
+			// same engine stack, which may overwrite this slice. An i32 is
+			// only the low half of its slot; compiled guest code may leave
+			// anything in the high half.
+			var args [12]uint64
+			for i, t := range h.params {
+				if t == i32 {
+					args[i] = uint64(uint32(stack[i]))
+				} else {
+					args[i] = stack[i]
+				}
+			}
+			stack[0] = uint64(h.fn(v.(*VM), args[:max(len(h.params), 1)]))
 		}), h.params, []api.ValueType{i32}).Export(h.name)
 	}
 	_, err := b.Instantiate(ctx)

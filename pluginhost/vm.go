@@ -215,7 +215,9 @@ func (vm *VM) call(ctx context.Context, s *Stream, f api.Function, args ...uint6
 		}
 		p.fault(kind)
 		vm.broken.Store(true)
-		if !p.closed.Load() {
+		// A VM failing while the plugin loads fails the load; only one
+		// that failed in service is replaced.
+		if armed && !p.closed.Load() {
 			p.replace(vm)
 		}
 		p.opts.Log.Warn().Str("plugin", p.opts.Name).Str("fault", kind).Err(err).
