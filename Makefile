@@ -4,7 +4,7 @@ BIN     := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: help deps build run test test-short bench gobench fmt lint clean
+.PHONY: help deps build plugins run test test-short bench gobench fmt lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -22,7 +22,7 @@ run: build ## start the demo: echo backend on :9000 and the gateway with gateway
 # What the tests need beyond Go, installed from Debian when missing, so a
 # fresh machine needs nothing set up by hand.
 # command:Debian package, for every program the tests run.
-TEST_TOOLS := curl:curl dnsmasq:dnsmasq-base etcd:etcd-server wat2wasm:wabt
+TEST_TOOLS := curl:curl dnsmasq:dnsmasq-base etcd:etcd-server wat2wasm:wabt npm:npm
 deps: ## install what the tests need (Debian packages), if missing
 	@missing=""; for t in $(TEST_TOOLS); do \
 		PATH="$$PATH:/usr/sbin:/sbin" command -v $${t%%:*} >/dev/null || missing="$$missing $${t#*:}"; done; \
@@ -32,7 +32,13 @@ deps: ## install what the tests need (Debian packages), if missing
 		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-test: deps ## run every test with the race detector (what CI runs)
+# Plugins built from source: a Proxy-Wasm plugin written in AssemblyScript
+# with a third-party SDK from the npm registry, which the tests run through
+# the gateway. Outputs go to plugins/build (not committed).
+plugins: ## build the plugins in plugins/ (npm registry for the AssemblyScript SDK)
+	cd plugins/as-add-header && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
+
+test: deps plugins ## run every test with the race detector (what CI runs)
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) test -race -count=1 -timeout 15m ./...
@@ -54,4 +60,4 @@ lint: ## vet and gofmt check
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))"
 
 clean: ## remove build outputs
-	rm -rf $(BIN)
+	rm -rf $(BIN) plugins/build plugins/*/node_modules

@@ -500,3 +500,38 @@ plugins = ["props"]
 		t.Error("a closed stream reached the backend")
 	}
 }
+
+// TestE2EPluginFromAnotherSDK: a plugin written in AssemblyScript with a
+// third-party Proxy-Wasm SDK (@gcoredev/proxy-wasm-sdk-as, from the npm
+// registry; make plugins builds it) runs through the gateway unmodified.
+// Our fixtures and the host were written side by side; this guest was
+// not, so it checks the host against the specification as others read it.
+func TestE2EPluginFromAnotherSDK(t *testing.T) {
+	module, err := filepath.Abs(filepath.Join("..", "plugins", "build", "as_add_header.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(module); err != nil {
+		t.Fatalf("%v: run make plugins (make test does) to build the AssemblyScript plugin", err)
+	}
+	be := newKillable(t, "be", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, r.Header.Get("X-As-Request"))
+	})
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
+[[plugins]]
+name = "as-add-header"
+module = %q
+config = "from the config"
+[[routes]]
+path_prefix = "/"
+upstream = "backend"
+plugins = ["as-add-header"]
+`, module))
+	client := newClient(t)
+	for i := 0; i < 3; i++ {
+		resp, body := doReq(t, client, "GET", g.URL+"/as", nil, nil)
+		if resp.StatusCode != 200 || string(body) != "seen" || resp.Header.Get("Hello") != "from the config" {
+			t.Fatalf("request %d: %d %q hello=%q", i, resp.StatusCode, body, resp.Header.Get("Hello"))
+		}
+	}
+}
