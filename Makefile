@@ -32,14 +32,18 @@ deps: ## install what the tests need (Debian packages), if missing
 		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-# Plugins built from source: a Proxy-Wasm plugin written in AssemblyScript
-# with a third-party SDK from the npm registry, which the tests run through
-# the gateway. Outputs go to plugins/build (not committed).
-plugins: ## build the plugins in plugins/ (npm registry for the AssemblyScript SDK)
+# Plugins built from source: Go plugins on sdk/go (their own modules, built
+# for wasip1), and a plugin written in AssemblyScript with a third-party SDK
+# from the npm registry. The tests run them through the gateway. Outputs go
+# to plugins/build (not committed).
+plugins: ## build the plugins in plugins/ (Go plugins on sdk/go; AssemblyScript from npm)
+	cd plugins/key-auth && GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o ../build/key_auth.wasm .
 	cd plugins/as-add-header && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
 
 test: deps plugins ## run every test with the race detector (what CI runs)
 	$(GO) vet ./...
+	cd sdk/go && GOOS=wasip1 GOARCH=wasm $(GO) vet ./...
+	cd plugins/key-auth && GOOS=wasip1 GOARCH=wasm $(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) test -race -count=1 -timeout 15m ./...
 

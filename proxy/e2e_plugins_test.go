@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -535,3 +536,49 @@ plugins = ["as-add-header"]
 		}
 	}
 }
+
+// TestE2EGoPluginKeyAuth: the key-auth plugin, written in standard Go on
+// sdk/go and built by make plugins, checks API keys through the gateway.
+func TestE2EGoPluginKeyAuth(t *testing.T) {
+	module, err := filepath.Abs(filepath.Join("..", "plugins", "build", "key_auth.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(module); err != nil {
+		t.Fatalf("%v: run make plugins (make test does) to build the Go plugins", err)
+	}
+	be := newKillable(t, "be", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "consumer=%s key=%s", r.Header.Get("X-Consumer"), r.Header.Get("X-Api-Key"))
+	})
+	sum := fmt.Sprintf("%x", sha256Sum("s3cret"))
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
+[[plugins]]
+name = "key-auth"
+module = %q
+config = '{"query": "api_key", "keys": [{"consumer": "alice", "sha256": "%s"}]}'
+call_timeout = "2s"
+pool = 1
+[[routes]]
+path_prefix = "/"
+upstream = "backend"
+plugins = ["key-auth"]
+`, module, sum))
+	client := newClient(t)
+	resp, body := doReq(t, client, "GET", g.URL+"/k", map[string]string{"X-Api-Key": "s3cret"}, nil)
+	if resp.StatusCode != 200 || string(body) != "consumer=alice key=" {
+		t.Fatalf("good key: %d %q", resp.StatusCode, body)
+	}
+	resp, body = doReq(t, client, "GET", g.URL+"/k?api_key=s3cret", nil, nil)
+	if resp.StatusCode != 200 || string(body) != "consumer=alice key=" {
+		t.Fatalf("key in the query: %d %q", resp.StatusCode, body)
+	}
+	for _, hdr := range []map[string]string{{"X-Api-Key": "wrong"}, nil} {
+		resp, body = doReq(t, client, "GET", g.URL+"/k", hdr, nil)
+		if resp.StatusCode != 401 || resp.Header.Get("Content-Type") != "application/json" ||
+			!strings.Contains(string(body), `"error":"unauthorized"`) {
+			t.Fatalf("key %v: %d %q", hdr, resp.StatusCode, body)
+		}
+	}
+}
+
+func sha256Sum(s string) [32]byte { return sha256.Sum256([]byte(s)) }

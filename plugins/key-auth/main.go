@@ -1,0 +1,105 @@
+//go:build wasip1
+
+// key-auth checks API keys. Config (JSON):
+//
+//	{
+//	  "header": "X-Api-Key",          // where the key is read (default X-Api-Key)
+//	  "query": "api_key",             // or from this query parameter ("" = not)
+//	  "consumer_header": "X-Consumer", // sent upstream with the consumer's name
+//	  "keys": [{"consumer": "alice", "sha256": "<hex of the key>"}]
+//	}
+//
+// Keys are stored as SHA-256 hashes, so the config never holds a usable
+// key. A request without a known key gets 401 with a JSON error; a known
+// key is removed from the request and the consumer's name forwarded.
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"strings"
+
+	"github.com/wasmgate/wasmgate/sdk/go"
+)
+
+type config struct {
+	Header         string `json:"header"`
+	Query          string `json:"query"`
+	ConsumerHeader string `json:"consumer_header"`
+	Keys           []struct {
+		Consumer string `json:"consumer"`
+		SHA256   string `json:"sha256"`
+	} `json:"keys"`
+}
+
+type plugin struct {
+	cfg       config
+	consumers map[[32]byte]string
+}
+
+func (p *plugin) OnConfigure(raw []byte) error {
+	var c config
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return err
+	}
+	if c.Header == "" {
+		c.Header = "X-Api-Key"
+	}
+	if c.ConsumerHeader == "" {
+		c.ConsumerHeader = "X-Consumer"
+	}
+	p.consumers = map[[32]byte]string{}
+	for i, k := range c.Keys {
+		b, err := hex.DecodeString(k.SHA256)
+		if err != nil || len(b) != 32 || k.Consumer == "" {
+			return errors.New("keys[" + string(rune('0'+i%10)) + "]: want a consumer and a 64-digit sha256")
+		}
+		p.consumers[[32]byte(b)] = k.Consumer
+	}
+	p.cfg = c
+	return nil
+}
+
+func (p *plugin) NewHTTP() proxywasm.HTTP { return &request{p: p} }
+
+type request struct {
+	proxywasm.DefaultHTTP
+	p *plugin
+}
+
+var unauthorized = []byte(`{"error":"unauthorized","message":"a valid API key is required"}` + "\n")
+
+func (r *request) OnRequestHeaders() proxywasm.Action {
+	h := proxywasm.RequestHeaders
+	key, err := h.Get(r.p.cfg.Header)
+	if err != nil && r.p.cfg.Query != "" {
+		if path, perr := h.Get(":path"); perr == nil {
+			if _, q, ok := strings.Cut(path, "?"); ok {
+				if v, verr := url.ParseQuery(q); verr == nil {
+					key = v.Get(r.p.cfg.Query)
+				}
+			}
+		}
+	}
+	consumer, ok := "", false
+	if key != "" {
+		consumer, ok = r.p.consumers[sha256.Sum256([]byte(key))]
+	}
+	if !ok {
+		_ = proxywasm.SendResponse(401, [][2]string{
+			{"content-type", "application/json"},
+			{"www-authenticate", `ApiKey realm="wasmgate"`},
+		}, unauthorized)
+		return proxywasm.Pause
+	}
+	_ = h.Remove(r.p.cfg.Header)
+	_ = h.Set(r.p.cfg.ConsumerHeader, consumer)
+	return proxywasm.Continue
+}
+
+func init() { proxywasm.Register(func() proxywasm.Plugin { return &plugin{} }) }
+
+func main() {}
