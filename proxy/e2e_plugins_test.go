@@ -508,13 +508,7 @@ plugins = ["props"]
 // Our fixtures and the host were written side by side; this guest was
 // not, so it checks the host against the specification as others read it.
 func TestE2EPluginFromAnotherSDK(t *testing.T) {
-	module, err := filepath.Abs(filepath.Join("..", "plugins", "build", "as_add_header.wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(module); err != nil {
-		t.Fatalf("%v: run make plugins (make test does) to build the AssemblyScript plugin", err)
-	}
+	module := builtPlugin(t, "as_add_header.wasm")
 	be := newKillable(t, "be", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, r.Header.Get("X-As-Request"))
 	})
@@ -537,16 +531,23 @@ plugins = ["as-add-header"]
 	}
 }
 
-// TestE2EGoPluginKeyAuth: the key-auth plugin, written in standard Go on
-// sdk/go and built by make plugins, checks API keys through the gateway.
-func TestE2EGoPluginKeyAuth(t *testing.T) {
-	module, err := filepath.Abs(filepath.Join("..", "plugins", "build", "key_auth.wasm"))
+// builtPlugin is the path of a plugin make plugins built.
+func builtPlugin(t *testing.T, file string) string {
+	t.Helper()
+	module, err := filepath.Abs(filepath.Join("..", "plugins", "build", file))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(module); err != nil {
-		t.Fatalf("%v: run make plugins (make test does) to build the Go plugins", err)
+		t.Fatalf("%v: run make plugins (make test does) to build the plugins", err)
 	}
+	return module
+}
+
+// TestE2EGoPluginKeyAuth: the key-auth plugin, written in standard Go on
+// sdk/go and built by make plugins, checks API keys through the gateway.
+func TestE2EGoPluginKeyAuth(t *testing.T) {
+	module := builtPlugin(t, "key_auth.wasm")
 	be := newKillable(t, "be", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "consumer=%s key=%s", r.Header.Get("X-Consumer"), r.Header.Get("X-Api-Key"))
 	})
@@ -582,3 +583,53 @@ plugins = ["key-auth"]
 }
 
 func sha256Sum(s string) [32]byte { return sha256.Sum256([]byte(s)) }
+
+// TestE2EGoPluginCORS: preflights from allowed origins (exact and
+// wildcard) are answered by the plugin, others refused; actual requests
+// from allowed origins get Access-Control-Allow-Origin.
+func TestE2EGoPluginCORS(t *testing.T) {
+	be := newKillable(t, "be", nil)
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
+[[plugins]]
+name = "cors"
+module = %q
+config = '{"origins": ["https://app.example.com", "https://*.example.org"], "methods": ["GET", "PUT"], "headers": ["X-Tenant"], "credentials": true, "max_age": 600}'
+call_timeout = "2s"
+pool = 1
+[[routes]]
+path_prefix = "/"
+upstream = "backend"
+plugins = ["cors"]
+`, builtPlugin(t, "cors.wasm")))
+	client := newClient(t)
+	hits := be.hits.Load()
+	for _, origin := range []string{"https://app.example.com", "https://a.b.example.org"} {
+		resp, _ := doReq(t, client, "OPTIONS", g.URL+"/c", map[string]string{
+			"Origin": origin, "Access-Control-Request-Method": "PUT"}, nil)
+		if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != origin ||
+			resp.Header.Get("Access-Control-Allow-Methods") != "GET, PUT" ||
+			resp.Header.Get("Access-Control-Allow-Headers") != "X-Tenant" ||
+			resp.Header.Get("Access-Control-Allow-Credentials") != "true" ||
+			resp.Header.Get("Access-Control-Max-Age") != "600" {
+			t.Fatalf("preflight from %s: %d %v", origin, resp.StatusCode, resp.Header)
+		}
+	}
+	for _, origin := range []string{"https://evil.test", "https://example.org", "http://app.example.org"} {
+		resp, body := doReq(t, client, "OPTIONS", g.URL+"/c", map[string]string{
+			"Origin": origin, "Access-Control-Request-Method": "PUT"}, nil)
+		if resp.StatusCode != 403 || !strings.Contains(string(body), "cors_origin") {
+			t.Fatalf("preflight from %s: %d %q", origin, resp.StatusCode, body)
+		}
+	}
+	if be.hits.Load() != hits {
+		t.Fatal("a preflight reached the backend")
+	}
+	resp, _ := doReq(t, client, "GET", g.URL+"/c", map[string]string{"Origin": "https://app.example.com"}, nil)
+	if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" {
+		t.Fatalf("actual request: %d %v", resp.StatusCode, resp.Header)
+	}
+	resp, _ = doReq(t, client, "GET", g.URL+"/c", map[string]string{"Origin": "https://evil.test"}, nil)
+	if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("request from another origin: %d %v", resp.StatusCode, resp.Header)
+	}
+}

@@ -1,0 +1,131 @@
+//go:build wasip1
+
+// cors answers CORS preflights itself and marks allowed cross-origin
+// responses. Config (JSON):
+//
+//	{
+//	  "origins": ["https://app.example.com", "https://*.example.org"],
+//	  "methods": ["GET", "POST"],          // default GET, HEAD, POST
+//	  "headers": ["Authorization", "X-Tenant"],
+//	  "credentials": true,                  // Access-Control-Allow-Credentials
+//	  "max_age": 600                        // seconds a preflight may be cached
+//	}
+//
+// A preflight (OPTIONS with Origin and Access-Control-Request-Method) from
+// an allowed origin gets 204 with the allowances; from another origin, 403.
+// Other requests from an allowed origin go through and their response gets
+// Access-Control-Allow-Origin; requests from other origins go through
+// unmarked, so the browser withholds the response.
+package main
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+
+	"github.com/wasmgate/wasmgate/sdk/go"
+)
+
+type config struct {
+	Origins     []string `json:"origins"`
+	Methods     []string `json:"methods"`
+	Headers     []string `json:"headers"`
+	Credentials bool     `json:"credentials"`
+	MaxAge      int      `json:"max_age"`
+}
+
+type plugin struct {
+	cfg              config
+	methods, headers string
+}
+
+func (p *plugin) OnConfigure(raw []byte) error {
+	var c config
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return err
+	}
+	if len(c.Methods) == 0 {
+		c.Methods = []string{"GET", "HEAD", "POST"}
+	}
+	p.cfg, p.methods, p.headers = c, strings.Join(c.Methods, ", "), strings.Join(c.Headers, ", ")
+	return nil
+}
+
+// allowed reports whether origin matches an exact entry or a "*." wildcard
+// entry (one or more labels in place of the star).
+func (p *plugin) allowed(origin string) bool {
+	for _, o := range p.cfg.Origins {
+		if o == "*" || o == origin {
+			return true
+		}
+		if scheme, pattern, ok := strings.Cut(o, "://*."); ok {
+			rest, found := strings.CutPrefix(origin, scheme+"://")
+			if found && strings.HasSuffix(rest, "."+pattern) && len(rest) > len(pattern)+1 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (p *plugin) NewHTTP() proxywasm.HTTP { return &request{p: p} }
+
+type request struct {
+	proxywasm.DefaultHTTP
+	p      *plugin
+	origin string // allowed origin of this request, "" for none
+}
+
+func (r *request) OnRequestHeaders() proxywasm.Action {
+	h := proxywasm.RequestHeaders
+	origin, err := h.Get("origin")
+	if err != nil || origin == "" {
+		return proxywasm.Continue
+	}
+	method, _ := h.Get(":method")
+	wanted, werr := h.Get("access-control-request-method")
+	if method == "OPTIONS" && werr == nil && wanted != "" {
+		if !r.p.allowed(origin) {
+			_ = proxywasm.SendResponse(403, [][2]string{{"content-type", "application/json"}},
+				[]byte(`{"error":"cors_origin","message":"origin not allowed"}`+"\n"))
+			return proxywasm.Pause
+		}
+		headers := [][2]string{
+			{"access-control-allow-origin", origin},
+			{"access-control-allow-methods", r.p.methods},
+			{"vary", "Origin"},
+		}
+		if r.p.headers != "" {
+			headers = append(headers, [2]string{"access-control-allow-headers", r.p.headers})
+		}
+		if r.p.cfg.Credentials {
+			headers = append(headers, [2]string{"access-control-allow-credentials", "true"})
+		}
+		if r.p.cfg.MaxAge > 0 {
+			headers = append(headers, [2]string{"access-control-max-age", strconv.Itoa(r.p.cfg.MaxAge)})
+		}
+		_ = proxywasm.SendResponse(204, headers, nil)
+		return proxywasm.Pause
+	}
+	if r.p.allowed(origin) {
+		r.origin = origin
+	}
+	return proxywasm.Continue
+}
+
+func (r *request) OnResponseHeaders() proxywasm.Action {
+	if r.origin == "" {
+		return proxywasm.Continue
+	}
+	h := proxywasm.ResponseHeaders
+	_ = h.Set("access-control-allow-origin", r.origin)
+	_ = h.Add("vary", "Origin")
+	if r.p.cfg.Credentials {
+		_ = h.Set("access-control-allow-credentials", "true")
+	}
+	return proxywasm.Continue
+}
+
+func init() { proxywasm.Register(func() proxywasm.Plugin { return &plugin{} }) }
+
+func main() {}
