@@ -633,3 +633,45 @@ plugins = ["cors"]
 		t.Fatalf("request from another origin: %d %v", resp.StatusCode, resp.Header)
 	}
 }
+
+// TestE2EGoPluginIPFilter: allow and deny lists on the peer address, and
+// on the client address trusted proxies recorded in X-Forwarded-For.
+func TestE2EGoPluginIPFilter(t *testing.T) {
+	be := newKillable(t, "be", nil)
+	module := builtPlugin(t, "ip_filter.wasm")
+	cfg := publicListener + upstreamTOML("backend", "", be.addr)
+	for name, conf := range map[string]string{
+		"allow-loopback": `{"allow": ["127.0.0.0/8"], "deny": ["127.0.0.5"]}`,
+		"deny-me":        `{"deny": ["127.0.0.1"]}`,
+		"behind-proxy":   `{"allow": ["10.0.0.0/8"], "trusted_proxies": 1}`,
+	} {
+		cfg += fmt.Sprintf("[[plugins]]\nname = %q\nmodule = %q\nconfig = '%s'\ncall_timeout = \"2s\"\npool = 1\n", name, module, conf)
+		cfg += fmt.Sprintf("[[routes]]\npath_prefix = \"/%s/\"\nupstream = \"backend\"\nplugins = [%q]\n", name, name)
+	}
+	g := startGateway(t, cfg)
+	client := newClient(t)
+	for _, tc := range []struct {
+		path, xff string
+		want      int
+	}{
+		{"/allow-loopback/x", "", 200},
+		{"/deny-me/x", "", 403},
+		// One trusted proxy: the client is the last entry, whatever the
+		// client wrote before it.
+		{"/behind-proxy/x", "198.51.100.7, 10.0.0.1", 200},
+		{"/behind-proxy/x", "203.0.113.9", 403},
+		{"/behind-proxy/x", "", 403},
+	} {
+		var hdr map[string]string
+		if tc.xff != "" {
+			hdr = map[string]string{"X-Forwarded-For": tc.xff}
+		}
+		resp, body := doReq(t, client, "GET", g.URL+tc.path, hdr, nil)
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s (XFF %q): %d %q, want %d", tc.path, tc.xff, resp.StatusCode, body, tc.want)
+		}
+		if tc.want == 403 && !strings.Contains(string(body), `"error":"ip_denied"`) {
+			t.Errorf("%s: body %q", tc.path, body)
+		}
+	}
+}
