@@ -1,7 +1,0 @@
-module github.com/wasmgate/wasmgate/plugins/ip-filter
-
-go 1.24
-
-require github.com/wasmgate/wasmgate/sdk/go v0.0.0
-
-replace github.com/wasmgate/wasmgate/sdk/go => ../../sdk/go
