@@ -1,6 +1,11 @@
 package pluginhost
 
-import "sync"
+import (
+	"strings"
+	"sync"
+
+	"github.com/tetratelabs/wazero/api"
+)
 
 // ForeignFunc is a host extension a plugin reaches through
 // proxy_call_foreign_function: it gets the argument bytes and returns the
@@ -35,6 +40,9 @@ func hForeignCall(vm *VM, s []uint64) uint32 {
 	if !ok {
 		return stInvalidMemory
 	}
+	if string(name) == declarePhasesName {
+		return vm.declarePhases(args)
+	}
 	foreignMu.RLock()
 	f := foreign[string(name)]
 	foreignMu.RUnlock()
@@ -46,4 +54,40 @@ func hForeignCall(vm *VM, s []uint64) uint32 {
 		return stInternal
 	}
 	return vm.give(out, s[4], s[5])
+}
+
+// declarePhasesName is the foreign function a plugin calls while it
+// starts to list the per-request callbacks it handles (comma-separated:
+// request_headers, request_body, request_trailers, response_headers,
+// response_body, response_trailers, done, log). An SDK exports every
+// callback whatever the plugin uses; without this, the gateway would
+// buffer bodies for plugins that never read them and call into the VM
+// for phases with nothing to do.
+const declarePhasesName = "wasmgate.declare_phases"
+
+func (vm *VM) declarePhases(args []byte) uint32 {
+	if vm.started || vm.cur == nil || !vm.cur.root {
+		return stBadArgument
+	}
+	fn := &vm.fn
+	slots := map[string]*api.Function{
+		"request_headers": &fn.requestHeaders, "request_body": &fn.requestBody,
+		"request_trailers": &fn.requestTrailers, "response_headers": &fn.responseHeaders,
+		"response_body": &fn.responseBody, "response_trailers": &fn.responseTrailers,
+		"done": &fn.done, "log": &fn.log,
+	}
+	keep := map[*api.Function]bool{}
+	for _, name := range strings.Split(string(args), ",") {
+		slot, ok := slots[strings.TrimSpace(name)]
+		if !ok {
+			return stBadArgument
+		}
+		keep[slot] = true
+	}
+	for _, slot := range slots {
+		if !keep[slot] {
+			*slot = nil
+		}
+	}
+	return stOK
 }

@@ -49,6 +49,9 @@ type VM struct {
 		vmStart, configure, requestTrailers, responseTrailers                    api.Function
 	}
 	stack [8]uint64
+	// started is set once start-up callbacks are over; what only a
+	// starting VM may do (declare its phases) is refused after.
+	started bool
 }
 
 // vms by instance name, for host functions to find their caller.
@@ -148,6 +151,7 @@ func (p *Plugin) startVM(ctx context.Context) (*VM, error) {
 			return fail(errors.New("proxy_on_configure refused the plugin configuration"))
 		}
 	}
+	vm.started = true
 	return vm, nil
 }
 

@@ -1,5 +1,3 @@
-//go:build wasip1
-
 // cors answers CORS preflights itself and marks allowed cross-origin
 // responses. Config (JSON):
 //
@@ -71,13 +69,14 @@ func (p *plugin) allowed(origin string) bool {
 func (p *plugin) NewHTTP() proxywasm.HTTP { return &request{p: p} }
 
 type request struct {
-	proxywasm.DefaultHTTP
 	p      *plugin
 	origin string // allowed origin of this request, "" for none
 }
 
-func (r *request) OnRequestHeaders() proxywasm.Action {
-	h := proxywasm.RequestHeaders
+func (r *request) Reset() { r.origin = "" }
+
+func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action {
+	h := s.RequestHeaders()
 	origin, err := h.Get("origin")
 	if err != nil || origin == "" {
 		return proxywasm.Continue
@@ -86,7 +85,7 @@ func (r *request) OnRequestHeaders() proxywasm.Action {
 	wanted, werr := h.Get("access-control-request-method")
 	if method == "OPTIONS" && werr == nil && wanted != "" {
 		if !r.p.allowed(origin) {
-			_ = proxywasm.SendResponse(403, [][2]string{{"content-type", "application/json"}},
+			_ = s.Respond(403, [][2]string{{"content-type", "application/json"}},
 				[]byte(`{"error":"cors_origin","message":"origin not allowed"}`+"\n"))
 			return proxywasm.Pause
 		}
@@ -104,7 +103,7 @@ func (r *request) OnRequestHeaders() proxywasm.Action {
 		if r.p.cfg.MaxAge > 0 {
 			headers = append(headers, [2]string{"access-control-max-age", strconv.Itoa(r.p.cfg.MaxAge)})
 		}
-		_ = proxywasm.SendResponse(204, headers, nil)
+		_ = s.Respond(204, headers, nil)
 		return proxywasm.Pause
 	}
 	if r.p.allowed(origin) {
@@ -113,11 +112,11 @@ func (r *request) OnRequestHeaders() proxywasm.Action {
 	return proxywasm.Continue
 }
 
-func (r *request) OnResponseHeaders() proxywasm.Action {
+func (r *request) OnResponseHeaders(s proxywasm.Stream, _ bool) proxywasm.Action {
 	if r.origin == "" {
 		return proxywasm.Continue
 	}
-	h := proxywasm.ResponseHeaders
+	h := s.ResponseHeaders()
 	_ = h.Set("access-control-allow-origin", r.origin)
 	_ = h.Add("vary", "Origin")
 	if r.p.cfg.Credentials {

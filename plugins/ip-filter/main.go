@@ -1,5 +1,3 @@
-//go:build wasip1
-
 // ip-filter allows or denies requests by client address. Config (JSON):
 //
 //	{
@@ -70,15 +68,14 @@ func (p *plugin) OnConfigure(raw []byte) error {
 
 func (p *plugin) NewHTTP() proxywasm.HTTP { return &request{p: p} }
 
-type request struct {
-	proxywasm.DefaultHTTP
-	p *plugin
-}
+type request struct{ p *plugin }
+
+func (r *request) Reset() {}
 
 // client finds the address to judge; false when there is none to trust.
-func (r *request) client() (netip.Addr, bool) {
+func (r *request) client(s proxywasm.Stream) (netip.Addr, bool) {
 	if r.p.trusted > 0 {
-		xff, err := proxywasm.RequestHeaders.Get("x-forwarded-for")
+		xff, err := s.RequestHeaders().Get("x-forwarded-for")
 		if err != nil {
 			return netip.Addr{}, false
 		}
@@ -90,7 +87,7 @@ func (r *request) client() (netip.Addr, bool) {
 		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
 		return a.Unmap(), err == nil
 	}
-	raw, err := proxywasm.Property("source", "address")
+	raw, err := s.Property("source", "address")
 	if err != nil {
 		return netip.Addr{}, false
 	}
@@ -111,12 +108,12 @@ func contains(list []netip.Prefix, a netip.Addr) bool {
 	return false
 }
 
-func (r *request) OnRequestHeaders() proxywasm.Action {
-	a, ok := r.client()
+func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action {
+	a, ok := r.client(s)
 	if ok && !contains(r.p.deny, a) && (len(r.p.allow) == 0 || contains(r.p.allow, a)) {
 		return proxywasm.Continue
 	}
-	_ = proxywasm.SendResponse(403, [][2]string{{"content-type", "application/json"}},
+	_ = s.Respond(403, [][2]string{{"content-type", "application/json"}},
 		[]byte(`{"error":"ip_denied","message":"this client address may not use this route"}`+"\n"))
 	return proxywasm.Pause
 }

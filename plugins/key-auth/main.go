@@ -1,5 +1,3 @@
-//go:build wasip1
-
 // key-auth checks API keys. Config (JSON):
 //
 //	{
@@ -20,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/wasmgate/wasmgate/sdk/go"
@@ -55,7 +54,7 @@ func (p *plugin) OnConfigure(raw []byte) error {
 	for i, k := range c.Keys {
 		b, err := hex.DecodeString(k.SHA256)
 		if err != nil || len(b) != 32 || k.Consumer == "" {
-			return errors.New("keys[" + string(rune('0'+i%10)) + "]: want a consumer and a 64-digit sha256")
+			return errors.New("keys[" + strconv.Itoa(i) + "]: want a consumer and a 64-digit sha256")
 		}
 		p.consumers[[32]byte(b)] = k.Consumer
 	}
@@ -65,31 +64,26 @@ func (p *plugin) OnConfigure(raw []byte) error {
 
 func (p *plugin) NewHTTP() proxywasm.HTTP { return &request{p: p} }
 
-type request struct {
-	proxywasm.DefaultHTTP
-	p *plugin
-}
+// request is reused from request to request (Resetter): it holds nothing
+// per request.
+type request struct{ p *plugin }
+
+func (r *request) Reset() {}
 
 var unauthorized = []byte(`{"error":"unauthorized","message":"a valid API key is required"}` + "\n")
 
-func (r *request) OnRequestHeaders() proxywasm.Action {
-	h := proxywasm.RequestHeaders
-	key, err := h.Get(r.p.cfg.Header)
-	if err != nil && r.p.cfg.Query != "" {
-		if path, perr := h.Get(":path"); perr == nil {
-			if _, q, ok := strings.Cut(path, "?"); ok {
-				if v, verr := url.ParseQuery(q); verr == nil {
-					key = v.Get(r.p.cfg.Query)
-				}
-			}
+func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action {
+	h := s.RequestHeaders()
+	consumer, ok := "", false
+	if key, err := h.Peek(r.p.cfg.Header); err == nil && len(key) > 0 {
+		consumer, ok = r.p.consumers[sha256.Sum256(key)]
+	} else if r.p.cfg.Query != "" {
+		if key := queryValue(h, r.p.cfg.Query); key != "" {
+			consumer, ok = r.p.consumers[sha256.Sum256([]byte(key))]
 		}
 	}
-	consumer, ok := "", false
-	if key != "" {
-		consumer, ok = r.p.consumers[sha256.Sum256([]byte(key))]
-	}
 	if !ok {
-		_ = proxywasm.SendResponse(401, [][2]string{
+		_ = s.Respond(401, [][2]string{
 			{"content-type", "application/json"},
 			{"www-authenticate", `ApiKey realm="wasmgate"`},
 		}, unauthorized)
@@ -98,6 +92,23 @@ func (r *request) OnRequestHeaders() proxywasm.Action {
 	_ = h.Remove(r.p.cfg.Header)
 	_ = h.Set(r.p.cfg.ConsumerHeader, consumer)
 	return proxywasm.Continue
+}
+
+// queryValue is a query parameter of the request's :path.
+func queryValue(h proxywasm.HeaderMap, name string) string {
+	path, err := h.Get(":path")
+	if err != nil {
+		return ""
+	}
+	_, q, ok := strings.Cut(path, "?")
+	if !ok {
+		return ""
+	}
+	v, err := url.ParseQuery(q)
+	if err != nil {
+		return ""
+	}
+	return v.Get(name)
 }
 
 func init() { proxywasm.Register(func() proxywasm.Plugin { return &plugin{} }) }

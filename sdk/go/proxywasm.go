@@ -1,330 +1,359 @@
-//go:build wasip1
-
 // Package proxywasm is a Proxy-Wasm guest SDK for standard Go: a plugin
 // built with `GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared` (Go
 // 1.24+ wasmexport reactors, no TinyGo) runs on wasmgate or any other
-// Proxy-Wasm host.
+// Proxy-Wasm host, and its tests run on the developer's machine with plain
+// `go test` against the emulated host in package proxytest.
 //
 // A plugin calls Register from an init function with a factory for its
-// plugin object; the host's callbacks are routed to it and to the HTTP
-// objects it creates per request. This first version covers request and
-// response headers, local responses, configuration, properties and the
-// log; the rest of the ABI follows.
+// Plugin; the Plugin makes one HTTP object per request. HTTP needs only
+// OnRequestHeaders; the other phases are optional methods (see
+// RequestBodyHandler and the rest), and a phase the type does not handle is
+// never called, so the host need not buffer bodies nobody reads.
+//
+// Byte slices the SDK returns from the host (header values from Peek,
+// bodies, properties, shared data) are valid until the callback in
+// progress returns: the SDK reuses their memory so that a request's hot
+// path allocates nothing. Copy what must outlive the callback.
 package proxywasm
 
 import (
-	"unsafe"
+	"github.com/wasmgate/wasmgate/sdk/go/internal/hostcall"
 )
 
 // Action tells the host what to do after a callback.
 type Action uint32
 
 const (
+	// Continue passes the request (or response) on.
 	Continue Action = 0
-	Pause    Action = 1
+	// Pause holds it until the plugin calls Stream.Resume, or for good
+	// when the plugin answered with Stream.Respond.
+	Pause Action = 1
 )
 
 // Plugin is a plugin's root: its configuration, and a factory for the
-// per-request objects.
+// per-request objects. A root may also implement Starter, Ticker and
+// QueueReceiver.
 type Plugin interface {
-	// OnConfigure gets the plugin's configuration; an error refuses it.
+	// OnConfigure gets the plugin's configuration; an error refuses it
+	// and the host does not start the plugin.
 	OnConfigure(config []byte) error
 	// NewHTTP returns the object that handles one request.
 	NewHTTP() HTTP
 }
 
-// HTTP handles one request. Embed DefaultHTTP to implement only what a
-// plugin needs.
-type HTTP interface {
-	OnRequestHeaders() Action
-	OnResponseHeaders() Action
-	OnDone()
+// Starter is a root that wants the VM's configuration when the VM starts.
+type Starter interface {
+	OnStart(vmConfig []byte) error
 }
 
-// DefaultHTTP continues every phase.
-type DefaultHTTP struct{}
+// Ticker is a root called every tick period (see SetTickPeriod).
+type Ticker interface {
+	OnTick()
+}
 
-func (DefaultHTTP) OnRequestHeaders() Action  { return Continue }
-func (DefaultHTTP) OnResponseHeaders() Action { return Continue }
-func (DefaultHTTP) OnDone()                   {}
+// QueueReceiver is a root told when a shared queue it registered has
+// items.
+type QueueReceiver interface {
+	OnQueueReady(q Queue)
+}
 
-var (
-	factory func() Plugin
-	roots   = map[uint32]Plugin{}
-	streams = map[uint32]HTTP{}
-)
+// HTTP handles one request.
+type HTTP interface {
+	OnRequestHeaders(s Stream, endOfStream bool) Action
+}
+
+// RequestBodyHandler is an HTTP that reads or changes the request body.
+// wasmgate calls it once with the whole body.
+type RequestBodyHandler interface {
+	OnRequestBody(s Stream, size int, endOfStream bool) Action
+}
+
+// RequestTrailersHandler is an HTTP that reads or changes request trailers.
+type RequestTrailersHandler interface {
+	OnRequestTrailers(s Stream) Action
+}
+
+// ResponseHeadersHandler is an HTTP that reads or changes response headers.
+type ResponseHeadersHandler interface {
+	OnResponseHeaders(s Stream, endOfStream bool) Action
+}
+
+// ResponseBodyHandler is an HTTP that reads or changes the response body.
+type ResponseBodyHandler interface {
+	OnResponseBody(s Stream, size int, endOfStream bool) Action
+}
+
+// ResponseTrailersHandler is an HTTP that reads or changes response
+// trailers.
+type ResponseTrailersHandler interface {
+	OnResponseTrailers(s Stream) Action
+}
+
+// DoneHandler is an HTTP told when its request is over (the access-log
+// phase: the response as sent is readable).
+type DoneHandler interface {
+	OnDone(s Stream)
+}
+
+// Resetter is an HTTP the SDK may reuse for a later request instead of
+// asking NewHTTP for a new one: Reset must return it to its new state.
+// Implementing it takes the last allocation off a request's path.
+type Resetter interface {
+	Reset()
+}
+
+// Stream is the handle of one request: its headers, bodies and trailers,
+// local responses, callouts and properties.
+type Stream struct{ id uint32 }
+
+// ID is the request's context id, unique within the VM while it lasts.
+func (s Stream) ID() uint32 { return s.id }
+
+var factory func() Plugin
 
 // Register sets the factory of the plugin's root object. Call it from init.
 func Register(f func() Plugin) { factory = f }
 
-// Status is a host status other than OK.
-type Status uint32
+// ---- dispatch of the host's callbacks
 
-const (
-	StatusNotFound      Status = 1
-	StatusBadArgument   Status = 2
-	StatusInvalidMemory Status = 6
-	StatusUnimplemented Status = 12
+type root struct {
+	plugin Plugin
+	free   []HTTP // reusable HTTP objects (Resetter)
+}
+
+type stream struct {
+	h    HTTP
+	root *root
+}
+
+var (
+	roots   = map[uint32]*root{}
+	streams = map[uint32]stream{}
+	// declared is whether this VM told the host its phases.
+	declared bool
 )
 
-func (s Status) Error() string {
-	switch s {
-	case StatusNotFound:
-		return "proxy-wasm: not found"
-	case StatusBadArgument:
-		return "proxy-wasm: bad argument"
-	case StatusInvalidMemory:
-		return "proxy-wasm: invalid memory access"
-	case StatusUnimplemented:
-		return "proxy-wasm: unimplemented"
+func init() {
+	hostcall.Dispatch = hostcall.Guest{
+		ContextCreate:    onContextCreate,
+		VMStart:          onVMStart,
+		Configure:        onConfigure,
+		RequestHeaders:   onRequestHeaders,
+		RequestBody:      onRequestBody,
+		RequestTrailers:  onRequestTrailers,
+		ResponseHeaders:  onResponseHeaders,
+		ResponseBody:     onResponseBody,
+		ResponseTrailers: onResponseTrailers,
+		Done:             func(uint32) bool { return true },
+		Log:              onLog,
+		Delete:           onDelete,
+		Tick:             onTick,
+		QueueReady:       onQueueReady,
+		HTTPCallResponse: onHTTPCallResponse,
+		Reset:            reset,
 	}
-	return "proxy-wasm: status " + itoa(int(s))
 }
 
-// ErrNotFound is returned for a missing header or property.
-var ErrNotFound error = StatusNotFound
-
-func check(st uint32) error {
-	if st == 0 {
-		return nil
-	}
-	return Status(st)
+// reset forgets every context: the emulator starts each test's VM anew.
+func reset() {
+	clear(roots)
+	clear(streams)
+	clear(callouts)
+	declared = false
 }
 
-// ---- memory the host writes into
-
-// pinned keeps what the host was given until the callback that asked for
-// it returns: the host writes, the plugin reads, within one callback.
-var pinned [][]byte
-
-func unpin() {
-	for i := range pinned {
-		pinned[i] = nil
-	}
-	pinned = pinned[:0]
-}
-
-//go:wasmexport proxy_on_memory_allocate
-func onMemoryAllocate(size uint32) unsafe.Pointer {
-	if size == 0 {
-		return nil
-	}
-	b := make([]byte, size)
-	pinned = append(pinned, b)
-	return unsafe.Pointer(&b[0])
-}
-
-// bytesAt is the n bytes at a linear-memory address the host returned.
-// The host only returns memory it had the plugin allocate, so the address
-// is the start of a pinned buffer: finding it there keeps the code free of
-// integer-to-pointer conversions the garbage collector cannot follow.
-func bytesAt(addr uint32, n uint32) []byte {
-	if addr == 0 || n == 0 {
-		return nil
-	}
-	for _, b := range pinned {
-		if len(b) > 0 && uint32(uintptr(unsafe.Pointer(&b[0]))) == addr && uint32(len(b)) >= n {
-			return b[:n]
-		}
-	}
-	return nil
-}
-
-func ptrOf(b []byte) unsafe.Pointer {
-	if len(b) == 0 {
-		return nil
-	}
-	return unsafe.Pointer(&b[0])
-}
-
-// ---- lifecycle
-
-//go:wasmexport proxy_abi_version_0_2_1
-func abiVersion() {}
-
-//go:wasmexport proxy_on_context_create
 func onContextCreate(id, parent uint32) {
-	defer unpin()
 	if parent == 0 {
 		if factory != nil {
-			roots[id] = factory()
+			roots[id] = &root{plugin: factory()}
 		}
 		return
 	}
-	if root := roots[parent]; root != nil {
-		streams[id] = root.NewHTTP()
+	r := roots[parent]
+	if r == nil {
+		return
 	}
+	var h HTTP
+	if n := len(r.free); n > 0 {
+		h = r.free[n-1]
+		r.free[n-1] = nil
+		r.free = r.free[:n-1]
+	} else {
+		h = r.plugin.NewHTTP()
+	}
+	streams[id] = stream{h: h, root: r}
 }
 
-//go:wasmexport proxy_on_vm_start
-func onVMStart(root, size uint32) uint32 { return 1 }
+func onVMStart(id, size uint32) bool {
+	r := roots[id]
+	if r == nil {
+		return true
+	}
+	s, ok := r.plugin.(Starter)
+	if !ok {
+		return true
+	}
+	cfg, err := copyBuffer(bufVMConfig, size)
+	if err == nil {
+		err = s.OnStart(cfg)
+	}
+	if err != nil {
+		LogError("vm start refused: " + err.Error())
+		return false
+	}
+	return true
+}
 
-//go:wasmexport proxy_on_configure
-func onConfigure(root, size uint32) uint32 {
-	defer unpin()
-	p := roots[root]
-	if p == nil {
-		return 0
+func onConfigure(id, size uint32) bool {
+	r := roots[id]
+	if r == nil {
+		return true
 	}
-	var cfg []byte
-	if size > 0 {
-		var addr, n uint32
-		if check(getBufferBytes(7, 0, size, &addr, &n)) != nil {
-			return 0
-		}
-		cfg = append([]byte(nil), bytesAt(addr, n)...)
+	cfg, err := copyBuffer(bufPluginConfig, size)
+	if err == nil {
+		err = r.plugin.OnConfigure(cfg)
 	}
-	if err := p.OnConfigure(cfg); err != nil {
+	if err != nil {
 		LogError("configuration refused: " + err.Error())
-		return 0
+		return false
 	}
-	return 1
-}
-
-//go:wasmexport proxy_on_request_headers
-func onRequestHeaders(id, n, eos uint32) uint32 {
-	defer unpin()
-	if h := streams[id]; h != nil {
-		return uint32(h.OnRequestHeaders())
+	if !declared {
+		declared = true
+		declarePhases(r)
 	}
-	return 0
+	return true
 }
 
-//go:wasmexport proxy_on_response_headers
-func onResponseHeaders(id, n, eos uint32) uint32 {
-	defer unpin()
-	if h := streams[id]; h != nil {
-		return uint32(h.OnResponseHeaders())
+func copyBuffer(t, size uint32) ([]byte, error) {
+	if size == 0 {
+		return nil, nil
 	}
-	return 0
-}
-
-//go:wasmexport proxy_on_done
-func onDone(id uint32) uint32 {
-	defer unpin()
-	if h := streams[id]; h != nil {
-		h.OnDone()
-	}
-	return 1
-}
-
-//go:wasmexport proxy_on_delete
-func onDelete(id uint32) { delete(streams, id) }
-
-// ---- host functions
-
-//go:wasmimport env proxy_log
-func proxyLog(level uint32, msg unsafe.Pointer, n uint32) uint32
-
-//go:wasmimport env proxy_get_buffer_bytes
-func getBufferBytes(t, start, max uint32, addr *uint32, n *uint32) uint32
-
-//go:wasmimport env proxy_get_header_map_value
-func getHeaderMapValue(m uint32, k unsafe.Pointer, kl uint32, addr *uint32, n *uint32) uint32
-
-//go:wasmimport env proxy_add_header_map_value
-func addHeaderMapValue(m uint32, k unsafe.Pointer, kl uint32, v unsafe.Pointer, vl uint32) uint32
-
-//go:wasmimport env proxy_replace_header_map_value
-func replaceHeaderMapValue(m uint32, k unsafe.Pointer, kl uint32, v unsafe.Pointer, vl uint32) uint32
-
-//go:wasmimport env proxy_remove_header_map_value
-func removeHeaderMapValue(m uint32, k unsafe.Pointer, kl uint32) uint32
-
-//go:wasmimport env proxy_send_local_response
-func sendLocalResponse(status uint32, d unsafe.Pointer, dl uint32, b unsafe.Pointer, bl uint32, h unsafe.Pointer, hl uint32, grpc int32) uint32
-
-//go:wasmimport env proxy_get_property
-func getProperty(p unsafe.Pointer, pl uint32, addr *uint32, n *uint32) uint32
-
-// Log writes to the host's log at info level; LogError at error level.
-func Log(msg string)      { logAt(2, msg) }
-func LogError(msg string) { logAt(4, msg) }
-
-func logAt(level uint32, msg string) {
-	b := []byte(msg)
-	proxyLog(level, ptrOf(b), uint32(len(b)))
-}
-
-// Headers is a header map: RequestHeaders or ResponseHeaders.
-type Headers uint32
-
-const (
-	RequestHeaders  Headers = 0
-	ResponseHeaders Headers = 2
-)
-
-// Get returns a header's value (pseudo-headers such as :path included).
-func (h Headers) Get(name string) (string, error) {
-	k := []byte(name)
-	var addr, n uint32
-	if err := check(getHeaderMapValue(uint32(h), ptrOf(k), uint32(len(k)), &addr, &n)); err != nil {
-		return "", err
-	}
-	return string(bytesAt(addr, n)), nil
-}
-
-// Add adds a value; Set replaces all values; Remove deletes the header.
-func (h Headers) Add(name, value string) error { return h.change(addHeaderMapValue, name, value) }
-func (h Headers) Set(name, value string) error { return h.change(replaceHeaderMapValue, name, value) }
-func (h Headers) Remove(name string) error {
-	k := []byte(name)
-	return check(removeHeaderMapValue(uint32(h), ptrOf(k), uint32(len(k))))
-}
-
-func (h Headers) change(f func(uint32, unsafe.Pointer, uint32, unsafe.Pointer, uint32) uint32, name, value string) error {
-	k, v := []byte(name), []byte(value)
-	return check(f(uint32(h), ptrOf(k), uint32(len(k)), ptrOf(v), uint32(len(v))))
-}
-
-// SendResponse answers the request from the plugin; the callback should
-// then return Pause.
-func SendResponse(status int, headers [][2]string, body []byte) error {
-	m := encodePairs(headers)
-	return check(sendLocalResponse(uint32(status), nil, 0, ptrOf(body), uint32(len(body)), ptrOf(m), uint32(len(m)), -1))
-}
-
-// Property reads a property by its path parts, e.g. Property("source",
-// "address").
-func Property(path ...string) ([]byte, error) {
-	var p []byte
-	for i, part := range path {
-		if i > 0 {
-			p = append(p, 0)
-		}
-		p = append(p, part...)
-	}
-	var addr, n uint32
-	if err := check(getProperty(ptrOf(p), uint32(len(p)), &addr, &n)); err != nil {
+	b, st := hostcall.Current.GetBuffer(t, 0, size)
+	if err := check(st); err != nil {
 		return nil, err
 	}
-	return append([]byte(nil), bytesAt(addr, n)...), nil
+	return append([]byte(nil), b...), nil
 }
 
-func encodePairs(pairs [][2]string) []byte {
-	b := make([]byte, 4, 64)
-	put := func(v uint32) { b = append(b, byte(v), byte(v>>8), byte(v>>16), byte(v>>24)) }
-	b[0], b[1], b[2], b[3] = byte(len(pairs)), byte(len(pairs)>>8), byte(len(pairs)>>16), byte(len(pairs)>>24)
-	for _, p := range pairs {
-		put(uint32(len(p[0])))
-		put(uint32(len(p[1])))
+// declarePhases tells wasmgate which callbacks the plugin's HTTP type
+// handles, through a foreign function other hosts do not have (they
+// answer NotFound, and call every callback as before). wasmgate then
+// skips the others: no body buffering for plugins that never read one,
+// and no call into the VM for phases with nothing to do.
+func declarePhases(r *root) {
+	h := r.plugin.NewHTTP()
+	if h == nil {
+		return
 	}
-	for _, p := range pairs {
-		b = append(append(append(append(b, p[0]...), 0), p[1]...), 0)
+	list := "request_headers"
+	if _, ok := h.(RequestBodyHandler); ok {
+		list += ",request_body"
 	}
-	return b
+	if _, ok := h.(RequestTrailersHandler); ok {
+		list += ",request_trailers"
+	}
+	if _, ok := h.(ResponseHeadersHandler); ok {
+		list += ",response_headers"
+	}
+	if _, ok := h.(ResponseBodyHandler); ok {
+		list += ",response_body"
+	}
+	if _, ok := h.(ResponseTrailersHandler); ok {
+		list += ",response_trailers"
+	}
+	if _, ok := h.(DoneHandler); ok {
+		list += ",log"
+	}
+	_, _ = hostcall.Current.CallForeign("wasmgate.declare_phases", []byte(list))
+	if rs, ok := h.(Resetter); ok {
+		rs.Reset()
+		r.free = append(r.free, h)
+	}
 }
 
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
+func onRequestHeaders(id, n uint32, eos bool) uint32 {
+	if st, ok := streams[id]; ok {
+		return uint32(st.h.OnRequestHeaders(Stream{id}, eos))
 	}
-	var b [20]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
+	return 0
+}
+
+func onRequestBody(id, size uint32, eos bool) uint32 {
+	if h, ok := streams[id].h.(RequestBodyHandler); ok {
+		return uint32(h.OnRequestBody(Stream{id}, int(size), eos))
 	}
-	return string(b[i:])
+	return 0
+}
+
+func onRequestTrailers(id, n uint32) uint32 {
+	if h, ok := streams[id].h.(RequestTrailersHandler); ok {
+		return uint32(h.OnRequestTrailers(Stream{id}))
+	}
+	return 0
+}
+
+func onResponseHeaders(id, n uint32, eos bool) uint32 {
+	if h, ok := streams[id].h.(ResponseHeadersHandler); ok {
+		return uint32(h.OnResponseHeaders(Stream{id}, eos))
+	}
+	return 0
+}
+
+func onResponseBody(id, size uint32, eos bool) uint32 {
+	if h, ok := streams[id].h.(ResponseBodyHandler); ok {
+		return uint32(h.OnResponseBody(Stream{id}, int(size), eos))
+	}
+	return 0
+}
+
+func onResponseTrailers(id, n uint32) uint32 {
+	if h, ok := streams[id].h.(ResponseTrailersHandler); ok {
+		return uint32(h.OnResponseTrailers(Stream{id}))
+	}
+	return 0
+}
+
+func onLog(id uint32) {
+	if h, ok := streams[id].h.(DoneHandler); ok {
+		h.OnDone(Stream{id})
+	}
+}
+
+func onDelete(id uint32) {
+	st, ok := streams[id]
+	if !ok {
+		delete(roots, id)
+		return
+	}
+	delete(streams, id)
+	for token, c := range callouts {
+		if c.stream == id {
+			delete(callouts, token)
+		}
+	}
+	if rs, ok := st.h.(Resetter); ok && len(st.root.free) < maxFree {
+		rs.Reset()
+		st.root.free = append(st.root.free, st.h)
+	}
+}
+
+// maxFree bounds the reusable HTTP objects kept: a burst of concurrent
+// requests should not pin its peak memory forever.
+const maxFree = 64
+
+func onTick(id uint32) {
+	if r := roots[id]; r != nil {
+		if t, ok := r.plugin.(Ticker); ok {
+			t.OnTick()
+		}
+	}
+}
+
+func onQueueReady(id, q uint32) {
+	if r := roots[id]; r != nil {
+		if qr, ok := r.plugin.(QueueReceiver); ok {
+			qr.OnQueueReady(Queue(q))
+		}
+	}
 }

@@ -1,0 +1,468 @@
+package proxywasm
+
+import (
+	"time"
+
+	"github.com/wasmgate/wasmgate/sdk/go/internal/hostcall"
+)
+
+func host() hostcall.Host { return hostcall.Current }
+
+// ---- headers and trailers
+
+// HeaderMap is one of a request's header maps. Names are lower case; the
+// request headers include the pseudo-headers :method, :path, :authority
+// and :scheme, the response headers :status.
+type HeaderMap uint32
+
+const (
+	mapRequestHeaders   HeaderMap = 0
+	mapRequestTrailers  HeaderMap = 1
+	mapResponseHeaders  HeaderMap = 2
+	mapResponseTrailers HeaderMap = 3
+	mapCalloutHeaders   HeaderMap = 6
+	mapCalloutTrailers  HeaderMap = 7
+)
+
+// RequestHeaders, ResponseHeaders, RequestTrailers and ResponseTrailers
+// are the request's maps.
+func (s Stream) RequestHeaders() HeaderMap   { return mapRequestHeaders }
+func (s Stream) ResponseHeaders() HeaderMap  { return mapResponseHeaders }
+func (s Stream) RequestTrailers() HeaderMap  { return mapRequestTrailers }
+func (s Stream) ResponseTrailers() HeaderMap { return mapResponseTrailers }
+
+// Peek returns a header's value without copying it: valid until the
+// callback returns. ErrNotFound when the header is absent.
+func (h HeaderMap) Peek(name string) ([]byte, error) {
+	v, st := host().GetMapValue(uint32(h), name)
+	return v, check(st)
+}
+
+// Get returns a copy of a header's value.
+func (h HeaderMap) Get(name string) (string, error) {
+	v, err := h.Peek(name)
+	return string(v), err
+}
+
+// Has reports whether the header is present.
+func (h HeaderMap) Has(name string) bool {
+	_, err := h.Peek(name)
+	return err == nil
+}
+
+// Add adds a value, keeping those the header has.
+func (h HeaderMap) Add(name, value string) error {
+	return check(host().AddMapValue(uint32(h), name, value))
+}
+
+// Set replaces the header's values with value.
+func (h HeaderMap) Set(name, value string) error {
+	return check(host().ReplaceMapValue(uint32(h), name, value))
+}
+
+// Remove deletes the header.
+func (h HeaderMap) Remove(name string) error {
+	return check(host().RemoveMapValue(uint32(h), name))
+}
+
+// All returns a copy of every pair, in order.
+func (h HeaderMap) All() ([][2]string, error) {
+	b, st := host().GetMapPairs(uint32(h))
+	if err := check(st); err != nil {
+		return nil, err
+	}
+	return decodePairs(b)
+}
+
+// SetAll replaces the whole map.
+func (h HeaderMap) SetAll(pairs [][2]string) error {
+	return check(host().SetMapPairs(uint32(h), encodePairs(pairs)))
+}
+
+// ---- bodies
+
+// Body is a message body: the request's, the response's, or a callout
+// response's.
+type Body uint32
+
+const (
+	bufRequestBody  Body = 0
+	bufResponseBody Body = 1
+	bufCalloutBody  Body = 4
+	bufVMConfig          = 6
+	bufPluginConfig      = 7
+)
+
+// RequestBody and ResponseBody are the request's bodies, readable in the
+// body phases (OnRequestBody, OnResponseBody) and after them.
+func (s Stream) RequestBody() Body  { return bufRequestBody }
+func (s Stream) ResponseBody() Body { return bufResponseBody }
+
+// maxBuffer asks the host for everything a buffer has.
+const maxBuffer = 1<<31 - 1
+
+// Bytes returns the body without copying it: valid until the callback
+// returns.
+func (b Body) Bytes() ([]byte, error) { return b.Range(0, maxBuffer) }
+
+// Range returns up to max bytes from start, without copying.
+func (b Body) Range(start, max int) ([]byte, error) {
+	v, st := host().GetBuffer(uint32(b), uint32(start), uint32(max))
+	if st == uint32(ErrNotFound) && start == 0 {
+		return nil, nil // an empty body has no buffer on some hosts
+	}
+	return v, check(st)
+}
+
+// Len is the body's length.
+func (b Body) Len() (int, error) {
+	n, st := host().BufferStatus(uint32(b))
+	return int(n), check(st)
+}
+
+// Replace sets the whole body; the host keeps Content-Length right.
+func (b Body) Replace(data []byte) error {
+	return check(host().SetBuffer(uint32(b), 0, maxBuffer, data))
+}
+
+// Append adds data at the body's end.
+func (b Body) Append(data []byte) error {
+	n, err := b.Len()
+	if err != nil {
+		return err
+	}
+	return check(host().SetBuffer(uint32(b), uint32(n), 0, data))
+}
+
+// Prepend adds data at the body's start.
+func (b Body) Prepend(data []byte) error {
+	return check(host().SetBuffer(uint32(b), 0, 0, data))
+}
+
+// ---- the stream
+
+// Respond answers the request from the plugin: the upstream is not asked
+// (or, from a response phase, its response is replaced). The callback
+// should then return Pause.
+func (s Stream) Respond(status int, headers [][2]string, body []byte) error {
+	return check(host().SendLocalResponse(uint32(status), "", body, encodePairs(headers), -1))
+}
+
+// Resume continues a request paused by a callback that returned Pause,
+// typically from a callout's done function.
+func (s Stream) Resume() error {
+	if err := check(host().SetEffectiveContext(s.id)); err != nil {
+		return err
+	}
+	return check(host().ContinueStream(0))
+}
+
+// Close ends the request abruptly: the client's connection is closed
+// without a response.
+func (s Stream) Close() error {
+	if err := check(host().SetEffectiveContext(s.id)); err != nil {
+		return err
+	}
+	return check(host().CloseStream(0))
+}
+
+// Property reads a property by its path parts, e.g. ("source",
+// "address") or ("request", "path"), without copying: valid until the
+// callback returns.
+func (s Stream) Property(path ...string) ([]byte, error) { return Property(path...) }
+
+// SetProperty sets a property (those the host lets plugins write).
+func (s Stream) SetProperty(value []byte, path ...string) error {
+	return check(host().SetProperty(joinPath(path), value))
+}
+
+// Property reads a property outside a request (root context), e.g.
+// ("plugin_name"). See Stream.Property.
+func Property(path ...string) ([]byte, error) {
+	v, st := host().GetProperty(joinPath(path))
+	return v, check(st)
+}
+
+var pathBuf []byte
+
+// joinPath encodes a property path (parts separated by NUL) in a buffer
+// reused across calls: a VM runs one callback at a time.
+func joinPath(parts []string) []byte {
+	pathBuf = pathBuf[:0]
+	for i, p := range parts {
+		if i > 0 {
+			pathBuf = append(pathBuf, 0)
+		}
+		pathBuf = append(pathBuf, p...)
+	}
+	return pathBuf
+}
+
+// ---- callouts
+
+// CalloutResponse is the answer to a callout, readable in its done
+// function. A callout that failed (no connection, timeout) has Status 0.
+type CalloutResponse struct {
+	headers  int
+	bodySize int
+}
+
+// Status is the response's status code, or 0 when the callout failed.
+func (r *CalloutResponse) Status() int {
+	if r.headers == 0 {
+		return 0
+	}
+	v, err := mapCalloutHeaders.Peek(":status")
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+// Headers is the response's header map (read only).
+func (r *CalloutResponse) Headers() HeaderMap { return mapCalloutHeaders }
+
+// Trailers is the response's trailer map (read only).
+func (r *CalloutResponse) Trailers() HeaderMap { return mapCalloutTrailers }
+
+// Body is the response's body without copying: valid until the done
+// function returns.
+func (r *CalloutResponse) Body() []byte {
+	if r.bodySize == 0 {
+		return nil
+	}
+	b, _ := bufCalloutBody.Range(0, r.bodySize)
+	return b
+}
+
+type pendingCallout struct {
+	stream uint32
+	done   func(Stream, *CalloutResponse)
+}
+
+var callouts = map[uint32]pendingCallout{}
+
+// Callout sends an HTTP request to one of the gateway's upstreams; done
+// runs with the response, in the request's context. headers must include
+// :method, :path and :authority. The callback that made the callout
+// usually returns Pause, and done calls Resume (or Respond).
+func (s Stream) Callout(upstream string, headers [][2]string, body []byte, timeout time.Duration, done func(Stream, *CalloutResponse)) error {
+	token, st := host().HTTPCall(upstream, encodePairs(headers), body, encodePairs(nil), uint32(timeout/time.Millisecond))
+	if err := check(st); err != nil {
+		return err
+	}
+	callouts[token] = pendingCallout{stream: s.id, done: done}
+	return nil
+}
+
+func onHTTPCallResponse(_, token, headers, bodySize, _ uint32) {
+	c, ok := callouts[token]
+	if !ok {
+		return
+	}
+	delete(callouts, token)
+	if _, alive := streams[c.stream]; !alive {
+		return
+	}
+	_ = host().SetEffectiveContext(c.stream)
+	c.done(Stream{c.stream}, &CalloutResponse{headers: int(headers), bodySize: int(bodySize)})
+}
+
+// ---- shared data and queues, shared by every VM of the plugin's host
+
+// SharedData returns a key's value and its version (cas), without
+// copying the value: valid until the callback returns. ErrNotFound when
+// the key has no value.
+func SharedData(key string) (value []byte, cas uint32, err error) {
+	v, cas, st := host().GetSharedData(key)
+	return v, cas, check(st)
+}
+
+// SetSharedData sets a key's value. With cas other than 0 it succeeds
+// only if the key is still at that version (ErrCASMismatch otherwise):
+// read, compute, write with the version read, retry on mismatch.
+func SetSharedData(key string, value []byte, cas uint32) error {
+	return check(host().SetSharedData(key, value, cas))
+}
+
+// Queue is a shared queue.
+type Queue uint32
+
+// RegisterQueue creates (or finds) a queue this VM reads; the root's
+// OnQueueReady hears of new items.
+func RegisterQueue(name string) (Queue, error) {
+	id, st := host().RegisterQueue(name)
+	return Queue(id), check(st)
+}
+
+// ResolveQueue finds a queue another VM registered.
+func ResolveQueue(vmID, name string) (Queue, error) {
+	id, st := host().ResolveQueue(vmID, name)
+	return Queue(id), check(st)
+}
+
+// Enqueue adds an item.
+func (q Queue) Enqueue(data []byte) error { return check(host().Enqueue(uint32(q), data)) }
+
+// Dequeue takes the oldest item (ErrEmpty when there is none), without
+// copying: valid until the callback returns.
+func (q Queue) Dequeue() ([]byte, error) {
+	v, st := host().Dequeue(uint32(q))
+	return v, check(st)
+}
+
+// ---- timers and time
+
+// SetTickPeriod makes the host call the root's OnTick every d (0 stops).
+func SetTickPeriod(d time.Duration) error {
+	return check(host().SetTickPeriod(uint32(d / time.Millisecond)))
+}
+
+// Now is the host's clock (the emulator's in tests).
+func Now() time.Time {
+	ns, st := host().CurrentTimeNanos()
+	if st != 0 {
+		return time.Now()
+	}
+	return time.Unix(0, ns)
+}
+
+// ---- metrics, kept by the host and exported with its own
+
+// Counter only goes up; Gauge is set; Histogram records observations.
+type (
+	Counter   uint32
+	Gauge     uint32
+	Histogram uint32
+)
+
+// NewCounter defines (or finds) a counter.
+func NewCounter(name string) (Counter, error) {
+	id, st := host().DefineMetric(0, name)
+	return Counter(id), check(st)
+}
+
+// NewGauge defines (or finds) a gauge.
+func NewGauge(name string) (Gauge, error) {
+	id, st := host().DefineMetric(1, name)
+	return Gauge(id), check(st)
+}
+
+// NewHistogram defines (or finds) a histogram.
+func NewHistogram(name string) (Histogram, error) {
+	id, st := host().DefineMetric(2, name)
+	return Histogram(id), check(st)
+}
+
+// Add increments the counter.
+func (c Counter) Add(n uint64) error { return check(host().IncrementMetric(uint32(c), int64(n))) }
+
+// Value is the counter's value.
+func (c Counter) Value() (uint64, error) { return metricValue(uint32(c)) }
+
+// Set sets the gauge; Add moves it by delta.
+func (g Gauge) Set(v uint64) error        { return check(host().RecordMetric(uint32(g), v)) }
+func (g Gauge) Add(delta int64) error     { return check(host().IncrementMetric(uint32(g), delta)) }
+func (g Gauge) Value() (uint64, error)    { return metricValue(uint32(g)) }
+func (h Histogram) Record(v uint64) error { return check(host().RecordMetric(uint32(h), v)) }
+
+func metricValue(id uint32) (uint64, error) {
+	v, st := host().GetMetric(id)
+	return v, check(st)
+}
+
+// ---- log
+
+// LogLevel orders the log's levels.
+type LogLevel uint32
+
+const (
+	LevelTrace LogLevel = iota
+	LevelDebug
+	LevelInfo
+	LevelWarn
+	LevelError
+	LevelCritical
+)
+
+// Logging at a level: the host drops lines below its own level.
+func LogDebug(msg string) { logAt(LevelDebug, msg) }
+func Log(msg string)      { logAt(LevelInfo, msg) }
+func LogWarn(msg string)  { logAt(LevelWarn, msg) }
+func LogError(msg string) { logAt(LevelError, msg) }
+
+// Enabled reports whether the host keeps lines at level, so a plugin can
+// skip building a message nobody reads.
+func Enabled(level LogLevel) bool {
+	l, st := host().LogLevel()
+	return st != 0 || level >= LogLevel(l)
+}
+
+func logAt(level LogLevel, msg string) { host().Log(uint32(level), msg) }
+
+// ---- foreign functions
+
+// CallForeign calls a host extension by name (ErrNotFound when the host
+// has none of that name); the result is valid until the callback returns.
+func CallForeign(name string, arg []byte) ([]byte, error) {
+	v, st := host().CallForeign(name, arg)
+	return v, check(st)
+}
+
+// ---- the ABI's map encoding
+
+var pairsBuf []byte
+
+// encodePairs encodes a map the ABI's way (count, then each name and
+// value length, then each name and value NUL-terminated) in a buffer
+// reused across calls.
+func encodePairs(pairs [][2]string) []byte {
+	b := put32(pairsBuf[:0], uint32(len(pairs)))
+	for _, p := range pairs {
+		b = put32(put32(b, uint32(len(p[0]))), uint32(len(p[1])))
+	}
+	for _, p := range pairs {
+		b = append(append(append(append(b, p[0]...), 0), p[1]...), 0)
+	}
+	pairsBuf = b
+	return b
+}
+
+func put32(b []byte, v uint32) []byte {
+	return append(b, byte(v), byte(v>>8), byte(v>>16), byte(v>>24))
+}
+
+func get32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
+
+func decodePairs(b []byte) ([][2]string, error) {
+	if len(b) < 4 {
+		if len(b) == 0 {
+			return nil, nil
+		}
+		return nil, ErrSerialization
+	}
+	n := int(get32(b))
+	if n > (len(b)-4)/8 {
+		return nil, ErrSerialization
+	}
+	out := make([][2]string, n)
+	sizes, data := b[4:4+8*n], b[4+8*n:]
+	for i := range out {
+		kl, vl := int(get32(sizes[8*i:])), int(get32(sizes[8*i+4:]))
+		if kl+vl+2 > len(data) {
+			return nil, ErrSerialization
+		}
+		out[i] = [2]string{string(data[:kl]), string(data[kl+1 : kl+1+vl])}
+		data = data[kl+vl+2:]
+	}
+	return out, nil
+}

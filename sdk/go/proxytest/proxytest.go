@@ -1,0 +1,819 @@
+//go:build !wasip1
+
+// Package proxytest runs a plugin written with package proxywasm inside
+// an emulated Proxy-Wasm host, so a plugin's unit tests run with plain
+// `go test` on the developer's machine: no gateway, no Wasm build.
+//
+// The emulator keeps what a host keeps (header maps, bodies, properties,
+// shared data, queues, metrics, the log, pending callouts) and calls the
+// plugin's callbacks as a host would. A plugin's package holds one VM's
+// state, so one Host runs at a time; New starts it afresh.
+//
+//	h, err := proxytest.New(proxytest.Options{Config: []byte(`{...}`)})
+//	s := h.NewStream()
+//	act := s.RequestHeaders([][2]string{{":method", "GET"}, {":path", "/"}}, true)
+//	if s.Local == nil || s.Local.Status != 401 { ... }
+//
+// The end-to-end check of a plugin stays the real gateway; this is the
+// fast loop.
+package proxytest
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	proxywasm "github.com/wasmgate/wasmgate/sdk/go"
+	"github.com/wasmgate/wasmgate/sdk/go/internal/hostcall"
+)
+
+const (
+	stOK            = 0
+	stNotFound      = 1
+	stBadArgument   = 2
+	stSerialization = 3
+	stEmpty         = 7
+	stCASMismatch   = 8
+)
+
+// Options set up a Host.
+type Options struct {
+	Config   []byte // the plugin's configuration
+	VMConfig []byte
+	// Properties by dotted path ("source.address"); a stream may add its
+	// own (Stream.Properties).
+	Properties map[string]string
+	// Now is the host's clock; time.Now when nil. Tests of time-based
+	// policies set it.
+	Now func() time.Time
+	// LogLevel is the lowest level the host keeps (default trace).
+	LogLevel proxywasm.LogLevel
+}
+
+// LogEntry is one line the plugin logged.
+type LogEntry struct {
+	Level   proxywasm.LogLevel
+	Message string
+}
+
+// Host is the emulated host with the plugin's VM in it.
+type Host struct {
+	opts   Options
+	rootID uint32
+	nextID uint32
+	cur    uint32
+
+	streams map[uint32]*Stream
+	// Phases are the per-request callbacks the plugin declared; all of
+	// them when it declared none.
+	Phases []string
+
+	Logs       []LogEntry
+	TickPeriod time.Duration
+
+	shared    map[string]sharedValue
+	queues    map[string]uint32
+	queueData map[uint32][][]byte
+	metrics   map[string]uint32
+	metricIDs map[uint32]*Metric
+	callouts  []*Callout
+	nextToken uint32
+
+	// the callout response being delivered
+	calloutResp *Callout
+}
+
+// Metric is a metric the plugin defined.
+type Metric struct {
+	Name  string
+	Kind  uint32 // 0 counter, 1 gauge, 2 histogram
+	Value uint64
+	// Records are a histogram's observations.
+	Records []uint64
+}
+
+type sharedValue struct {
+	data []byte
+	cas  uint32
+}
+
+var running sync.Mutex
+
+// New starts the plugin (root context, proxy_on_vm_start,
+// proxy_on_configure); the error says when the plugin refused its
+// configuration, with what it logged.
+func New(opts Options) (*Host, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	h := &Host{opts: opts, rootID: 1, nextID: 2, streams: map[uint32]*Stream{},
+		shared: map[string]sharedValue{}, queues: map[string]uint32{}, queueData: map[uint32][][]byte{},
+		metrics: map[string]uint32{}, metricIDs: map[uint32]*Metric{}}
+	running.Lock()
+	defer running.Unlock()
+	hostcall.Dispatch.Reset()
+	hostcall.Current = (*impl)(h)
+	d := hostcall.Dispatch
+	h.cur = h.rootID
+	d.ContextCreate(h.rootID, 0)
+	if !d.VMStart(h.rootID, uint32(len(opts.VMConfig))) {
+		return nil, fmt.Errorf("proxytest: the plugin refused its VM configuration: %s", h.logText())
+	}
+	if !d.Configure(h.rootID, uint32(len(opts.Config))) {
+		return nil, fmt.Errorf("proxytest: the plugin refused its configuration: %s", h.logText())
+	}
+	if h.Phases == nil {
+		h.Phases = []string{"request_headers", "request_body", "request_trailers", "response_headers",
+			"response_body", "response_trailers", "done", "log"}
+	}
+	return h, nil
+}
+
+func (h *Host) logText() string {
+	var b strings.Builder
+	for _, l := range h.Logs {
+		b.WriteString(l.Message)
+		b.WriteString("; ")
+	}
+	return strings.TrimSuffix(b.String(), "; ")
+}
+
+// Handles reports whether the plugin declared the per-request phase.
+func (h *Host) Handles(phase string) bool {
+	for _, p := range h.Phases {
+		if p == phase {
+			return true
+		}
+	}
+	return false
+}
+
+// Stream is one request through the plugin. The maps and bodies are the
+// host's: the plugin's changes show in them.
+type Stream struct {
+	h  *Host
+	ID uint32
+
+	Request, Response                 [][2]string
+	RequestTrailers, ResponseTrailers [][2]string
+	RequestBody, ResponseBody         []byte
+	// Properties seen by this request in addition to the host's.
+	Properties map[string]string
+
+	// Local is the response the plugin sent itself, if it did.
+	Local *LocalResponse
+	// Resumed counts the plugin's Resume calls; Closed is a Close.
+	Resumed int
+	Closed  bool
+}
+
+// LocalResponse is what the plugin answered with.
+type LocalResponse struct {
+	Status  int
+	Headers [][2]string
+	Body    []byte
+}
+
+// Header is the local response's header value ("" when absent).
+func (l *LocalResponse) Header(name string) string { return get(l.Headers, name) }
+
+// NewStream starts a request (proxy_on_context_create).
+func (h *Host) NewStream() *Stream {
+	s := &Stream{h: h, ID: h.nextID, Properties: map[string]string{}}
+	h.nextID++
+	h.streams[s.ID] = s
+	h.enter(s.ID, func() { hostcall.Dispatch.ContextCreate(s.ID, h.rootID) })
+	return s
+}
+
+func (h *Host) enter(id uint32, f func()) {
+	running.Lock()
+	defer running.Unlock()
+	hostcall.Current = (*impl)(h)
+	h.cur = id
+	f()
+}
+
+// RequestHeaders delivers the request's headers (pseudo-headers
+// included) and returns the plugin's action.
+func (s *Stream) RequestHeaders(headers [][2]string, endOfStream bool) proxywasm.Action {
+	s.Request = lowerPairs(headers)
+	return s.phase("request_headers", func(d hostcall.Guest) uint32 {
+		return d.RequestHeaders(s.ID, uint32(len(s.Request)), endOfStream)
+	})
+}
+
+// RequestBodyChunk delivers the whole request body.
+func (s *Stream) SendRequestBody(body []byte) proxywasm.Action {
+	s.RequestBody = append([]byte(nil), body...)
+	return s.phase("request_body", func(d hostcall.Guest) uint32 {
+		return d.RequestBody(s.ID, uint32(len(body)), true)
+	})
+}
+
+// SendRequestTrailers delivers request trailers.
+func (s *Stream) SendRequestTrailers(trailers [][2]string) proxywasm.Action {
+	s.RequestTrailers = lowerPairs(trailers)
+	return s.phase("request_trailers", func(d hostcall.Guest) uint32 {
+		return d.RequestTrailers(s.ID, uint32(len(trailers)))
+	})
+}
+
+// ResponseHeaders delivers the upstream's response headers (with
+// :status).
+func (s *Stream) ResponseHeaders(headers [][2]string, endOfStream bool) proxywasm.Action {
+	s.Response = lowerPairs(headers)
+	return s.phase("response_headers", func(d hostcall.Guest) uint32 {
+		return d.ResponseHeaders(s.ID, uint32(len(s.Response)), endOfStream)
+	})
+}
+
+// SendResponseBody delivers the whole response body.
+func (s *Stream) SendResponseBody(body []byte) proxywasm.Action {
+	s.ResponseBody = append([]byte(nil), body...)
+	return s.phase("response_body", func(d hostcall.Guest) uint32 {
+		return d.ResponseBody(s.ID, uint32(len(body)), true)
+	})
+}
+
+// SendResponseTrailers delivers response trailers.
+func (s *Stream) SendResponseTrailers(trailers [][2]string) proxywasm.Action {
+	s.ResponseTrailers = lowerPairs(trailers)
+	return s.phase("response_trailers", func(d hostcall.Guest) uint32 {
+		return d.ResponseTrailers(s.ID, uint32(len(trailers)))
+	})
+}
+
+// Complete ends the request: proxy_on_done, proxy_on_log,
+// proxy_on_delete.
+func (s *Stream) Complete() {
+	d := hostcall.Dispatch
+	s.h.enter(s.ID, func() {
+		d.Done(s.ID)
+		if s.h.Handles("log") {
+			d.Log(s.ID)
+		}
+		d.Delete(s.ID)
+	})
+	delete(s.h.streams, s.ID)
+}
+
+// phase calls a per-request callback as wasmgate would: not at all when
+// the plugin declared it does not handle the phase.
+func (s *Stream) phase(name string, call func(hostcall.Guest) uint32) proxywasm.Action {
+	if !s.h.Handles(name) {
+		return proxywasm.Continue
+	}
+	var act uint32
+	s.h.enter(s.ID, func() { act = call(hostcall.Dispatch) })
+	return proxywasm.Action(act)
+}
+
+// Header is a request header's value after the plugin ran ("" when
+// absent); ResponseHeader the same for the response.
+func (s *Stream) Header(name string) string         { return get(s.Request, name) }
+func (s *Stream) ResponseHeader(name string) string { return get(s.Response, name) }
+
+// HasHeader reports whether the request has the header.
+func (s *Stream) HasHeader(name string) bool { _, ok := find(s.Request, name); return ok }
+
+// ---- callouts
+
+// Callout is an HTTP callout the plugin made and the test answers.
+type Callout struct {
+	h        *Host
+	Token    uint32
+	stream   uint32
+	Upstream string
+	Headers  [][2]string
+	Body     []byte
+	Timeout  time.Duration
+
+	respHeaders, respTrailers [][2]string
+	respBody                  []byte
+}
+
+// Header is a request header of the callout.
+func (c *Callout) Header(name string) string { return get(c.Headers, name) }
+
+// Callouts are the callouts made and not yet answered, oldest first.
+func (h *Host) Callouts() []*Callout { return append([]*Callout(nil), h.callouts...) }
+
+// Respond answers the callout; the plugin's done function runs.
+func (c *Callout) Respond(status int, headers [][2]string, body []byte) {
+	c.respHeaders = append([][2]string{{":status", fmt.Sprint(status)}}, lowerPairs(headers)...)
+	c.respBody = body
+	c.deliver(len(c.respHeaders))
+}
+
+// Fail answers the callout as failed (no connection, timeout): the done
+// function sees status 0.
+func (c *Callout) Fail() { c.deliver(0) }
+
+func (c *Callout) deliver(headers int) {
+	h := c.h
+	for i, p := range h.callouts {
+		if p == c {
+			h.callouts = append(h.callouts[:i], h.callouts[i+1:]...)
+			break
+		}
+	}
+	h.enter(h.rootID, func() {
+		h.calloutResp = c
+		defer func() { h.calloutResp = nil }()
+		hostcall.Dispatch.HTTPCallResponse(h.rootID, c.Token, uint32(headers), uint32(len(c.respBody)), 0)
+	})
+}
+
+// ---- timers, queues, shared data, metrics
+
+// Tick runs the root's OnTick once, as the timer would.
+func (h *Host) Tick() { h.enter(h.rootID, func() { hostcall.Dispatch.Tick(h.rootID) }) }
+
+// SharedData is a shared-data key's value and version.
+func (h *Host) SharedData(key string) ([]byte, uint32, bool) {
+	v, ok := h.shared[key]
+	return v.data, v.cas, ok
+}
+
+// PutSharedData sets a key as another VM would, bumping its version.
+func (h *Host) PutSharedData(key string, value []byte) {
+	v := h.shared[key]
+	h.shared[key] = sharedValue{data: append([]byte(nil), value...), cas: v.cas + 1}
+}
+
+// EnqueueFrom adds to a queue as another VM would, and tells the plugin.
+func (h *Host) EnqueueFrom(name string, data []byte) error {
+	id, ok := h.queues[name]
+	if !ok {
+		return errors.New("proxytest: no queue " + name)
+	}
+	h.queueData[id] = append(h.queueData[id], append([]byte(nil), data...))
+	h.enter(h.rootID, func() { hostcall.Dispatch.QueueReady(h.rootID, id) })
+	return nil
+}
+
+// Queue is what a queue holds, oldest first.
+func (h *Host) Queue(name string) [][]byte { return h.queueData[h.queues[name]] }
+
+// Metric is a metric the plugin defined, by name.
+func (h *Host) Metric(name string) (*Metric, bool) {
+	id, ok := h.metrics[name]
+	if !ok {
+		return nil, false
+	}
+	return h.metricIDs[id], true
+}
+
+// LogsAt are the messages logged at level or above.
+func (h *Host) LogsAt(level proxywasm.LogLevel) []string {
+	var out []string
+	for _, l := range h.Logs {
+		if l.Level >= level {
+			out = append(out, l.Message)
+		}
+	}
+	return out
+}
+
+// ---- hostcall.Host
+
+// impl is the Host seen by the SDK: the ABI's functions stay out of the
+// test-facing API.
+type impl Host
+
+func (h *impl) stream() *Stream { return h.streams[h.cur] }
+
+func (h *impl) Log(level uint32, msg string) uint32 {
+	if proxywasm.LogLevel(level) >= h.opts.LogLevel {
+		h.Logs = append(h.Logs, LogEntry{proxywasm.LogLevel(level), msg})
+	}
+	return stOK
+}
+
+func (h *impl) LogLevel() (uint32, uint32) { return uint32(h.opts.LogLevel), stOK }
+
+func (h *impl) CurrentTimeNanos() (int64, uint32) { return h.opts.Now().UnixNano(), stOK }
+
+func (h *impl) body(t uint32) (*[]byte, uint32) {
+	switch t {
+	case 0, 1:
+		s := h.stream()
+		if s == nil {
+			return nil, stNotFound
+		}
+		if t == 0 {
+			return &s.RequestBody, stOK
+		}
+		return &s.ResponseBody, stOK
+	case 4:
+		if h.calloutResp == nil {
+			return nil, stNotFound
+		}
+		return &h.calloutResp.respBody, stOK
+	case 6:
+		return &h.opts.VMConfig, stOK
+	case 7:
+		return &h.opts.Config, stOK
+	}
+	return nil, stBadArgument
+}
+
+func (h *impl) GetBuffer(t, start, max uint32) ([]byte, uint32) {
+	b, st := h.body(t)
+	if st != stOK {
+		return nil, st
+	}
+	if int(start) > len(*b) {
+		return nil, stBadArgument
+	}
+	end := min(uint64(start)+uint64(max), uint64(len(*b)))
+	return append([]byte(nil), (*b)[start:end]...), stOK
+}
+
+func (h *impl) SetBuffer(t, start, size uint32, data []byte) uint32 {
+	if t > 1 {
+		return stBadArgument
+	}
+	b, st := h.body(t)
+	if st != stOK {
+		return st
+	}
+	old := *b
+	if int(start) > len(old) {
+		return stBadArgument
+	}
+	end := min(uint64(start)+uint64(size), uint64(len(old)))
+	next := append(append(append([]byte(nil), old[:start]...), data...), old[end:]...)
+	*b = next
+	return stOK
+}
+
+func (h *impl) BufferStatus(t uint32) (uint32, uint32) {
+	b, st := h.body(t)
+	if st != stOK {
+		return 0, st
+	}
+	return uint32(len(*b)), stOK
+}
+
+func (h *impl) headerMap(m uint32) (*[][2]string, bool, uint32) {
+	if m == 6 || m == 7 {
+		if h.calloutResp == nil {
+			return nil, false, stNotFound
+		}
+		if m == 6 {
+			return &h.calloutResp.respHeaders, false, stOK
+		}
+		return &h.calloutResp.respTrailers, false, stOK
+	}
+	s := h.stream()
+	if s == nil {
+		return nil, false, stNotFound
+	}
+	switch m {
+	case 0:
+		return &s.Request, true, stOK
+	case 1:
+		return &s.RequestTrailers, true, stOK
+	case 2:
+		return &s.Response, true, stOK
+	case 3:
+		return &s.ResponseTrailers, true, stOK
+	}
+	return nil, false, stBadArgument
+}
+
+func (h *impl) GetMapPairs(m uint32) ([]byte, uint32) {
+	p, _, st := h.headerMap(m)
+	if st != stOK {
+		return nil, st
+	}
+	return encode(*p), stOK
+}
+
+func (h *impl) SetMapPairs(m uint32, pairs []byte) uint32 {
+	p, writable, st := h.headerMap(m)
+	if st != stOK {
+		return st
+	}
+	if !writable {
+		return stBadArgument
+	}
+	d, err := decode(pairs)
+	if err != nil {
+		return stSerialization
+	}
+	*p = lowerPairs(d)
+	return stOK
+}
+
+func (h *impl) GetMapValue(m uint32, key string) ([]byte, uint32) {
+	p, _, st := h.headerMap(m)
+	if st != stOK {
+		return nil, st
+	}
+	v, ok := find(*p, key)
+	if !ok {
+		return nil, stNotFound
+	}
+	return []byte(v), stOK
+}
+
+func (h *impl) AddMapValue(m uint32, key, value string) uint32 {
+	p, writable, st := h.headerMap(m)
+	if st != stOK {
+		return st
+	}
+	if !writable {
+		return stBadArgument
+	}
+	*p = append(*p, [2]string{strings.ToLower(key), value})
+	return stOK
+}
+
+func (h *impl) ReplaceMapValue(m uint32, key, value string) uint32 {
+	if st := h.RemoveMapValue(m, key); st != stOK {
+		return st
+	}
+	return h.AddMapValue(m, key, value)
+}
+
+func (h *impl) RemoveMapValue(m uint32, key string) uint32 {
+	p, writable, st := h.headerMap(m)
+	if st != stOK {
+		return st
+	}
+	if !writable {
+		return stBadArgument
+	}
+	out := (*p)[:0]
+	for _, kv := range *p {
+		if !strings.EqualFold(kv[0], key) {
+			out = append(out, kv)
+		}
+	}
+	*p = out
+	return stOK
+}
+
+func (h *impl) GetProperty(path []byte) ([]byte, uint32) {
+	key := strings.ReplaceAll(string(path), "\x00", ".")
+	if s := h.stream(); s != nil {
+		if v, ok := s.Properties[key]; ok {
+			return []byte(v), stOK
+		}
+	}
+	if v, ok := h.opts.Properties[key]; ok {
+		return []byte(v), stOK
+	}
+	return nil, stNotFound
+}
+
+func (h *impl) SetProperty(path, value []byte) uint32 {
+	s := h.stream()
+	if s == nil {
+		return stBadArgument
+	}
+	s.Properties[strings.ReplaceAll(string(path), "\x00", ".")] = string(value)
+	return stOK
+}
+
+func (h *impl) SendLocalResponse(status uint32, _ string, body, headers []byte, _ int32) uint32 {
+	s := h.stream()
+	if s == nil {
+		return stBadArgument
+	}
+	hs, err := decode(headers)
+	if err != nil {
+		return stSerialization
+	}
+	s.Local = &LocalResponse{Status: int(status), Headers: lowerPairs(hs), Body: append([]byte(nil), body...)}
+	return stOK
+}
+
+func (h *impl) ContinueStream(uint32) uint32 {
+	s := h.stream()
+	if s == nil {
+		return stBadArgument
+	}
+	s.Resumed++
+	return stOK
+}
+
+func (h *impl) CloseStream(uint32) uint32 {
+	s := h.stream()
+	if s == nil {
+		return stBadArgument
+	}
+	s.Closed = true
+	return stOK
+}
+
+func (h *impl) SetEffectiveContext(id uint32) uint32 {
+	if _, ok := h.streams[id]; !ok && id != h.rootID {
+		return stBadArgument
+	}
+	h.cur = id
+	return stOK
+}
+
+func (h *impl) HTTPCall(upstream string, headers, body, _ []byte, timeout uint32) (uint32, uint32) {
+	if h.stream() == nil {
+		return 0, stBadArgument
+	}
+	hs, err := decode(headers)
+	if err != nil {
+		return 0, stSerialization
+	}
+	for _, need := range []string{":method", ":path", ":authority"} {
+		if _, ok := find(hs, need); !ok {
+			return 0, stBadArgument
+		}
+	}
+	h.nextToken++
+	h.callouts = append(h.callouts, &Callout{h: (*Host)(h), Token: h.nextToken, stream: h.cur, Upstream: upstream,
+		Headers: hs, Body: append([]byte(nil), body...), Timeout: time.Duration(timeout) * time.Millisecond})
+	return h.nextToken, stOK
+}
+
+func (h *impl) GetSharedData(key string) ([]byte, uint32, uint32) {
+	v, ok := h.shared[key]
+	if !ok {
+		return nil, 0, stNotFound
+	}
+	return append([]byte(nil), v.data...), v.cas, stOK
+}
+
+func (h *impl) SetSharedData(key string, value []byte, cas uint32) uint32 {
+	v := h.shared[key]
+	if cas != 0 && cas != v.cas {
+		return stCASMismatch
+	}
+	h.shared[key] = sharedValue{data: append([]byte(nil), value...), cas: v.cas + 1}
+	return stOK
+}
+
+func (h *impl) RegisterQueue(name string) (uint32, uint32) {
+	if id, ok := h.queues[name]; ok {
+		return id, stOK
+	}
+	id := uint32(len(h.queues) + 1)
+	h.queues[name] = id
+	return id, stOK
+}
+
+func (h *impl) ResolveQueue(_, name string) (uint32, uint32) {
+	if id, ok := h.queues[name]; ok {
+		return id, stOK
+	}
+	return 0, stNotFound
+}
+
+func (h *impl) Enqueue(id uint32, data []byte) uint32 {
+	if _, ok := h.queueData[id]; !ok && !h.hasQueue(id) {
+		return stNotFound
+	}
+	h.queueData[id] = append(h.queueData[id], append([]byte(nil), data...))
+	return stOK
+}
+
+func (h *impl) hasQueue(id uint32) bool {
+	for _, q := range h.queues {
+		if q == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *impl) Dequeue(id uint32) ([]byte, uint32) {
+	if !h.hasQueue(id) {
+		return nil, stNotFound
+	}
+	q := h.queueData[id]
+	if len(q) == 0 {
+		return nil, stEmpty
+	}
+	h.queueData[id] = q[1:]
+	return q[0], stOK
+}
+
+func (h *impl) SetTickPeriod(ms uint32) uint32 {
+	h.TickPeriod = time.Duration(ms) * time.Millisecond
+	return stOK
+}
+
+func (h *impl) DefineMetric(kind uint32, name string) (uint32, uint32) {
+	if kind > 2 {
+		return 0, stBadArgument
+	}
+	if id, ok := h.metrics[name]; ok {
+		return id, stOK
+	}
+	id := uint32(len(h.metrics) + 1)
+	h.metrics[name] = id
+	h.metricIDs[id] = &Metric{Name: name, Kind: kind}
+	return id, stOK
+}
+
+func (h *impl) IncrementMetric(id uint32, delta int64) uint32 {
+	m, ok := h.metricIDs[id]
+	if !ok || m.Kind == 2 {
+		return stBadArgument
+	}
+	m.Value = uint64(int64(m.Value) + delta)
+	return stOK
+}
+
+func (h *impl) RecordMetric(id uint32, v uint64) uint32 {
+	m, ok := h.metricIDs[id]
+	if !ok || m.Kind == 0 {
+		return stBadArgument
+	}
+	m.Value = v
+	if m.Kind == 2 {
+		m.Records = append(m.Records, v)
+	}
+	return stOK
+}
+
+func (h *impl) GetMetric(id uint32) (uint64, uint32) {
+	m, ok := h.metricIDs[id]
+	if !ok {
+		return 0, stNotFound
+	}
+	return m.Value, stOK
+}
+
+func (h *impl) CallForeign(name string, arg []byte) ([]byte, uint32) {
+	if name == "wasmgate.declare_phases" {
+		h.Phases = strings.Split(string(arg), ",")
+		sort.Strings(h.Phases)
+		return nil, stOK
+	}
+	return nil, stNotFound
+}
+
+// ---- helpers
+
+func lowerPairs(in [][2]string) [][2]string {
+	out := make([][2]string, len(in))
+	for i, kv := range in {
+		out[i] = [2]string{strings.ToLower(kv[0]), kv[1]}
+	}
+	return out
+}
+
+func find(pairs [][2]string, name string) (string, bool) {
+	for _, kv := range pairs {
+		if strings.EqualFold(kv[0], name) {
+			return kv[1], true
+		}
+	}
+	return "", false
+}
+
+func get(pairs [][2]string, name string) string { v, _ := find(pairs, name); return v }
+
+func encode(pairs [][2]string) []byte {
+	var b []byte
+	put := func(v int) { b = append(b, byte(v), byte(v>>8), byte(v>>16), byte(v>>24)) }
+	put(len(pairs))
+	for _, p := range pairs {
+		put(len(p[0]))
+		put(len(p[1]))
+	}
+	for _, p := range pairs {
+		b = append(append(append(append(b, p[0]...), 0), p[1]...), 0)
+	}
+	return b
+}
+
+func decode(b []byte) ([][2]string, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	u32 := func(b []byte) int { return int(b[0]) | int(b[1])<<8 | int(b[2])<<16 | int(b[3])<<24 }
+	if len(b) < 4 {
+		return nil, errors.New("short map")
+	}
+	n := u32(b)
+	if n > (len(b)-4)/8 {
+		return nil, errors.New("bad map count")
+	}
+	sizes, data := b[4:4+8*n], b[4+8*n:]
+	out := make([][2]string, n)
+	for i := range out {
+		kl, vl := u32(sizes[8*i:]), u32(sizes[8*i+4:])
+		if kl+vl+2 > len(data) {
+			return nil, errors.New("short map data")
+		}
+		out[i] = [2]string{string(data[:kl]), string(data[kl+1 : kl+1+vl])}
+		data = data[kl+vl+2:]
+	}
+	return out, nil
+}
