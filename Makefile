@@ -44,6 +44,7 @@ plugins: ## build the plugins in plugins/ (Go plugins on sdk/go; AssemblyScript 
 		echo "plugin $$p"; \
 		(cd plugins/$$p && GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o ../build/$$(echo $$p | tr - _).wasm .); \
 	done
+	cd sdk/go/internal/allocprobe && GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o ../../../../plugins/build/sdk_allocprobe.wasm .
 	cd plugins/as-add-header && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
 
 test: deps plugins ## run every test with the race detector (what CI runs)

@@ -2,6 +2,7 @@ package proxywasm
 
 import (
 	"time"
+	"unsafe"
 
 	"github.com/wasmgate/wasmgate/sdk/go/internal/hostcall"
 )
@@ -58,6 +59,24 @@ func (h HeaderMap) Add(name, value string) error {
 // Set replaces the header's values with value.
 func (h HeaderMap) Set(name, value string) error {
 	return check(host().ReplaceMapValue(uint32(h), name, value))
+}
+
+// SetBytes is Set with a value in bytes, without converting it to a
+// string (which would copy it): the host copies it at once.
+func (h HeaderMap) SetBytes(name string, value []byte) error {
+	return h.Set(name, bytesToString(value))
+}
+
+// AddBytes is Add with a value in bytes.
+func (h HeaderMap) AddBytes(name string, value []byte) error {
+	return h.Add(name, bytesToString(value))
+}
+
+func bytesToString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // Remove deletes the header.
@@ -254,7 +273,7 @@ var callouts = map[uint32]pendingCallout{}
 // :method, :path and :authority. The callback that made the callout
 // usually returns Pause, and done calls Resume (or Respond).
 func (s Stream) Callout(upstream string, headers [][2]string, body []byte, timeout time.Duration, done func(Stream, *CalloutResponse)) error {
-	token, st := host().HTTPCall(upstream, encodePairs(headers), body, encodePairs(nil), uint32(timeout/time.Millisecond))
+	token, st := host().HTTPCall(upstream, encodePairs(headers), body, nil, uint32(timeout/time.Millisecond))
 	if err := check(st); err != nil {
 		return err
 	}

@@ -531,15 +531,32 @@ func (h *impl) AddMapValue(m uint32, key, value string) uint32 {
 	if !writable {
 		return stBadArgument
 	}
-	*p = append(*p, [2]string{strings.ToLower(key), value})
+	*p = append(*p, [2]string{strings.ToLower(key), strings.Clone(value)})
 	return stOK
 }
 
+// ReplaceMapValue keeps the header where it was, as wasmgate does.
 func (h *impl) ReplaceMapValue(m uint32, key, value string) uint32 {
-	if st := h.RemoveMapValue(m, key); st != stOK {
+	p, writable, st := h.headerMap(m)
+	if st != stOK {
 		return st
 	}
-	return h.AddMapValue(m, key, value)
+	if !writable {
+		return stBadArgument
+	}
+	out, placed := (*p)[:0], false
+	for _, kv := range *p {
+		if !strings.EqualFold(kv[0], key) {
+			out = append(out, kv)
+		} else if !placed {
+			out, placed = append(out, [2]string{kv[0], strings.Clone(value)}), true
+		}
+	}
+	if !placed {
+		out = append(out, [2]string{strings.ToLower(key), strings.Clone(value)})
+	}
+	*p = out
+	return stOK
 }
 
 func (h *impl) RemoveMapValue(m uint32, key string) uint32 {

@@ -1,0 +1,412 @@
+package proxywasm_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	proxywasm "github.com/wasmgate/wasmgate/sdk/go"
+	"github.com/wasmgate/wasmgate/sdk/go/proxytest"
+)
+
+// plugin is a test plugin whose hooks are set per test.
+type plugin struct {
+	configure func([]byte) error
+	newHTTP   func() proxywasm.HTTP
+	tick      func()
+	queue     func(proxywasm.Queue)
+}
+
+func (p *plugin) OnConfigure(c []byte) error {
+	if p.configure != nil {
+		return p.configure(c)
+	}
+	return nil
+}
+func (p *plugin) NewHTTP() proxywasm.HTTP        { return p.newHTTP() }
+func (p *plugin) OnTick()                        { p.tick() }
+func (p *plugin) OnQueueReady(q proxywasm.Queue) { p.queue(q) }
+
+// hooks is an HTTP with every phase, each one optional.
+type hooks struct {
+	reqHeaders  func(proxywasm.Stream) proxywasm.Action
+	reqBody     func(proxywasm.Stream, int) proxywasm.Action
+	reqTrailers func(proxywasm.Stream) proxywasm.Action
+	respHeaders func(proxywasm.Stream) proxywasm.Action
+	respBody    func(proxywasm.Stream, int) proxywasm.Action
+	done        func(proxywasm.Stream)
+}
+
+func run(f func(proxywasm.Stream) proxywasm.Action, s proxywasm.Stream) proxywasm.Action {
+	if f == nil {
+		return proxywasm.Continue
+	}
+	return f(s)
+}
+
+func (h *hooks) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action {
+	return run(h.reqHeaders, s)
+}
+func (h *hooks) OnRequestBody(s proxywasm.Stream, n int, _ bool) proxywasm.Action {
+	if h.reqBody == nil {
+		return proxywasm.Continue
+	}
+	return h.reqBody(s, n)
+}
+func (h *hooks) OnRequestTrailers(s proxywasm.Stream) proxywasm.Action { return run(h.reqTrailers, s) }
+func (h *hooks) OnResponseHeaders(s proxywasm.Stream, _ bool) proxywasm.Action {
+	return run(h.respHeaders, s)
+}
+func (h *hooks) OnResponseBody(s proxywasm.Stream, n int, _ bool) proxywasm.Action {
+	if h.respBody == nil {
+		return proxywasm.Continue
+	}
+	return h.respBody(s, n)
+}
+func (h *hooks) OnDone(s proxywasm.Stream) {
+	if h.done != nil {
+		h.done(s)
+	}
+}
+
+func start(t *testing.T, p *plugin, opts proxytest.Options) *proxytest.Host {
+	t.Helper()
+	proxywasm.Register(func() proxywasm.Plugin { return p })
+	h, err := proxytest.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+var get = [][2]string{{":method", "GET"}, {":path", "/a?b=c"}, {":authority", "example.com"}, {"x-in", "1"}}
+
+func TestHeaders(t *testing.T) {
+	var seen string
+	var all [][2]string
+	h := start(t, &plugin{newHTTP: func() proxywasm.HTTP {
+		return &hooks{reqHeaders: func(s proxywasm.Stream) proxywasm.Action {
+			m := s.RequestHeaders()
+			seen, _ = m.Get(":path")
+			if _, err := m.Get("absent"); !errors.Is(err, proxywasm.ErrNotFound) {
+				t.Errorf("absent header: %v", err)
+			}
+			_ = m.Add("x-add", "a")
+			_ = m.Add("x-add", "b")
+			_ = m.Set("x-in", "2")
+			_ = m.Remove(":authority")
+			all, _ = m.All()
+			return proxywasm.Continue
+		}, respHeaders: func(s proxywasm.Stream) proxywasm.Action {
+			_ = s.ResponseHeaders().SetAll([][2]string{{":status", "201"}, {"x-out", "yes"}})
+			return proxywasm.Continue
+		}}
+	}}, proxytest.Options{})
+	s := h.NewStream()
+	if act := s.RequestHeaders(get, true); act != proxywasm.Continue || seen != "/a?b=c" {
+		t.Fatalf("action %d, :path %q", act, seen)
+	}
+	want := "[[:method GET] [:path /a?b=c] [x-in 2] [x-add a] [x-add b]]"
+	if got := strings.Join(strings.Fields(strings.Trim(fmtPairs(all), "")), " "); got != want {
+		t.Fatalf("All() = %s, want %s", got, want)
+	}
+	s.ResponseHeaders([][2]string{{":status", "200"}}, false)
+	if s.ResponseHeader("x-out") != "yes" || s.ResponseHeader(":status") != "201" {
+		t.Fatalf("response %v", s.Response)
+	}
+}
+
+func fmtPairs(p [][2]string) string {
+	var b strings.Builder
+	b.WriteString("[")
+	for i, kv := range p {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		b.WriteString("[" + kv[0] + " " + kv[1] + "]")
+	}
+	return b.String() + "]"
+}
+
+func TestBodiesAndTrailers(t *testing.T) {
+	var size int
+	h := start(t, &plugin{newHTTP: func() proxywasm.HTTP {
+		return &hooks{reqBody: func(s proxywasm.Stream, n int) proxywasm.Action {
+			size = n
+			b := s.RequestBody()
+			if got, _ := b.Bytes(); string(got) != "middle" {
+				t.Errorf("body %q", got)
+			}
+			_ = b.Prepend([]byte("<"))
+			_ = b.Append([]byte(">"))
+			return proxywasm.Continue
+		}, respBody: func(s proxywasm.Stream, n int) proxywasm.Action {
+			_ = s.ResponseBody().Replace([]byte("replaced"))
+			return proxywasm.Continue
+		}, reqTrailers: func(s proxywasm.Stream) proxywasm.Action {
+			v, _ := s.RequestTrailers().Get("grpc-status")
+			_ = s.RequestTrailers().Set("x-checked", v)
+			return proxywasm.Continue
+		}}
+	}}, proxytest.Options{})
+	s := h.NewStream()
+	s.RequestHeaders(get, false)
+	s.SendRequestBody([]byte("middle"))
+	if size != 6 || string(s.RequestBody) != "<middle>" {
+		t.Fatalf("size %d, body %q", size, s.RequestBody)
+	}
+	s.SendRequestTrailers([][2]string{{"grpc-status", "0"}})
+	if v := get1(s.RequestTrailers, "x-checked"); v != "0" {
+		t.Fatalf("trailers %v", s.RequestTrailers)
+	}
+	s.SendResponseBody([]byte("original"))
+	if string(s.ResponseBody) != "replaced" {
+		t.Fatalf("response body %q", s.ResponseBody)
+	}
+}
+
+func get1(p [][2]string, k string) string {
+	for _, kv := range p {
+		if kv[0] == k {
+			return kv[1]
+		}
+	}
+	return ""
+}
+
+// TestPhasesFollowTheType: the phases declared to the host are the
+// optional methods of the type NewHTTP returns after configuration.
+func TestPhasesFollowTheType(t *testing.T) {
+	h := start(t, &plugin{newHTTP: func() proxywasm.HTTP { return headersOnly{} }}, proxytest.Options{})
+	if strings.Join(h.Phases, ",") != "request_headers" {
+		t.Fatalf("phases %v", h.Phases)
+	}
+	h = start(t, &plugin{newHTTP: func() proxywasm.HTTP { return &hooks{} }}, proxytest.Options{})
+	want := "log,request_body,request_headers,request_trailers,response_body,response_headers"
+	if strings.Join(h.Phases, ",") != want {
+		t.Fatalf("phases %v, want %s", h.Phases, want)
+	}
+}
+
+type headersOnly struct{}
+
+func (headersOnly) OnRequestHeaders(proxywasm.Stream, bool) proxywasm.Action {
+	return proxywasm.Continue
+}
+
+func TestLocalResponseAndConfig(t *testing.T) {
+	var cfg string
+	h := start(t, &plugin{configure: func(c []byte) error { cfg = string(c); return nil },
+		newHTTP: func() proxywasm.HTTP {
+			return &hooks{reqHeaders: func(s proxywasm.Stream) proxywasm.Action {
+				_ = s.Respond(403, [][2]string{{"Content-Type", "text/plain"}}, []byte("no"))
+				return proxywasm.Pause
+			}}
+		}}, proxytest.Options{Config: []byte(`{"a":1}`)})
+	if cfg != `{"a":1}` {
+		t.Fatalf("config %q", cfg)
+	}
+	s := h.NewStream()
+	if act := s.RequestHeaders(get, true); act != proxywasm.Pause || s.Local == nil ||
+		s.Local.Status != 403 || string(s.Local.Body) != "no" || s.Local.Header("content-type") != "text/plain" {
+		t.Fatalf("action %d, local %+v", act, s.Local)
+	}
+
+	proxywasm.Register(func() proxywasm.Plugin {
+		return &plugin{configure: func([]byte) error { return errors.New("bad field x") }}
+	})
+	if _, err := proxytest.New(proxytest.Options{}); err == nil || !strings.Contains(err.Error(), "bad field x") {
+		t.Fatalf("refused config: %v", err)
+	}
+}
+
+func TestCallout(t *testing.T) {
+	var status int
+	var body string
+	h := start(t, &plugin{newHTTP: func() proxywasm.HTTP {
+		return &hooks{reqHeaders: func(s proxywasm.Stream) proxywasm.Action {
+			err := s.Callout("auth", [][2]string{{":method", "GET"}, {":path", "/check"}, {":authority", "auth"}}, nil,
+				time.Second, func(s proxywasm.Stream, r *proxywasm.CalloutResponse) {
+					status, body = r.Status(), string(r.Body())
+					if status == 200 {
+						_ = s.RequestHeaders().Set("x-user", string(r.Body()))
+						_ = s.Resume()
+					} else {
+						_ = s.Respond(503, nil, nil)
+					}
+				})
+			if err != nil {
+				t.Error(err)
+			}
+			return proxywasm.Pause
+		}}
+	}}, proxytest.Options{})
+	s := h.NewStream()
+	if act := s.RequestHeaders(get, true); act != proxywasm.Pause {
+		t.Fatalf("action %d", act)
+	}
+	calls := h.Callouts()
+	if len(calls) != 1 || calls[0].Upstream != "auth" || calls[0].Header(":path") != "/check" || calls[0].Timeout != time.Second {
+		t.Fatalf("callouts %+v", calls)
+	}
+	calls[0].Respond(200, [][2]string{{"x-a", "b"}}, []byte("alice"))
+	if status != 200 || body != "alice" || s.Resumed != 1 || s.Header("x-user") != "alice" {
+		t.Fatalf("status %d body %q resumed %d headers %v", status, body, s.Resumed, s.Request)
+	}
+
+	s2 := h.NewStream()
+	s2.RequestHeaders(get, true)
+	h.Callouts()[0].Fail()
+	if status != 0 || s2.Local == nil || s2.Local.Status != 503 {
+		t.Fatalf("failed callout: status %d, local %+v", status, s2.Local)
+	}
+}
+
+func TestSharedDataCAS(t *testing.T) {
+	h := start(t, &plugin{newHTTP: func() proxywasm.HTTP { return headersOnly{} }}, proxytest.Options{})
+	_ = h
+	if _, _, err := proxywasm.SharedData("k"); !errors.Is(err, proxywasm.ErrNotFound) {
+		t.Fatalf("missing key: %v", err)
+	}
+	if err := proxywasm.SetSharedData("k", []byte("1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	v, cas, err := proxywasm.SharedData("k")
+	if err != nil || string(v) != "1" {
+		t.Fatalf("%q %v", v, err)
+	}
+	h.PutSharedData("k", []byte("other VM"))
+	if err := proxywasm.SetSharedData("k", []byte("2"), cas); !errors.Is(err, proxywasm.ErrCASMismatch) {
+		t.Fatalf("stale cas: %v", err)
+	}
+	_, cas, _ = proxywasm.SharedData("k")
+	if err := proxywasm.SetSharedData("k", []byte("2"), cas); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, _ := h.SharedData("k"); string(v) != "2" {
+		t.Fatalf("stored %q", v)
+	}
+}
+
+func TestQueuesTicksMetricsLog(t *testing.T) {
+	var got []string
+	var ticks int
+	var q proxywasm.Queue
+	p := &plugin{newHTTP: func() proxywasm.HTTP { return headersOnly{} },
+		tick: func() { ticks++ },
+		queue: func(id proxywasm.Queue) {
+			for {
+				item, err := id.Dequeue()
+				if errors.Is(err, proxywasm.ErrEmpty) {
+					return
+				}
+				got = append(got, string(item))
+			}
+		}}
+	p.configure = func([]byte) error {
+		var err error
+		if q, err = proxywasm.RegisterQueue("jobs"); err != nil {
+			return err
+		}
+		return proxywasm.SetTickPeriod(250 * time.Millisecond)
+	}
+	h := start(t, p, proxytest.Options{LogLevel: proxywasm.LevelInfo})
+	if h.TickPeriod != 250*time.Millisecond {
+		t.Fatalf("tick period %v", h.TickPeriod)
+	}
+	h.Tick()
+	h.Tick()
+	if ticks != 2 {
+		t.Fatalf("ticks %d", ticks)
+	}
+	if err := h.EnqueueFrom("jobs", []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	_ = q.Enqueue([]byte("b"))
+	_ = h.EnqueueFrom("jobs", []byte("c"))
+	if strings.Join(got, "") != "abc" {
+		t.Fatalf("dequeued %q", got)
+	}
+
+	c, _ := proxywasm.NewCounter("requests")
+	_ = c.Add(2)
+	_ = c.Add(3)
+	g, _ := proxywasm.NewGauge("inflight")
+	_ = g.Set(7)
+	_ = g.Add(-2)
+	hist, _ := proxywasm.NewHistogram("sizes")
+	_ = hist.Record(10)
+	_ = hist.Record(20)
+	if m, _ := h.Metric("requests"); m.Value != 5 {
+		t.Fatalf("counter %d", m.Value)
+	}
+	if v, _ := g.Value(); v != 5 {
+		t.Fatalf("gauge %d", v)
+	}
+	if m, _ := h.Metric("sizes"); len(m.Records) != 2 || m.Records[1] != 20 {
+		t.Fatalf("histogram %+v", m)
+	}
+
+	proxywasm.LogDebug("hidden")
+	proxywasm.Log("shown")
+	proxywasm.LogError("bad")
+	if got := strings.Join(h.LogsAt(proxywasm.LevelTrace), "|"); got != "shown|bad" {
+		t.Fatalf("logs %q", got)
+	}
+	if proxywasm.Enabled(proxywasm.LevelDebug) || !proxywasm.Enabled(proxywasm.LevelWarn) {
+		t.Fatal("Enabled does not follow the host's level")
+	}
+}
+
+func TestPropertiesAndClock(t *testing.T) {
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	var addr, route string
+	h := start(t, &plugin{newHTTP: func() proxywasm.HTTP {
+		return &hooks{reqHeaders: func(s proxywasm.Stream) proxywasm.Action {
+			a, _ := s.Property("source", "address")
+			r, _ := s.Property("route_name")
+			addr, route = string(a), string(r)
+			_ = s.SetProperty([]byte("alice"), "wasmgate", "consumer")
+			if !proxywasm.Now().Equal(now) {
+				t.Errorf("Now() = %v", proxywasm.Now())
+			}
+			return proxywasm.Continue
+		}}
+	}}, proxytest.Options{Properties: map[string]string{"route_name": "api"}, Now: func() time.Time { return now }})
+	s := h.NewStream()
+	s.Properties["source.address"] = "10.0.0.1:5555"
+	s.RequestHeaders(get, true)
+	if addr != "10.0.0.1:5555" || route != "api" || s.Properties["wasmgate.consumer"] != "alice" {
+		t.Fatalf("addr %q route %q props %v", addr, route, s.Properties)
+	}
+}
+
+// reusable counts how often the SDK made or recycled request objects.
+type reusable struct {
+	resets *int
+	seen   bool
+}
+
+func (r *reusable) OnRequestHeaders(proxywasm.Stream, bool) proxywasm.Action {
+	if r.seen {
+		panic("a reused object was not reset")
+	}
+	r.seen = true
+	return proxywasm.Continue
+}
+func (r *reusable) Reset() { *r.resets++; r.seen = false }
+
+func TestResetterObjectsAreReused(t *testing.T) {
+	made, resets := 0, 0
+	h := start(t, &plugin{newHTTP: func() proxywasm.HTTP { made++; return &reusable{resets: &resets} }}, proxytest.Options{})
+	for i := 0; i < 10; i++ {
+		s := h.NewStream()
+		s.RequestHeaders(get, true)
+		s.Complete()
+	}
+	// One made at configuration to learn the phases; reused ever since.
+	if made != 1 || resets != 11 {
+		t.Fatalf("made %d, resets %d", made, resets)
+	}
+}
