@@ -1,5 +1,3 @@
-//go:build !wasip1
-
 // Package proxytest runs a plugin written with package proxywasm inside
 // an emulated Proxy-Wasm host, so a plugin's unit tests run with plain
 // `go test` on the developer's machine: no gateway, no Wasm build.
