@@ -269,7 +269,7 @@ func (m jwk) bytes(name string) ([]byte, error) {
 	}
 	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
 	if err != nil || len(b) == 0 {
-		return nil, fmt.Errorf("%q is not non-empty base64url", name)
+		return nil, fmt.Errorf("%q is empty or not base64url", name)
 	}
 	return b, nil
 }

@@ -25,6 +25,11 @@ import (
 )
 
 // Errors returned by Verify, each wrapped with detail; test with errors.Is.
+// A missing claim that Options require reports the error of that claim
+// (ErrExpired for exp under RequireExp, ErrIssuer, ErrAudience); a claim of
+// the wrong JSON type is ErrMalformed. ErrNoKey means no key in the set can
+// verify the token's algorithm at all, ErrSignature that some could and
+// none did.
 var (
 	ErrMalformed      = errors.New("jwt: malformed token")
 	ErrAlgorithm      = errors.New("jwt: algorithm not accepted")

@@ -36,7 +36,8 @@ type Key struct {
 }
 
 // Material returns the key itself: *rsa.PublicKey, *ecdsa.PublicKey,
-// ed25519.PublicKey or, for HMAC, the secret as []byte.
+// ed25519.PublicKey or, for HMAC, the secret as []byte. It is shared with
+// the Key and must not be modified.
 func (k Key) Material() any { return k.material }
 
 // NewKey checks material and, when alg is set, that alg can use it.
@@ -184,7 +185,9 @@ const (
 	SecretBase64URL SecretEncoding = "base64url" // URL-safe alphabet, padding optional
 )
 
-// ParseSecret builds an HMAC key from a configured secret.
+// ParseSecret builds an HMAC key from a configured secret. Decoded, it must
+// be at least 32 bytes, or as long as alg's hash when alg is set; a key
+// without alg is used only for the HS* algorithms it is long enough for.
 func ParseSecret(id, alg, secret string, enc SecretEncoding) (Key, error) {
 	var b []byte
 	var err error
