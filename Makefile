@@ -4,7 +4,7 @@ BIN     := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: help deps build plugins run test test-short bench gobench fmt lint clean
+.PHONY: help deps build plugins go-plugins run test test-short bench gobench fmt lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -13,7 +13,7 @@ build: ## build bin/wasmgate and the demo backend bin/echo
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/wasmgate ./cmd/wasmgate
 	$(GO) build -o $(BIN)/echo ./cmd/echo
 
-run: build ## start the demo: echo backend on :9000 and the gateway with gateway.toml
+run: build go-plugins ## start the demo: echo backend on :9000 and the gateway with gateway.toml
 	@set -e; \
 	$(BIN)/echo -listen 127.0.0.1:9000 -name echo & echo_pid=$$!; \
 	trap 'kill $$echo_pid 2>/dev/null' EXIT INT TERM; \
@@ -39,13 +39,17 @@ deps: ## install what the tests need (Debian packages), if missing
 # Every plugins/NAME/main.go is a Go plugin, built to plugins/build/NAME.wasm
 # with dashes turned to underscores (key-auth -> key_auth.wasm).
 GO_PLUGINS := $(patsubst plugins/%/main.go,%,$(wildcard plugins/*/main.go))
-plugins: ## build the plugins in plugins/ (Go plugins on sdk/go; AssemblyScript from npm)
+plugins: go-plugins ## build the plugins in plugins/ (Go plugins on sdk/go; AssemblyScript from npm)
+	cd plugins/as-add-header && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
+
+# The demo (gateway.toml) needs only Go: `make run` builds these, not the
+# AssemblyScript plugin.
+go-plugins: ## build the Go plugins in plugins/ and the SDK's allocation probe
 	@set -e; for p in $(GO_PLUGINS); do \
 		echo "plugin $$p"; \
 		(cd plugins/$$p && GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o ../build/$$(echo $$p | tr - _).wasm .); \
 	done
 	cd sdk/go/internal/allocprobe && GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o ../../../../plugins/build/sdk_allocprobe.wasm .
-	cd plugins/as-add-header && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
 
 test: deps plugins ## run every test with the race detector (what CI runs)
 	$(GO) vet ./...

@@ -105,7 +105,10 @@ func TestReadmeExamplesAnswerAsPrinted(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = echo.Process.Kill(); _ = echo.Wait() })
-	p := startProc(t, replace(string(cfg)))
+	// The config moves to a temp dir; its plugin modules (relative to the
+	// config file) stay where make built them.
+	cfgText := strings.ReplaceAll(replace(string(cfg)), `module = "plugins/`, `module = "`+filepath.ToSlash(root)+`/plugins/`)
+	p := startProc(t, cfgText)
 	_ = p
 
 	// The README shows bin/wasmgate as `make build` leaves it; here it is
