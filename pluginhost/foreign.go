@@ -91,3 +91,22 @@ func (vm *VM) declarePhases(args []byte) uint32 {
 	}
 	return stOK
 }
+
+// phaseNames lists the per-request callbacks the VM is called for. The
+// functions are fixed once the VM has started.
+func (vm *VM) phaseNames() []string {
+	fn := &vm.fn
+	var out []string
+	for _, ph := range []struct {
+		name string
+		f    api.Function
+	}{{"request_headers", fn.requestHeaders}, {"request_body", fn.requestBody},
+		{"request_trailers", fn.requestTrailers}, {"response_headers", fn.responseHeaders},
+		{"response_body", fn.responseBody}, {"response_trailers", fn.responseTrailers},
+		{"done", fn.done}, {"log", fn.log}} {
+		if ph.f != nil {
+			out = append(out, ph.name)
+		}
+	}
+	return out
+}

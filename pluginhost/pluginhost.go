@@ -222,6 +222,9 @@ type Stats struct {
 	Replaced uint64 `json:"vms_replaced"`
 	Calls    uint64 `json:"calls"`
 	Errors   uint64 `json:"errors"`
+	// Phases are the per-request callbacks the gateway calls: those the
+	// module exports, narrowed by what it declared while starting.
+	Phases []string `json:"phases"`
 }
 
 // Options returns the options p was loaded with, for loading a new
@@ -232,14 +235,18 @@ func (p *Plugin) Options() Options { return p.opts }
 func (p *Plugin) Stats() Stats {
 	p.mu.RLock()
 	live := 0
+	phases := []string{}
 	for _, vm := range p.vms {
 		if !vm.broken.Load() {
 			live++
 		}
+		if len(phases) == 0 {
+			phases = vm.phaseNames()
+		}
 	}
 	p.mu.RUnlock()
 	return Stats{Name: p.opts.Name, Hash: p.Hash, ABI: p.ABI, Pool: p.opts.Pool, Live: live,
-		Replaced: p.replaced.Load(), Calls: p.calls.Load(), Errors: p.errs.Load()}
+		Replaced: p.replaced.Load(), Calls: p.calls.Load(), Errors: p.errs.Load(), Phases: phases}
 }
 
 // live is the latest loaded version of each plugin, by name, for gauges.
