@@ -432,14 +432,48 @@ func hSetShared(vm *VM, s []uint64) uint32 {
 	defer sharedMu.Unlock()
 	v := shared[string(key)]
 	if v == nil {
+		if len(shared) >= maxSharedKeys {
+			evictSharedKey()
+		}
 		v = &sharedValue{}
 		shared[string(key)] = v
 	} else if cas != 0 && cas != v.cas {
 		return stCasMismatch
 	}
 	v.data = append(v.data[:0], val...)
+	// Versions skip 0 (a cas of 0 means "whatever the version") and
+	// 0xFFFFFFFF, so that cas is "only if the key does not exist yet".
 	v.cas++
+	if v.cas == 0 || v.cas == ^uint32(0) {
+		v.cas = 1
+	}
 	return stOK
+}
+
+// maxSharedKeys bounds the shared-data store. The ABI has no delete and no
+// expiry, so a plugin keyed on client input (a rate limit per header
+// value) would otherwise grow it without end; past the bound an arbitrary
+// key is dropped, which for a rate limit forgets one client's count.
+const maxSharedKeys = 1 << 20
+
+var sharedEvictions = metrics.GetOrCreateCounter("wasmgate_plugin_shared_data_evictions_total")
+
+func init() {
+	metrics.GetOrCreateGauge("wasmgate_plugin_shared_data_keys", func() float64 {
+		sharedMu.Lock()
+		defer sharedMu.Unlock()
+		return float64(len(shared))
+	})
+}
+
+// evictSharedKey drops one key, the first a map iteration yields (Go
+// randomises where iteration starts). sharedMu is held.
+func evictSharedKey() {
+	for k := range shared {
+		delete(shared, k)
+		sharedEvictions.Inc()
+		return
+	}
 }
 
 // randReader feeds WASI random_get.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/binary"
+	"iter"
 	"strconv"
 	"strings"
 	"sync"
@@ -323,14 +324,7 @@ func (s *Stream) setHeader(mapType uint64, key, value []byte, op byte) uint32 {
 			h.SetHostBytes(value)
 			return stOK
 		}
-		switch op {
-		case 'a':
-			h.AddBytesKV(key, value)
-		case 'r':
-			h.SetBytesKV(key, value)
-		case 'd':
-			h.DelBytes(key)
-		}
+		s.vm.editHeader(h, requestSpecial, key, value, op)
 	case mapResponseHeads:
 		h := &ctx.Response.Header
 		if string(key) == ":status" {
@@ -341,14 +335,7 @@ func (s *Stream) setHeader(mapType uint64, key, value []byte, op byte) uint32 {
 			h.SetStatusCode(n)
 			return stOK
 		}
-		switch op {
-		case 'a':
-			h.AddBytesKV(key, value)
-		case 'r':
-			h.SetBytesKV(key, value)
-		case 'd':
-			h.DelBytes(key)
-		}
+		s.vm.editHeader(h, responseSpecial, key, value, op)
 	case mapRequestTrailers, mapResponseTrailers:
 		type trailerHeader interface {
 			AddBytesKV(k, v []byte)
@@ -626,4 +613,105 @@ func splitPort(addr string) (string, int) {
 		}
 	}
 	return addr, 0
+}
+
+// headerList is what editHeader needs of a fasthttp request or response
+// header.
+type headerList interface {
+	All() iter.Seq2[[]byte, []byte]
+	AddBytesKV(k, v []byte)
+	SetBytesKV(k, v []byte)
+	DelBytes(k []byte)
+}
+
+// The headers fasthttp keeps in fields of their own rather than in its
+// ordered list: deleting or setting them moves nothing.
+var (
+	requestSpecial  = []string{"Host", "Content-Type", "Content-Length", "User-Agent", "Cookie", "Connection", "Transfer-Encoding", "Trailer"}
+	responseSpecial = []string{"Content-Type", "Content-Length", "Content-Encoding", "Server", "Set-Cookie", "Connection", "Transfer-Encoding", "Trailer"}
+)
+
+func isSpecial(list []string, key []byte) bool {
+	for _, name := range list {
+		if strings.EqualFold(name, string(key)) {
+			return true
+		}
+	}
+	return false
+}
+
+// editHeader adds (op 'a'), replaces ('r': every value becomes one, where
+// the first was) or removes ('d') a header, keeping the other headers in
+// their order. fasthttp's Set replaces only the first of several values —
+// a client's second X-Consumer would survive a plugin's Set — and its Del
+// moves the last header into the gap, so both are used only where they
+// cannot do that; otherwise the list is rebuilt in order.
+func (vm *VM) editHeader(h headerList, special []string, key, value []byte, op byte) {
+	if op == 'a' {
+		h.AddBytesKV(key, value)
+		return
+	}
+	if isSpecial(special, key) {
+		if op == 'r' {
+			h.SetBytesKV(key, value)
+		} else {
+			h.DelBytes(key)
+		}
+		return
+	}
+	n, last, total := 0, -1, 0
+	for k := range h.All() {
+		if isSpecial(special, k) {
+			continue
+		}
+		if bytes.EqualFold(k, key) {
+			n++
+			last = total
+		}
+		total++
+	}
+	switch {
+	case n == 0 && op == 'r':
+		h.AddBytesKV(key, value)
+		return
+	case n == 0:
+		return
+	case n == 1 && op == 'r':
+		h.SetBytesKV(key, value) // in place
+		return
+	case n == 1 && last == total-1:
+		h.DelBytes(key) // the last header: nothing moves into its place
+		return
+	}
+	// Copy the ordered list, without key's values (with the replacement
+	// where the first was), empty it and add it back.
+	buf, ends := vm.hdrBuf[:0], vm.hdrEnds[:0]
+	placed := false
+	for k, v := range h.All() {
+		if isSpecial(special, k) {
+			continue
+		}
+		if bytes.EqualFold(k, key) {
+			if op != 'r' || placed {
+				continue
+			}
+			placed, v = true, value
+		}
+		buf = append(buf, k...)
+		ends = append(ends, len(buf))
+		buf = append(buf, v...)
+		ends = append(ends, len(buf))
+	}
+	start := 0
+	for i := 0; i < len(ends); i += 2 {
+		h.DelBytes(buf[start:ends[i]])
+		start = ends[i+1]
+	}
+	h.DelBytes(key)
+	start = 0
+	for i := 0; i < len(ends); i += 2 {
+		h.AddBytesKV(buf[start:ends[i]], buf[ends[i]:ends[i+1]])
+		start = ends[i+1]
+	}
+	vm.hdrBuf, vm.hdrEnds = buf, ends
 }

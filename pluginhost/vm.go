@@ -49,6 +49,9 @@ type VM struct {
 		vmStart, configure, requestTrailers, responseTrailers                    api.Function
 	}
 	stack [8]uint64
+	// hdrBuf and hdrEnds are editHeader's copy of a header list.
+	hdrBuf  []byte
+	hdrEnds []int
 	// started is set once start-up callbacks are over; what only a
 	// starting VM may do (declare its phases) is refused after.
 	started bool

@@ -582,6 +582,40 @@ plugins = ["key-auth"]
 	}
 }
 
+// TestE2EPluginHeaderEditsKeepOrder: a plugin's Set replaces every value
+// a client sent (a client cannot add a second X-Consumer that survives),
+// and its Remove leaves the other headers in the order they came.
+func TestE2EPluginHeaderEditsKeepOrder(t *testing.T) {
+	be := newRawHTTPBackend(t, nil)
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.Addr)+fmt.Sprintf(`
+[[plugins]]
+name = "key-auth"
+module = %q
+config = '{"keys": [{"consumer": "alice", "sha256": "%x"}]}'
+call_timeout = "2s"
+pool = 1
+[[routes]]
+path_prefix = "/"
+upstream = "backend"
+plugins = ["key-auth"]
+`, builtPlugin(t, "key_auth.wasm"), sha256Sum("s3cret")))
+	resp, body := rawRoundTrip(t, g.Addr, crlf("GET /h HTTP/1.1\nHost: x\nX-A: 1\nX-Consumer: mallory\nX-Api-Key: s3cret\n"+
+		"X-B: 2\nX-Consumer: eve\nX-A: 3\nX-C: 4\nConnection: close\n\n"))
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	var order []string
+	for _, f := range be.only(t).Fields {
+		switch strings.ToLower(f[0]) {
+		case "x-a", "x-b", "x-c", "x-consumer", "x-api-key":
+			order = append(order, strings.ToLower(f[0])+"="+f[1])
+		}
+	}
+	if got := strings.Join(order, " "); got != "x-a=1 x-consumer=alice x-b=2 x-a=3 x-c=4" {
+		t.Fatalf("upstream saw %s", got)
+	}
+}
+
 func sha256Sum(s string) [32]byte { return sha256.Sum256([]byte(s)) }
 
 // TestE2EGoPluginCORS: preflights from allowed origins (exact and
