@@ -304,9 +304,15 @@ func SharedData(key string) (value []byte, cas uint32, err error) {
 	return v, cas, check(st)
 }
 
+// CreateOnly is the cas that writes a shared-data key only if it does
+// not exist yet: a missing key is created whatever the cas (as on Envoy),
+// and no existing key is ever at version 0 or 0xFFFFFFFF.
+const CreateOnly uint32 = 0xFFFFFFFF
+
 // SetSharedData sets a key's value. With cas other than 0 it succeeds
 // only if the key is still at that version (ErrCASMismatch otherwise):
-// read, compute, write with the version read, retry on mismatch.
+// read, compute, write with the version read, retry on mismatch. See
+// CreateOnly for a key that may not exist yet.
 func SetSharedData(key string, value []byte, cas uint32) error {
 	return check(host().SetSharedData(key, value, cas))
 }

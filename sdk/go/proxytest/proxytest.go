@@ -204,7 +204,7 @@ func (s *Stream) RequestHeaders(headers [][2]string, endOfStream bool) proxywasm
 	})
 }
 
-// RequestBodyChunk delivers the whole request body.
+// SendRequestBody delivers the whole request body.
 func (s *Stream) SendRequestBody(body []byte) proxywasm.Action {
 	s.RequestBody = append([]byte(nil), body...)
 	return s.phase("request_body", func(d hostcall.Guest) uint32 {
@@ -340,7 +340,7 @@ func (h *Host) SharedData(key string) ([]byte, uint32, bool) {
 // PutSharedData sets a key as another VM would, bumping its version.
 func (h *Host) PutSharedData(key string, value []byte) {
 	v := h.shared[key]
-	h.shared[key] = sharedValue{data: append([]byte(nil), value...), cas: v.cas + 1}
+	h.shared[strings.Clone(key)] = sharedValue{data: append([]byte(nil), value...), cas: nextCAS(v.cas)}
 }
 
 // EnqueueFrom adds to a queue as another VM would, and tells the plugin.
@@ -663,13 +663,23 @@ func (h *impl) GetSharedData(key string) ([]byte, uint32, uint32) {
 	return append([]byte(nil), v.data...), v.cas, stOK
 }
 
+// SetSharedData behaves as wasmgate's (and Envoy's) does: a missing key
+// is created whatever the cas, so a cas no key can have (0xFFFFFFFF)
+// means "create only if absent"; versions skip 0, which means "any".
 func (h *impl) SetSharedData(key string, value []byte, cas uint32) uint32 {
-	v := h.shared[key]
-	if cas != 0 && cas != v.cas {
+	v, ok := h.shared[key]
+	if ok && cas != 0 && cas != v.cas {
 		return stCASMismatch
 	}
-	h.shared[key] = sharedValue{data: append([]byte(nil), value...), cas: v.cas + 1}
+	h.shared[strings.Clone(key)] = sharedValue{data: append([]byte(nil), value...), cas: nextCAS(v.cas)}
 	return stOK
+}
+
+func nextCAS(c uint32) uint32 {
+	if c+1 == 0 || c+1 == ^uint32(0) {
+		return 1
+	}
+	return c + 1
 }
 
 func (h *impl) RegisterQueue(name string) (uint32, uint32) {
