@@ -1,6 +1,8 @@
 package jsonschema
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -41,4 +43,67 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// FuzzParse checks the parser against encoding/json: both must accept the
+// same inputs and read the same values from them.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		benchDoc, `{"a":1,"a":2}`, `"\ud83d\ude00 \ud800 \udc00x \u00e9"`, "\"\xff\xfe\"",
+		`[1e5,-0.0,1E+2,true,false,null,{}]`, `{"\u0000":"\/"}`, ` 01`, `[1,]`, `"\u12"`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := parse(data)
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		var want any
+		if (err == nil) != json.Valid(data) {
+			t.Fatalf("parse error %v, but json.Valid = %v", err, json.Valid(data))
+		}
+		if err != nil {
+			return
+		}
+		if err := dec.Decode(&want); err != nil {
+			t.Fatal(err)
+		}
+		if !sameAsStd(&got, want) {
+			t.Fatalf("parse = %s, encoding/json = %#v", appendJSON(nil, got), want)
+		}
+	})
+}
+
+func sameAsStd(v *value, std any) bool {
+	switch x := std.(type) {
+	case nil:
+		return v.kind == kindNull
+	case bool:
+		return v.kind == kindBool && v.boolean == x
+	case json.Number:
+		return v.kind == kindNumber && v.text == string(x)
+	case string:
+		return v.kind == kindString && v.text == x
+	case []any:
+		if v.kind != kindArray || len(v.items) != len(x) {
+			return false
+		}
+		for i := range x {
+			if !sameAsStd(&v.items[i], x[i]) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		if v.kind != kindObject || len(v.members) != len(x) {
+			return false
+		}
+		for _, m := range v.members {
+			if !sameAsStd(&m.value, x[m.name]) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }

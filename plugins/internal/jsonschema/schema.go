@@ -16,7 +16,7 @@
 // Differences from the full specification: pattern uses Go's RE2 syntax
 // rather than ECMA-262 (unanchored, as in the spec); items takes a single
 // schema (the 2020-12 form; the array form is prefixItems, not supported);
-// duplicate member names in a document follow encoding/json: the last wins.
+// duplicate member names follow encoding/json: the last one wins.
 //
 // Validate reports only the first violation, found in a fixed order so the
 // same document always gets the same answer:
@@ -31,13 +31,10 @@
 package jsonschema
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 )
 
 // Schema is a compiled schema. It is immutable, so one Schema may validate
@@ -49,13 +46,13 @@ type Schema struct {
 	typeMsg string
 
 	hasEnum  bool
-	enum     []any
+	enum     []value
 	enumMsg  string
 	hasConst bool
-	constVal any
+	constVal value
 	constMsg string
 
-	bounds []bound
+	bounds []bound // in evaluation order
 
 	minLength, maxLength int // -1 when absent
 	pattern              *regexp.Regexp
@@ -77,7 +74,8 @@ type bound struct {
 }
 
 // CompileError says what is wrong with a schema and where: Location is the
-// keyword path from the schema's root, like properties.age.minimum.
+// keyword path from the schema's root, like properties.age.minimum, and is
+// empty for the root itself.
 type CompileError struct {
 	Location string
 	Message  string
@@ -90,31 +88,28 @@ func (e *CompileError) Error() string {
 	return e.Location + ": " + e.Message
 }
 
-// ErrInvalidJSON is wrapped by the errors for input that is not one JSON
-// value, be it a schema or a document.
-var ErrInvalidJSON = errors.New("invalid JSON")
-
-// Compile parses and checks a schema. Errors in the schema itself are
-// *CompileError.
+// Compile parses and checks a schema. Mistakes in the schema are reported
+// as *CompileError, input that is not JSON as an error wrapping
+// ErrInvalidJSON.
 func Compile(schema []byte) (*Schema, error) {
-	v, err := decode(schema)
+	v, err := parse(schema)
 	if err != nil {
 		return nil, fmt.Errorf("schema: %w", err)
 	}
 	return compile(v, "")
 }
 
-func compile(v any, loc string) (*Schema, error) {
+func compile(v value, loc string) (*Schema, error) {
 	s := &Schema{minLength: -1, maxLength: -1, minItems: -1, maxItems: -1}
-	switch n := v.(type) {
-	case bool:
-		s.never = !n
+	switch v.kind {
+	case kindBool:
+		s.never = !v.boolean
 		return s, nil
-	case map[string]any:
-		// Sorted, so that a schema with several mistakes always reports the
-		// same one.
-		for _, name := range sortedKeys(n) {
-			if err := s.keyword(name, n[name], loc); err != nil {
+	case kindObject:
+		// Members come sorted, so a schema with several mistakes always
+		// reports the same one.
+		for _, m := range v.members {
+			if err := s.keyword(m.name, m.value, loc); err != nil {
 				return nil, err
 			}
 		}
@@ -129,7 +124,7 @@ var annotations = map[string]bool{
 	"description": true, "default": true, "examples": true,
 }
 
-func (s *Schema) keyword(name string, v any, loc string) error {
+func (s *Schema) keyword(name string, v value, loc string) error {
 	at := joinKeyword(loc, name)
 	switch name {
 	case "type":
@@ -161,19 +156,18 @@ func (s *Schema) keyword(name string, v any, loc string) error {
 	return &CompileError{loc, "unknown keyword " + strconv.Quote(name)}
 }
 
-func compileSub(dst **Schema, v any, at string) error {
+func compileSub(dst **Schema, v value, at string) error {
 	sub, err := compile(v, at)
 	*dst = sub
 	return err
 }
 
-func (s *Schema) compileEnum(v any, at string) error {
-	values, ok := v.([]any)
-	if !ok {
+func (s *Schema) compileEnum(v value, at string) error {
+	if v.kind != kindArray {
 		return &CompileError{at, "must be an array"}
 	}
-	s.hasEnum, s.enum = true, values
-	s.enumMsg = describe("must be one of ", v, "must be one of the "+strconv.Itoa(len(values))+" enum values")
+	s.hasEnum, s.enum = true, v.items
+	s.enumMsg = describe("must be one of ", v, "must be one of the "+strconv.Itoa(len(v.items))+" enum values")
 	return nil
 }
 
@@ -183,50 +177,43 @@ const maxQuoted = 100
 
 // describe renders prefix followed by v as compact JSON, or fallback when
 // that would be too long to be a useful message.
-func describe(prefix string, v any, fallback string) string {
-	var b strings.Builder
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil || b.Len() > maxQuoted {
+func describe(prefix string, v value, fallback string) string {
+	b := appendJSON([]byte(prefix), v)
+	if len(b)-len(prefix) > maxQuoted {
 		return fallback
 	}
-	return prefix + strings.TrimSuffix(b.String(), "\n")
+	return string(b)
 }
 
-func (s *Schema) compileBound(name string, v any, at string) error {
+func (s *Schema) compileBound(name string, v value, at string) error {
 	d, err := number(v, at)
 	if err != nil {
 		return err
 	}
-	text := string(v.(json.Number))
 	b := bound{limit: d}
 	switch name {
 	case "minimum":
-		b.order, b.fails, b.message = 0, func(c int) bool { return c < 0 }, "must be >= "+text
+		b.order, b.fails, b.message = 0, func(c int) bool { return c < 0 }, "must be >= "+v.text
 	case "exclusiveMinimum":
-		b.order, b.fails, b.message = 1, func(c int) bool { return c <= 0 }, "must be > "+text
+		b.order, b.fails, b.message = 1, func(c int) bool { return c <= 0 }, "must be > "+v.text
 	case "maximum":
-		b.order, b.fails, b.message = 2, func(c int) bool { return c > 0 }, "must be <= "+text
+		b.order, b.fails, b.message = 2, func(c int) bool { return c > 0 }, "must be <= "+v.text
 	case "exclusiveMaximum":
-		b.order, b.fails, b.message = 3, func(c int) bool { return c >= 0 }, "must be < "+text
+		b.order, b.fails, b.message = 3, func(c int) bool { return c >= 0 }, "must be < "+v.text
 	}
 	s.bounds = append(s.bounds, b)
 	return nil
 }
 
-func number(v any, at string) (decimal, error) {
-	n, ok := v.(json.Number)
-	if !ok {
+func number(v value, at string) (decimal, error) {
+	if v.kind != kindNumber {
 		return decimal{}, &CompileError{at, "must be a number"}
 	}
-	d, ok := parseDecimal(string(n))
-	if !ok {
-		return decimal{}, &CompileError{at, "must be a number"}
-	}
+	d, _ := parseDecimal(v.text) // the parser only lets valid numbers through
 	return d, nil
 }
 
-func (s *Schema) compileCount(name string, v any, at string) error {
+func (s *Schema) compileCount(name string, v value, at string) error {
 	d, err := number(v, at)
 	if err != nil {
 		return err
@@ -248,12 +235,11 @@ func (s *Schema) compileCount(name string, v any, at string) error {
 	return nil
 }
 
-func (s *Schema) compilePattern(v any, at string) error {
-	p, ok := v.(string)
-	if !ok {
+func (s *Schema) compilePattern(v value, at string) error {
+	if v.kind != kindString {
 		return &CompileError{at, "must be a string"}
 	}
-	re, err := regexp.Compile(p)
+	re, err := regexp.Compile(v.text)
 	if err != nil {
 		return &CompileError{at, "invalid regexp: " + err.Error()}
 	}
@@ -261,56 +247,44 @@ func (s *Schema) compilePattern(v any, at string) error {
 	return nil
 }
 
-func (s *Schema) compileRequired(v any, at string) error {
+func (s *Schema) compileRequired(v value, at string) error {
 	names, err := uniqueStrings(v, at)
 	s.required = names
 	return err
 }
 
-func (s *Schema) compileProperties(v any, at string) error {
-	props, ok := v.(map[string]any)
-	if !ok {
+func (s *Schema) compileProperties(v value, at string) error {
+	if v.kind != kindObject {
 		return &CompileError{at, "must be an object"}
 	}
-	s.properties = make(map[string]*Schema, len(props))
-	for _, name := range sortedKeys(props) {
-		sub, err := compile(props[name], joinProperty(at, name))
+	s.properties = make(map[string]*Schema, len(v.members))
+	for _, m := range v.members {
+		sub, err := compile(m.value, joinProperty(at, m.name))
 		if err != nil {
 			return err
 		}
-		s.properties[name] = sub
+		s.properties[m.name] = sub
 	}
 	return nil
 }
 
 // uniqueStrings checks a value that the specification requires to be an
 // array of distinct strings.
-func uniqueStrings(v any, at string) ([]string, error) {
-	items, ok := v.([]any)
-	if !ok {
+func uniqueStrings(v value, at string) ([]string, error) {
+	if v.kind != kindArray {
 		return nil, &CompileError{at, "must be an array of strings"}
 	}
-	out := make([]string, 0, len(items))
-	for i, item := range items {
-		str, ok := item.(string)
-		if !ok {
+	out := make([]string, 0, len(v.items))
+	for i, item := range v.items {
+		if item.kind != kindString {
 			return nil, &CompileError{at + "[" + strconv.Itoa(i) + "]", "must be a string"}
 		}
-		if slices.Contains(out, str) {
-			return nil, &CompileError{at, "duplicate entry " + strconv.Quote(str)}
+		if slices.Contains(out, item.text) {
+			return nil, &CompileError{at, "duplicate entry " + strconv.Quote(item.text)}
 		}
-		out = append(out, str)
+		out = append(out, item.text)
 	}
 	return out, nil
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func joinKeyword(loc, name string) string {

@@ -1,7 +1,6 @@
 package jsonschema
 
 import (
-	"encoding/json"
 	"strconv"
 	"strings"
 )
@@ -25,17 +24,17 @@ var typeNames = map[string]typeSet{
 	"null": typeNull,
 }
 
-func (s *Schema) compileType(v any, at string) error {
+func (s *Schema) compileType(v value, at string) error {
 	var names []string
-	switch t := v.(type) {
-	case string:
-		names = []string{t}
-	case []any:
-		if len(t) == 0 {
+	switch v.kind {
+	case kindString:
+		names = []string{v.text}
+	case kindArray:
+		if len(v.items) == 0 {
 			return &CompileError{at, "must not be empty"}
 		}
 		var err error
-		if names, err = uniqueStrings(t, at); err != nil {
+		if names, err = uniqueStrings(v, at); err != nil {
 			return err
 		}
 	default:
@@ -60,42 +59,23 @@ func listNames(names []string) string {
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
-// matches reports whether v, as decoded by decode, has one of the types.
-func (t typeSet) matches(v any) bool {
-	switch x := v.(type) {
-	case map[string]any:
+// matches reports whether v has one of the types.
+func (t typeSet) matches(v *value) bool {
+	switch v.kind {
+	case kindObject:
 		return t&typeObject != 0
-	case []any:
+	case kindArray:
 		return t&typeArray != 0
-	case string:
+	case kindString:
 		return t&typeString != 0
-	case json.Number:
+	case kindNumber:
 		if t&typeNumber != 0 {
 			return true
 		}
-		d, ok := parseDecimal(string(x))
+		d, ok := parseDecimal(v.text)
 		return t&typeInteger != 0 && ok && d.isInteger()
-	case bool:
+	case kindBool:
 		return t&typeBoolean != 0
-	case nil:
-		return t&typeNull != 0
 	}
-	return false
-}
-
-// kindName names the JSON type of v for messages.
-func kindName(v any) string {
-	switch v.(type) {
-	case map[string]any:
-		return "object"
-	case []any:
-		return "array"
-	case string:
-		return "string"
-	case json.Number:
-		return "number"
-	case bool:
-		return "boolean"
-	}
-	return "null"
+	return t&typeNull != 0
 }

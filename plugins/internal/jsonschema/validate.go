@@ -1,10 +1,6 @@
 package jsonschema
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -24,33 +20,15 @@ func (v *Violation) Error() string { return v.Path + ": " + v.Message }
 // valid, a *Violation for the first rule it breaks, or an error wrapping
 // ErrInvalidJSON when doc is not a single JSON value.
 func (s *Schema) Validate(doc []byte) error {
-	v, err := decode(doc)
+	v, err := parse(doc)
 	if err != nil {
 		return err
 	}
 	var c checker
-	if vio := c.check(s, v); vio != nil {
+	if vio := c.check(s, &v); vio != nil {
 		return vio
 	}
 	return nil
-}
-
-// decode parses exactly one JSON value, keeping numbers as written so they
-// can be compared exactly.
-func decode(data []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		if err == io.EOF {
-			return nil, fmt.Errorf("%w: no value", ErrInvalidJSON)
-		}
-		return nil, fmt.Errorf("%w: %v", ErrInvalidJSON, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: data after the top-level value", ErrInvalidJSON)
-	}
-	return v, nil
 }
 
 // checker carries the state of one Validate call. The path is kept as a
@@ -58,7 +36,6 @@ func decode(data []byte) (any, error) {
 // documents cost no string building.
 type checker struct {
 	path []step
-	keys []string // a stack of sorted member names, shared by all levels
 }
 
 type step struct {
@@ -78,40 +55,37 @@ func (c *checker) fail(msg string) *Violation {
 	return &Violation{Path: string(b), Message: msg}
 }
 
-func (c *checker) check(s *Schema, v any) *Violation {
+func (c *checker) check(s *Schema, v *value) *Violation {
 	if s.never {
 		return c.fail("is not allowed")
 	}
 	if s.types != 0 && !s.types.matches(v) {
-		return c.fail(s.typeMsg + ", got " + kindName(v))
+		return c.fail(s.typeMsg + ", got " + v.kind.String())
 	}
-	if s.hasEnum && !slices.ContainsFunc(s.enum, func(e any) bool { return equal(e, v) }) {
+	if s.hasEnum && !slices.ContainsFunc(s.enum, func(e value) bool { return equal(&e, v) }) {
 		return c.fail(s.enumMsg)
 	}
-	if s.hasConst && !equal(s.constVal, v) {
+	if s.hasConst && !equal(&s.constVal, v) {
 		return c.fail(s.constMsg)
 	}
-	switch x := v.(type) {
-	case json.Number:
-		return c.checkNumber(s, x)
-	case string:
-		return c.checkString(s, x)
-	case []any:
-		return c.checkArray(s, x)
-	case map[string]any:
-		return c.checkObject(s, x)
+	switch v.kind {
+	case kindNumber:
+		return c.checkNumber(s, v.text)
+	case kindString:
+		return c.checkString(s, v.text)
+	case kindArray:
+		return c.checkArray(s, v.items)
+	case kindObject:
+		return c.checkObject(s, v)
 	}
 	return nil
 }
 
-func (c *checker) checkNumber(s *Schema, n json.Number) *Violation {
+func (c *checker) checkNumber(s *Schema, text string) *Violation {
 	if len(s.bounds) == 0 {
 		return nil
 	}
-	d, ok := parseDecimal(string(n))
-	if !ok {
-		return c.fail("is not a valid number")
-	}
+	d, _ := parseDecimal(text) // the parser only lets valid numbers through
 	for _, b := range s.bounds {
 		if b.fails(compareDecimal(d, b.limit)) {
 			return c.fail(b.message)
@@ -137,7 +111,7 @@ func (c *checker) checkString(s *Schema, str string) *Violation {
 	return nil
 }
 
-func (c *checker) checkArray(s *Schema, items []any) *Violation {
+func (c *checker) checkArray(s *Schema, items []value) *Violation {
 	if s.minItems >= 0 && len(items) < s.minItems {
 		return c.fail("must have at least " + plural(s.minItems, "item"))
 	}
@@ -147,52 +121,45 @@ func (c *checker) checkArray(s *Schema, items []any) *Violation {
 	if s.items == nil {
 		return nil
 	}
-	for i, item := range items {
-		c.path = append(c.path, step{index: i})
-		vio := c.check(s.items, item)
-		c.path = c.path[:len(c.path)-1]
-		if vio != nil {
+	for i := range items {
+		if vio := c.descend(step{index: i}, s.items, &items[i]); vio != nil {
 			return vio
 		}
 	}
 	return nil
 }
 
-func (c *checker) checkObject(s *Schema, obj map[string]any) *Violation {
+func (c *checker) checkObject(s *Schema, obj *value) *Violation {
 	for _, name := range s.required {
-		if _, ok := obj[name]; !ok {
+		if _, ok := obj.lookup(name); !ok {
 			return c.fail("missing required property " + strconv.Quote(name))
 		}
 	}
 	if s.properties == nil && s.additional == nil {
 		return nil
 	}
-	// Map order is random; sorting makes the first violation reproducible.
-	start := len(c.keys)
-	for name := range obj {
-		c.keys = append(c.keys, name)
-	}
-	end := len(c.keys)
-	slices.Sort(c.keys[start:end])
-	defer func() { c.keys = c.keys[:start] }()
-	for i := start; i < end; i++ {
-		// c.keys may be reallocated by nested objects, so index it afresh.
-		name := c.keys[i]
-		sub := s.properties[name]
+	// Members are sorted by name, which makes "first" well defined.
+	for i := range obj.members {
+		m := &obj.members[i]
+		sub := s.properties[m.name]
 		if sub == nil {
 			sub = s.additional
 		}
 		if sub == nil {
 			continue
 		}
-		c.path = append(c.path, step{name: name, index: -1})
-		vio := c.check(sub, obj[name])
-		c.path = c.path[:len(c.path)-1]
-		if vio != nil {
+		if vio := c.descend(step{name: m.name, index: -1}, sub, &m.value); vio != nil {
 			return vio
 		}
 	}
 	return nil
+}
+
+func (c *checker) descend(st step, s *Schema, v *value) *Violation {
+	c.path = append(c.path, st)
+	vio := c.check(s, v)
+	c.path = c.path[:len(c.path)-1]
+	return vio
 }
 
 func plural(n int, noun string) string {
@@ -204,47 +171,33 @@ func plural(n int, noun string) string {
 
 // equal is JSON equality as enum and const need it: numbers by value (1 and
 // 1.0 are equal), objects regardless of member order.
-func equal(a, b any) bool {
-	switch x := a.(type) {
-	case nil:
-		return b == nil
-	case bool:
-		y, ok := b.(bool)
-		return ok && x == y
-	case string:
-		y, ok := b.(string)
-		return ok && x == y
-	case json.Number:
-		y, ok := b.(json.Number)
-		return ok && equalNumbers(x, y)
-	case []any:
-		y, ok := b.([]any)
-		return ok && slices.EqualFunc(x, y, equal)
-	case map[string]any:
-		y, ok := b.(map[string]any)
-		return ok && equalObjects(x, y)
+func equal(a, b *value) bool {
+	if a.kind != b.kind {
+		return false
 	}
-	return false
+	switch a.kind {
+	case kindBool:
+		return a.boolean == b.boolean
+	case kindString:
+		return a.text == b.text
+	case kindNumber:
+		return equalNumbers(a.text, b.text)
+	case kindArray:
+		return slices.EqualFunc(a.items, b.items, func(x, y value) bool { return equal(&x, &y) })
+	case kindObject:
+		// Both member lists are sorted and free of duplicates.
+		return slices.EqualFunc(a.members, b.members, func(x, y member) bool {
+			return x.name == y.name && equal(&x.value, &y.value)
+		})
+	}
+	return true
 }
 
-func equalNumbers(a, b json.Number) bool {
+func equalNumbers(a, b string) bool {
 	if a == b {
 		return true
 	}
-	x, okx := parseDecimal(string(a))
-	y, oky := parseDecimal(string(b))
+	x, okx := parseDecimal(a)
+	y, oky := parseDecimal(b)
 	return okx && oky && compareDecimal(x, y) == 0
-}
-
-func equalObjects(a, b map[string]any) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, va := range a {
-		vb, ok := b[k]
-		if !ok || !equal(va, vb) {
-			return false
-		}
-	}
-	return true
 }
