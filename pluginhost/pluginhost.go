@@ -169,7 +169,7 @@ func Load(ctx context.Context, o Options) (*Plugin, error) {
 		return float64(v.(*Plugin).memoryBytes())
 	})
 	p.faults = map[string]*metrics.Counter{}
-	for _, k := range []string{faultTrap, faultTimeout, faultMemory, faultExit, faultABI} {
+	for _, k := range []string{faultTrap, faultTimeout, faultMemory, faultExit, faultABI, faultStalled} {
 		p.faults[k] = metrics.GetOrCreateCounter(fmt.Sprintf(`wasmgate_plugin_errors_total%s,kind=%q}`, labels, k))
 	}
 	for i := 0; i < o.Pool; i++ {
@@ -329,6 +329,9 @@ const (
 	faultMemory  = "memory"
 	faultExit    = "exit"
 	faultABI     = "abi"
+	// faultStalled: the plugin paused a request and nothing it did could
+	// resume it. The VM is fine; the request is not let through.
+	faultStalled = "stalled"
 )
 
 func (p *Plugin) fault(kind string) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/binary"
+	"errors"
 	"iter"
 	"strconv"
 	"strings"
@@ -141,12 +142,20 @@ func (r *Request) phase(run func(*Stream) (uint64, error), reverse bool) (Action
 			continue
 		}
 		s.resumed = false
-		_, err := run(s)
+		act, err := run(s)
 		if err == nil && len(s.calls) > 0 {
 			// The stream waits for its callouts; their responses decide
 			// whether it resumes (proxy_continue_stream) or is answered
 			// (proxy_send_local_response).
 			err = s.runCallouts()
+		}
+		if err == nil && r.Local == nil && !r.Closed && act == guestPause && !s.resumed {
+			// Paused, and nothing left that could resume it: letting
+			// the request through would skip what the plugin was
+			// waiting to decide (an authentication, say), so it is a
+			// failure of the plugin.
+			s.vm.p.fault(faultStalled)
+			err = &Fault{Plugin: s.vm.p.opts.Name, Kind: faultStalled, Err: errStalled}
 		}
 		if err != nil {
 			r.streams[i] = nil
@@ -158,11 +167,15 @@ func (r *Request) phase(run func(*Stream) (uint64, error), reverse bool) (Action
 		if r.Local != nil || r.Closed {
 			return Respond, nil
 		}
-		// A stream still paused here has nothing left that could resume
-		// it (timers are not offered yet): it continues, as if resumed.
 	}
 	return Continue, nil
 }
+
+// guestPause is the Proxy-Wasm action a callback returns to stop
+// iteration (Continue is 0).
+const guestPause = 1
+
+var errStalled = errors.New("the plugin paused the request with nothing pending that could resume it")
 
 // End runs proxy_on_done, proxy_on_log and proxy_on_delete for every
 // context and releases the request. r must not be used afterwards.

@@ -532,7 +532,7 @@ plugins = ["as-add-header"]
 }
 
 // builtPlugin is the path of a plugin make plugins built.
-func builtPlugin(t *testing.T, file string) string {
+func builtPlugin(t testing.TB, file string) string {
 	t.Helper()
 	module, err := filepath.Abs(filepath.Join("..", "plugins", "build", file))
 	if err != nil {
@@ -579,6 +579,44 @@ plugins = ["key-auth"]
 			!strings.Contains(string(body), `"error":"unauthorized"`) {
 			t.Fatalf("key %v: %d %q", hdr, resp.StatusCode, body)
 		}
+	}
+}
+
+// TestE2EPausedRequestIsNotLetThrough: a plugin that pauses a request and
+// leaves nothing that could resume it fails the request (500, fault
+// "stalled"), or is skipped with fail_open; the request never reaches the
+// upstream on its own.
+func TestE2EPausedRequestIsNotLetThrough(t *testing.T) {
+	be := newKillable(t, "be", nil)
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
+[[plugins]]
+name = "stall"
+module = %q
+[[plugins]]
+name = "stall-open"
+module = %q
+on_error = "fail_open"
+[[routes]]
+path_prefix = "/closed"
+upstream = "backend"
+plugins = ["stall"]
+[[routes]]
+path_prefix = "/open"
+upstream = "backend"
+plugins = ["stall-open"]
+`, fixturePath(t, "stall"), fixturePath(t, "stall")))
+	client := newClient(t)
+	resp, body := doReq(t, client, "GET", g.URL+"/closed", nil, nil)
+	checkError(t, resp, body, 500, "plugin_error")
+	if n := be.hits.Load(); n != 0 {
+		t.Fatalf("the backend saw %d requests", n)
+	}
+	if resp, _ := doReq(t, client, "GET", g.URL+"/open", nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("fail_open: %d", resp.StatusCode)
+	}
+	_, metrics := doReq(t, client, "GET", g.AdminURL+"/metrics", nil, nil)
+	if !strings.Contains(string(metrics), `wasmgate_plugin_errors_total{plugin="stall",kind="stalled"} 1`) {
+		t.Fatalf("no stalled fault counted:\n%s", metrics)
 	}
 }
 
