@@ -1,0 +1,307 @@
+// transform rewrites requests and responses on their way through:
+// headers, the path and query, and fields of JSON bodies. Config (JSON):
+//
+//	{
+//	  "request": {
+//	    "headers": {"rename": {"X-Old": "X-New"}, "remove": ["X-Debug"],
+//	                "set": {"X-Gateway": "wasmgate"}, "add": {"Via": "wasmgate"}},
+//	    "path":    {"regex": "^/v1/(.*)$", "replacement": "/api/$1"},
+//	    "query":   {"rename": {"q": "search"}, "remove": ["debug"], "set": {"source": "gw"}},
+//	    "body":    {"rename": {"user_name": "user.name"}, "remove": ["password"], "set": {"meta.via": "gw"}}
+//	  },
+//	  "response": {
+//	    "headers": {...},
+//	    "body":    {...}
+//	  },
+//	  "max_body_bytes": 1048576
+//	}
+//
+// Header operations run rename, remove, set, add; query operations rename,
+// remove, set; body operations are those of plugins/internal/jsonedit
+// (rename, remove, set, on dotted paths). A body is edited only when its
+// Content-Type says JSON, it parses as a JSON object and it is at most
+// max_body_bytes (default 1 MiB); otherwise it passes unchanged and the
+// metric transform_body_skipped counts it. Only the phases a configuration
+// uses are declared to the host, so a header-only transform never makes
+// the gateway buffer a body.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+
+	proxywasm "github.com/wasmgate/wasmgate/sdk/go"
+
+	"github.com/wasmgate/wasmgate/plugins/internal/jsonedit"
+)
+
+type headerOps struct {
+	Rename orderedPairs `json:"rename"`
+	Remove []string     `json:"remove"`
+	Set    orderedPairs `json:"set"`
+	Add    orderedPairs `json:"add"`
+}
+
+func (h *headerOps) empty() bool {
+	return h == nil || len(h.Rename)+len(h.Remove)+len(h.Set)+len(h.Add) == 0
+}
+
+type queryOps struct {
+	Rename orderedPairs `json:"rename"`
+	Remove []string     `json:"remove"`
+	Set    orderedPairs `json:"set"`
+}
+
+type pathRewrite struct {
+	Regex       string `json:"regex"`
+	Replacement string `json:"replacement"`
+	re          *regexp.Regexp
+}
+
+type direction struct {
+	Headers *headerOps       `json:"headers"`
+	Path    *pathRewrite     `json:"path"`
+	Query   *queryOps        `json:"query"`
+	Body    *jsonedit.Config `json:"body"`
+}
+
+type config struct {
+	Request      direction `json:"request"`
+	Response     direction `json:"response"`
+	MaxBodyBytes int       `json:"max_body_bytes"`
+}
+
+// orderedPairs is a JSON object of string values, in the order written:
+// operations run in that order.
+type orderedPairs [][2]string
+
+func (o *orderedPairs) UnmarshalJSON(data []byte) error {
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return errors.New("want an object of strings")
+	}
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		var v string
+		if err := dec.Decode(&v); err != nil {
+			return fmt.Errorf("%s: want a string", k)
+		}
+		*o = append(*o, [2]string{k.(string), v})
+	}
+	return nil
+}
+
+type plugin struct {
+	cfg     config
+	skipped proxywasm.Counter
+}
+
+func (p *plugin) OnConfigure(raw []byte) error {
+	var c config
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return err
+	}
+	if c.Response.Path != nil || c.Response.Query != nil {
+		return errors.New("response: path and query apply to requests only")
+	}
+	if pr := c.Request.Path; pr != nil {
+		re, err := regexp.Compile(pr.Regex)
+		if err != nil || pr.Regex == "" {
+			return fmt.Errorf("request.path.regex: %v", err)
+		}
+		pr.re = re
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	if c.MaxBodyBytes < 0 {
+		return errors.New("max_body_bytes: must not be negative")
+	}
+	p.cfg = c
+	p.skipped, _ = proxywasm.NewCounter("transform_body_skipped")
+	return nil
+}
+
+// NewHTTP picks the leanest request type the configuration allows: the
+// SDK declares its methods as the phases the host calls.
+func (p *plugin) NewHTTP() proxywasm.HTTP {
+	base := request{p: p}
+	reqBody, respBody := p.cfg.Request.Body != nil, p.cfg.Response.Body != nil
+	switch {
+	case reqBody && respBody:
+		return &bothBodies{withResponse{base}}
+	case reqBody:
+		return &withRequestBody{withResponse{base}}
+	case respBody:
+		return &withResponseBody{withResponse{base}}
+	case !p.cfg.Response.Headers.empty():
+		return &withResponse{base}
+	}
+	return &base
+}
+
+// request handles the request's headers; the types embedding it add
+// phases.
+type request struct {
+	p                 *plugin
+	reqJSON, respJSON bool
+}
+
+func (r *request) Reset() { r.reqJSON, r.respJSON = false, false }
+
+func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action {
+	d := &r.p.cfg.Request
+	h := s.RequestHeaders()
+	if d.Path != nil || d.Query != nil {
+		rewritePath(h, d)
+	}
+	applyHeaders(h, d.Headers)
+	if d.Body != nil {
+		r.reqJSON = isJSON(h)
+	}
+	return proxywasm.Continue
+}
+
+type withResponse struct{ request }
+
+func (r *withResponse) OnResponseHeaders(s proxywasm.Stream, _ bool) proxywasm.Action {
+	h := s.ResponseHeaders()
+	applyHeaders(h, r.p.cfg.Response.Headers)
+	if r.p.cfg.Response.Body != nil {
+		r.respJSON = isJSON(h)
+	}
+	return proxywasm.Continue
+}
+
+type withRequestBody struct{ withResponse }
+
+func (r *withRequestBody) OnRequestBody(s proxywasm.Stream, size int, eos bool) proxywasm.Action {
+	if r.reqJSON {
+		r.p.editBody(s.RequestBody(), r.p.cfg.Request.Body)
+	}
+	return proxywasm.Continue
+}
+
+type withResponseBody struct{ withResponse }
+
+func (r *withResponseBody) OnResponseBody(s proxywasm.Stream, size int, eos bool) proxywasm.Action {
+	if r.respJSON {
+		r.p.editBody(s.ResponseBody(), r.p.cfg.Response.Body)
+	}
+	return proxywasm.Continue
+}
+
+type bothBodies struct{ withResponse }
+
+func (r *bothBodies) OnRequestBody(s proxywasm.Stream, size int, eos bool) proxywasm.Action {
+	if r.reqJSON {
+		r.p.editBody(s.RequestBody(), r.p.cfg.Request.Body)
+	}
+	return proxywasm.Continue
+}
+
+func (r *bothBodies) OnResponseBody(s proxywasm.Stream, size int, eos bool) proxywasm.Action {
+	if r.respJSON {
+		r.p.editBody(s.ResponseBody(), r.p.cfg.Response.Body)
+	}
+	return proxywasm.Continue
+}
+
+func isJSON(h proxywasm.HeaderMap) bool {
+	ct, err := h.Get("content-type")
+	if err != nil {
+		return false
+	}
+	mt, _, _ := strings.Cut(strings.ToLower(ct), ";")
+	mt = strings.TrimSpace(mt)
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}
+
+func (p *plugin) editBody(b proxywasm.Body, c *jsonedit.Config) {
+	doc, err := b.Bytes()
+	if err != nil || len(doc) == 0 {
+		return
+	}
+	out, err := jsonedit.Apply(doc, c.Ops(), p.cfg.MaxBodyBytes)
+	if err != nil {
+		_ = p.skipped.Add(1)
+		if proxywasm.Enabled(proxywasm.LevelDebug) {
+			proxywasm.LogDebug("body left unchanged: " + err.Error())
+		}
+		return
+	}
+	_ = b.Replace(out)
+}
+
+func applyHeaders(h proxywasm.HeaderMap, ops *headerOps) {
+	if ops == nil {
+		return
+	}
+	for _, kv := range ops.Rename {
+		if v, err := h.Get(kv[0]); err == nil {
+			_ = h.Remove(kv[0])
+			_ = h.Set(kv[1], v)
+		}
+	}
+	for _, name := range ops.Remove {
+		_ = h.Remove(name)
+	}
+	for _, kv := range ops.Set {
+		_ = h.Set(kv[0], kv[1])
+	}
+	for _, kv := range ops.Add {
+		_ = h.Add(kv[0], kv[1])
+	}
+}
+
+// rewritePath applies the path regex and the query operations to :path.
+func rewritePath(h proxywasm.HeaderMap, d *direction) {
+	full, err := h.Get(":path")
+	if err != nil {
+		return
+	}
+	path, query, hasQuery := strings.Cut(full, "?")
+	if pr := d.Path; pr != nil {
+		path = pr.re.ReplaceAllString(path, pr.Replacement)
+		if !strings.HasPrefix(path, "/") {
+			path = "/" + path
+		}
+	}
+	if q := d.Query; q != nil {
+		vals, err := url.ParseQuery(query)
+		if err == nil {
+			for _, kv := range q.Rename {
+				if v, ok := vals[kv[0]]; ok {
+					delete(vals, kv[0])
+					vals[kv[1]] = v
+				}
+			}
+			for _, name := range q.Remove {
+				vals.Del(name)
+			}
+			for _, kv := range q.Set {
+				vals.Set(kv[0], kv[1])
+			}
+			query, hasQuery = vals.Encode(), true
+		}
+	}
+	if hasQuery && query != "" {
+		path += "?" + query
+	}
+	if path != full {
+		_ = h.Set(":path", path)
+	}
+}
+
+func init() { proxywasm.Register(func() proxywasm.Plugin { return &plugin{} }) }
+
+func main() {}

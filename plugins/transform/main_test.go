@@ -1,0 +1,122 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	proxywasm "github.com/wasmgate/wasmgate/sdk/go"
+	"github.com/wasmgate/wasmgate/sdk/go/proxytest"
+)
+
+func start(t *testing.T, config string) *proxytest.Host {
+	t.Helper()
+	h, err := proxytest.New(proxytest.Options{Config: []byte(config)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func req(path string, headers ...[2]string) [][2]string {
+	return append([][2]string{{":method", "POST"}, {":path", path}, {":authority", "api"}}, headers...)
+}
+
+func TestHeaders(t *testing.T) {
+	h := start(t, `{"request": {"headers": {"rename": {"X-Old": "X-New"}, "remove": ["X-Debug"],
+		"set": {"X-Gateway": "wasmgate", "X-Twice": "b"}, "add": {"X-Twice": "c"}}},
+		"response": {"headers": {"remove": ["Server"], "set": {"X-Served-By": "wasmgate"}}}}`)
+	s := h.NewStream()
+	s.RequestHeaders(req("/", [2]string{"x-old", "1"}, [2]string{"x-debug", "y"}, [2]string{"x-twice", "a"}), true)
+	want := "[[:method POST] [:path /] [:authority api] [x-twice b] [x-new 1] [x-gateway wasmgate] [x-twice c]]"
+	if got := pairs(s.Request); got != want {
+		t.Fatalf("request headers\n got %s\nwant %s", got, want)
+	}
+	s.ResponseHeaders([][2]string{{":status", "200"}, {"server", "echo"}}, true)
+	if s.ResponseHeader("server") != "" || s.ResponseHeader("x-served-by") != "wasmgate" {
+		t.Fatalf("response headers %v", s.Response)
+	}
+	if h.Handles("request_body") || h.Handles("response_body") || !h.Handles("response_headers") {
+		t.Fatalf("header-only transform declared %v", h.Phases)
+	}
+}
+
+func pairs(p [][2]string) string {
+	var parts []string
+	for _, kv := range p {
+		parts = append(parts, "["+kv[0]+" "+kv[1]+"]")
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+func TestPathAndQuery(t *testing.T) {
+	h := start(t, `{"request": {"path": {"regex": "^/v1/(.*)$", "replacement": "/api/$1"},
+		"query": {"rename": {"q": "search"}, "remove": ["debug"], "set": {"source": "gw"}}}}`)
+	for _, tc := range []struct{ in, want string }{
+		{"/v1/users?q=ann&debug=1", "/api/users?search=ann&source=gw"},
+		{"/v2/users", "/v2/users?source=gw"},
+		{"/v1/", "/api/?source=gw"},
+	} {
+		s := h.NewStream()
+		s.RequestHeaders(req(tc.in), true)
+		if got := s.Header(":path"); got != tc.want {
+			t.Errorf("%s -> %s, want %s", tc.in, got, tc.want)
+		}
+	}
+	if h.Handles("response_headers") || h.Handles("request_body") {
+		t.Fatalf("request-only transform declared %v", h.Phases)
+	}
+}
+
+func TestJSONBodies(t *testing.T) {
+	h := start(t, `{"request": {"body": {"rename": {"user_name": "user.name"}, "remove": ["password"], "set": {"via": "gw"}}},
+		"response": {"body": {"remove": ["internal"], "set": {"served_by": "wasmgate"}}}, "max_body_bytes": 200}`)
+	if !h.Handles("request_body") || !h.Handles("response_body") {
+		t.Fatalf("phases %v", h.Phases)
+	}
+	s := h.NewStream()
+	s.RequestHeaders(req("/", [2]string{"content-type", "application/json; charset=utf-8"}), false)
+	s.SendRequestBody([]byte(`{"user_name": "ann", "password": "x", "n": 1.50}`))
+	if got := string(s.RequestBody); got != `{"n":1.50,"user":{"name":"ann"},"via":"gw"}` {
+		t.Fatalf("request body %s", got)
+	}
+	s.ResponseHeaders([][2]string{{":status", "200"}, {"content-type", "application/problem+json"}}, false)
+	s.SendResponseBody([]byte(`{"ok":true,"internal":{"a":1}}`))
+	if got := string(s.ResponseBody); got != `{"ok":true,"served_by":"wasmgate"}` {
+		t.Fatalf("response body %s", got)
+	}
+}
+
+func TestBodiesLeftAlone(t *testing.T) {
+	h := start(t, `{"request": {"body": {"set": {"via": "gw"}}}, "max_body_bytes": 20}`)
+	for _, tc := range []struct{ ct, body string }{
+		{"text/plain", `{"a":1}`},                           // not JSON by its type
+		{"application/json", `{"a":`},                       // not JSON by its text
+		{"application/json", `[1,2]`},                       // not an object
+		{"application/json", `{"long":"aaaaaaaaaaaaaaaa"}`}, // over max_body_bytes
+	} {
+		s := h.NewStream()
+		s.RequestHeaders(req("/", [2]string{"content-type", tc.ct}), false)
+		if act := s.SendRequestBody([]byte(tc.body)); act != proxywasm.Continue || string(s.RequestBody) != tc.body {
+			t.Errorf("%s %s: action %d, body %s", tc.ct, tc.body, act, s.RequestBody)
+		}
+	}
+	if m, _ := h.Metric("transform_body_skipped"); m == nil || m.Value != 3 {
+		t.Fatalf("skipped metric %+v", m)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for cfg, want := range map[string]string{
+		`{"request": {"path": {"regex": "("}}}`:       "request.path.regex",
+		`{"response": {"path": {"regex": "a"}}}`:      "requests only",
+		`{"request": {"headers": {"set": {"a": 1}}}}`: "want a string",
+		`{"requests": {}}`:                            "unknown field",
+		`{"request": {"body": {"set": "x"}}}`:         "jsonedit",
+		`{"max_body_bytes": -1}`:                      "max_body_bytes",
+	} {
+		_, err := proxytest.New(proxytest.Options{Config: []byte(cfg)})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error with %q", cfg, err, want)
+		}
+	}
+}
