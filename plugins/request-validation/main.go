@@ -1,0 +1,211 @@
+// request-validation refuses requests that do not fit what a route
+// accepts, before they reach the upstream. Config (JSON):
+//
+//	{
+//	  "methods": ["GET", "POST"],            // others: 405 with Allow
+//	  "content_types": ["application/json"], // for requests with a body: others 415
+//	  "max_body_bytes": 65536,               // larger bodies: 413
+//	  "require_body": false,                 // POST, PUT and PATCH must carry a body: 400
+//	  "schema": {"type": "object", ...}      // JSON bodies must match: 400 naming the path
+//	}
+//
+// Every field is optional. Content types are compared by media type,
+// parameters ignored ("application/json; charset=utf-8" is
+// application/json); list each accepted type, there are no wildcards. The
+// schema is the subset of JSON Schema in
+// plugins/internal/jsonschema (type, required, properties,
+// additionalProperties, items, enum, const, minimum/maximum and their
+// exclusive forms, minLength/maxLength, minItems/maxItems, pattern); it
+// applies to bodies whose content type is JSON (application/json or
+// anything ending in +json), and a body that is not valid JSON is a 400
+// too. Errors are JSON: {"error": "invalid_request", "path": "$.user.age",
+// "message": "must be >= 18"}; the path is absent for errors about the
+// request as a whole.
+//
+// The body is only read (so only buffered by the gateway) when the
+// configuration has a schema or a body size limit.
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	proxywasm "github.com/wasmgate/wasmgate/sdk/go"
+
+	"github.com/wasmgate/wasmgate/plugins/internal/jsonschema"
+)
+
+type config struct {
+	Methods      []string        `json:"methods"`
+	ContentTypes []string        `json:"content_types"`
+	MaxBodyBytes int64           `json:"max_body_bytes"`
+	RequireBody  bool            `json:"require_body"`
+	Schema       json.RawMessage `json:"schema"`
+}
+
+type plugin struct {
+	cfg    config
+	allow  string // the Allow header of a 405
+	schema *jsonschema.Schema
+}
+
+func (p *plugin) OnConfigure(raw []byte) error {
+	var c config
+	if len(bytes.TrimSpace(raw)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c); err != nil {
+			return err
+		}
+	}
+	for i, m := range c.Methods {
+		if m == "" || strings.ToUpper(m) != m {
+			return fmt.Errorf("methods[%d]: %q: want an upper-case method", i, m)
+		}
+	}
+	for i, ct := range c.ContentTypes {
+		if !strings.Contains(ct, "/") {
+			return fmt.Errorf("content_types[%d]: %q: want a media type such as application/json", i, ct)
+		}
+		c.ContentTypes[i] = strings.ToLower(strings.TrimSpace(ct))
+	}
+	if c.MaxBodyBytes < 0 {
+		return errors.New("max_body_bytes: must not be negative")
+	}
+	p.schema = nil
+	if len(c.Schema) > 0 && string(c.Schema) != "null" {
+		s, err := jsonschema.Compile(c.Schema)
+		if err != nil {
+			return fmt.Errorf("schema: %w", err)
+		}
+		p.schema = s
+	}
+	p.cfg, p.allow = c, strings.Join(c.Methods, ", ")
+	return nil
+}
+
+// NewHTTP returns a type with a body phase only when the configuration
+// needs the body.
+func (p *plugin) NewHTTP() proxywasm.HTTP {
+	if p.schema != nil || p.cfg.MaxBodyBytes > 0 {
+		return &withBody{request{p: p}}
+	}
+	return &request{p: p}
+}
+
+type request struct {
+	p    *plugin
+	json bool // the body is JSON by its content type
+	body bool // the request announced a body
+}
+
+func (r *request) Reset() { r.json, r.body = false, false }
+
+func (r *request) OnRequestHeaders(s proxywasm.Stream, endOfStream bool) proxywasm.Action {
+	p, h := r.p, s.RequestHeaders()
+	if len(p.cfg.Methods) > 0 {
+		m, _ := h.Peek(":method")
+		if !contains(p.cfg.Methods, m) {
+			return refuse(s, 405, "method_not_allowed", "", "method not allowed on this route", "allow", p.allow)
+		}
+	}
+	length := int64(-1)
+	if v, err := h.Peek("content-length"); err == nil {
+		if n, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+			length = n
+		}
+	}
+	chunked := h.Has("transfer-encoding")
+	r.body = length > 0 || chunked
+	if p.cfg.MaxBodyBytes > 0 && length > p.cfg.MaxBodyBytes {
+		return refuse(s, 413, "body_too_large", "", "request body exceeds "+strconv.FormatInt(p.cfg.MaxBodyBytes, 10)+" bytes")
+	}
+	if p.cfg.RequireBody && !r.body {
+		if m, _ := h.Peek(":method"); string(m) == "POST" || string(m) == "PUT" || string(m) == "PATCH" {
+			return refuse(s, 400, "invalid_request", "", "a request body is required")
+		}
+	}
+	mt := mediaType(h)
+	r.json = mt == "application/json" || strings.HasSuffix(mt, "+json")
+	if r.body && len(p.cfg.ContentTypes) > 0 && !containsString(p.cfg.ContentTypes, mt) {
+		return refuse(s, 415, "unsupported_media_type", "", "content type must be one of: "+strings.Join(p.cfg.ContentTypes, ", "))
+	}
+	return proxywasm.Continue
+}
+
+type withBody struct{ request }
+
+func (r *withBody) OnRequestBody(s proxywasm.Stream, size int, endOfStream bool) proxywasm.Action {
+	p := r.p
+	if p.cfg.MaxBodyBytes > 0 && int64(size) > p.cfg.MaxBodyBytes {
+		return refuse(s, 413, "body_too_large", "", "request body exceeds "+strconv.FormatInt(p.cfg.MaxBodyBytes, 10)+" bytes")
+	}
+	if p.schema == nil || !r.json || size == 0 {
+		return proxywasm.Continue
+	}
+	body, err := s.RequestBody().Bytes()
+	if err != nil {
+		return refuse(s, 500, "internal_error", "", "the request body could not be read")
+	}
+	err = p.schema.Validate(body)
+	var v *jsonschema.Violation
+	switch {
+	case err == nil:
+		return proxywasm.Continue
+	case errors.As(err, &v):
+		return refuse(s, 400, "invalid_request", v.Path, v.Message)
+	default:
+		return refuse(s, 400, "invalid_request", "", "the request body is not valid JSON")
+	}
+}
+
+func mediaType(h proxywasm.HeaderMap) string {
+	ct, err := h.Get("content-type")
+	if err != nil {
+		return ""
+	}
+	mt, _, _ := strings.Cut(ct, ";")
+	return strings.ToLower(strings.TrimSpace(mt))
+}
+
+func contains(list []string, b []byte) bool {
+	for _, s := range list {
+		if s == string(b) {
+			return true
+		}
+	}
+	return false
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// refuse answers with a JSON error; extra are header name/value pairs.
+func refuse(s proxywasm.Stream, status int, code, path, msg string, extra ...string) proxywasm.Action {
+	body := struct {
+		Error   string `json:"error"`
+		Path    string `json:"path,omitempty"`
+		Message string `json:"message"`
+	}{code, path, msg}
+	b, _ := json.Marshal(body)
+	headers := [][2]string{{"content-type", "application/json"}}
+	for i := 0; i+1 < len(extra); i += 2 {
+		headers = append(headers, [2]string{extra[i], extra[i+1]})
+	}
+	_ = s.Respond(status, headers, append(b, '\n'))
+	return proxywasm.Pause
+}
+
+func init() { proxywasm.Register(func() proxywasm.Plugin { return &plugin{} }) }
+
+func main() {}
