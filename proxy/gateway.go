@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"path/filepath"
 	"github.com/valyala/fasthttp"
 
 	"context"
@@ -61,6 +62,10 @@ func New(opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	if dir := cfg.Gateway.PluginCacheDir; dir != "" {
+		// Relative to the config file, as plugin modules are.
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(filepath.Dir(cfg.File), dir)
+		}
 		if err := pluginhost.UseCacheDir(dir); err != nil {
 			lg.close()
 			return nil, config.Errors{{File: cfg.File, Line: 0, Path: "gateway.plugin_cache_dir", Msg: err.Error()}}

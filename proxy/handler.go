@@ -204,6 +204,31 @@ func (g *Gateway) pluginFailed(ctx *fasthttp.RequestCtx, x *exchange, route *Rou
 	g.finish(ctx, x, route, nil, err)
 }
 
+// Lingering close: at most maxDrain bytes, lingerIdle without data,
+// lingerTotal in all.
+const (
+	maxDrain    = 16 << 20
+	lingerIdle  = time.Second
+	lingerTotal = 5 * time.Second
+)
+
+func linger(c net.Conn) {
+	buf := make([]byte, 32<<10)
+	end := time.Now().Add(lingerTotal)
+	for n := 0; n < maxDrain; {
+		d := time.Now().Add(lingerIdle)
+		if d.After(end) {
+			d = end
+		}
+		_ = c.SetReadDeadline(d)
+		m, err := c.Read(buf)
+		n += m
+		if err != nil {
+			return
+		}
+	}
+}
+
 // serveRoute handles a request once its route is known and any plugin
 // chain has let it through; pr is the chain's request, nil without one.
 func (g *Gateway) serveRoute(ctx *fasthttp.RequestCtx, x *exchange, l *listener, snap *Snapshot, route *Route, pr *pluginhost.Request) {
@@ -219,8 +244,14 @@ func (g *Gateway) serveRoute(ctx *fasthttp.RequestCtx, x *exchange, l *listener,
 
 	if cl := req.Header.ContentLength(); cl > 0 && int64(cl) > l.maxBody {
 		ctx.SetConnectionClose()
+		// Answer at once, then read and drop what the client is still
+		// sending before closing (nginx's lingering close): closing a
+		// socket with unread data resets the connection, and the client
+		// may then lose the 413 it was sent.
+		ctx.Hijack(linger)
 		g.reject(ctx, x, snap, route, fasthttp.StatusRequestEntityTooLarge, "body_too_large",
 			"request body exceeds the listener's max_body_bytes")
+		ctx.SetConnectionClose() // the error response was written afresh
 		return
 	}
 

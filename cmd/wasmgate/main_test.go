@@ -22,7 +22,10 @@ import (
 	"time"
 )
 
-var binary, echoBinary string
+// binary is built with the race detector; fastBinary without, for tests
+// that start Go-built plugins (wazero compiles a module many times slower
+// under the race detector).
+var binary, fastBinary, echoBinary string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "wasmgate-bin")
@@ -32,6 +35,11 @@ func TestMain(m *testing.M) {
 	binary = filepath.Join(dir, "wasmgate")
 	out, err := exec.Command("go", "build", "-race", "-o", binary, ".").CombinedOutput()
 	if err != nil {
+		fmt.Fprintf(os.Stderr, "building wasmgate: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	fastBinary = filepath.Join(dir, "wasmgate-norace")
+	if out, err := exec.Command("go", "build", "-o", fastBinary, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building wasmgate: %v\n%s", err, out)
 		os.Exit(1)
 	}
@@ -109,12 +117,18 @@ func writeConfig(t *testing.T, path, text string) {
 // startProc runs `wasmgate run -c <config>` and waits until it listens.
 func startProc(t *testing.T, configText string) *proc {
 	t.Helper()
+	return startProcWith(t, binary, configText)
+}
+
+// startProcWith is startProc with another build of the binary.
+func startProcWith(t *testing.T, bin, configText string) *proc {
+	t.Helper()
 	dir := t.TempDir()
 	p := &proc{config: filepath.Join(dir, "gateway.toml"), exited: make(chan error, 1)}
 	writeConfig(t, p.config, configText)
 	p.logs = &lineLog{}
 	p.logs.cond = sync.NewCond(&p.logs.mu)
-	p.cmd = exec.Command(binary, "run", "-c", p.config)
+	p.cmd = exec.Command(bin, "run", "-c", p.config)
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +148,8 @@ func startProc(t *testing.T, configText string) *proc {
 		_ = p.cmd.Process.Kill()
 	})
 	var entry struct{ Addr string }
-	line := p.logs.waitFor(t, 20*time.Second, `"listener":"public"`, `"message":"listening"`)
+	// Starting compiles every plugin module (seconds each on a busy machine).
+	line := p.logs.waitFor(t, 90*time.Second, `"listener":"public"`, `"message":"listening"`)
 	if err := json.Unmarshal([]byte(line), &entry); err != nil {
 		t.Fatal(err)
 	}

@@ -108,7 +108,8 @@ func TestReadmeExamplesAnswerAsPrinted(t *testing.T) {
 	// The config moves to a temp dir; its plugin modules (relative to the
 	// config file) stay where make built them.
 	cfgText := strings.ReplaceAll(replace(string(cfg)), `module = "plugins/`, `module = "`+filepath.ToSlash(root)+`/plugins/`)
-	p := startProc(t, cfgText)
+	cfgText = strings.ReplaceAll(cfgText, `plugin_cache_dir = "plugins/`, `plugin_cache_dir = "`+filepath.ToSlash(root)+`/plugins/`)
+	p := startProcWith(t, fastBinary, cfgText)
 	_ = p
 
 	// The README shows bin/wasmgate as `make build` leaves it; here it is
@@ -126,7 +127,7 @@ func TestReadmeExamplesAnswerAsPrinted(t *testing.T) {
 	}
 
 	for _, ex := range examples {
-		cmdline := replace(strings.ReplaceAll(ex.cmd, "bin/wasmgate ", binary+" "))
+		cmdline := replace(strings.ReplaceAll(ex.cmd, "bin/wasmgate ", fastBinary+" "))
 		cmd := exec.Command("bash", "-c", cmdline)
 		cmd.Dir = root
 		got, err := cmd.CombinedOutput()

@@ -197,12 +197,15 @@ func refuse(s proxywasm.Stream, status int, code, path, msg string, extra ...str
 		Path    string `json:"path,omitempty"`
 		Message string `json:"message"`
 	}{code, path, msg}
-	b, _ := json.Marshal(body)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // a path or pattern keeps its < > &
+	_ = enc.Encode(body)
 	headers := [][2]string{{"content-type", "application/json"}}
 	for i := 0; i+1 < len(extra); i += 2 {
 		headers = append(headers, [2]string{extra[i], extra[i+1]})
 	}
-	_ = s.Respond(status, headers, append(b, '\n'))
+	_ = s.Respond(status, headers, b.Bytes())
 	return proxywasm.Pause
 }
 
