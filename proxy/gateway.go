@@ -1,8 +1,8 @@
 package proxy
 
 import (
-	"path/filepath"
 	"github.com/valyala/fasthttp"
+	"path/filepath"
 
 	"context"
 	"crypto/sha256"
