@@ -287,7 +287,7 @@ func onHTTPCallResponse(_, token, headers, bodySize, _ uint32) {
 		return
 	}
 	delete(callouts, token)
-	if _, alive := streams[c.stream]; !alive {
+	if _, alive := streams.get(c.stream); !alive {
 		return
 	}
 	_ = host().SetEffectiveContext(c.stream)

@@ -129,7 +129,7 @@ type stream struct {
 
 var (
 	roots   = map[uint32]*root{}
-	streams = map[uint32]stream{}
+	streams streamTable
 	// declared is whether this VM told the host its phases.
 	declared bool
 )
@@ -158,9 +158,10 @@ func init() {
 // reset forgets every context: the emulator starts each test's VM anew.
 func reset() {
 	clear(roots)
-	clear(streams)
+	streams.reset()
 	clear(callouts)
 	declared = false
+	lastRoot = nil
 }
 
 func onContextCreate(id, parent uint32) {
@@ -170,7 +171,7 @@ func onContextCreate(id, parent uint32) {
 		}
 		return
 	}
-	r := roots[parent]
+	r := rootOf(parent)
 	if r == nil {
 		return
 	}
@@ -182,8 +183,26 @@ func onContextCreate(id, parent uint32) {
 	} else {
 		h = r.plugin.NewHTTP()
 	}
-	streams[id] = stream{h: h, root: r}
+	streams.put(id, stream{h: h, root: r})
 }
+
+// rootOf finds a root context; the last one found is kept at hand, as a
+// plugin has one root and every request asks for it.
+func rootOf(id uint32) *root {
+	if id == lastRootID && lastRoot != nil {
+		return lastRoot
+	}
+	r := roots[id]
+	if r != nil {
+		lastRootID, lastRoot = id, r
+	}
+	return r
+}
+
+var (
+	lastRootID uint32
+	lastRoot   *root
+)
 
 func onVMStart(id, size uint32) bool {
 	r := roots[id]
@@ -273,63 +292,74 @@ func declarePhases(r *root) {
 }
 
 func onRequestHeaders(id, n uint32, eos bool) uint32 {
-	if st, ok := streams[id]; ok {
+	if st, ok := streams.get(id); ok {
 		return uint32(st.h.OnRequestHeaders(Stream{id}, eos))
 	}
 	return 0
 }
 
 func onRequestBody(id, size uint32, eos bool) uint32 {
-	if h, ok := streams[id].h.(RequestBodyHandler); ok {
+	if h, ok := handler(id).(RequestBodyHandler); ok {
 		return uint32(h.OnRequestBody(Stream{id}, int(size), eos))
 	}
 	return 0
 }
 
 func onRequestTrailers(id, n uint32) uint32 {
-	if h, ok := streams[id].h.(RequestTrailersHandler); ok {
+	if h, ok := handler(id).(RequestTrailersHandler); ok {
 		return uint32(h.OnRequestTrailers(Stream{id}))
 	}
 	return 0
 }
 
 func onResponseHeaders(id, n uint32, eos bool) uint32 {
-	if h, ok := streams[id].h.(ResponseHeadersHandler); ok {
+	if h, ok := handler(id).(ResponseHeadersHandler); ok {
 		return uint32(h.OnResponseHeaders(Stream{id}, eos))
 	}
 	return 0
 }
 
 func onResponseBody(id, size uint32, eos bool) uint32 {
-	if h, ok := streams[id].h.(ResponseBodyHandler); ok {
+	if h, ok := handler(id).(ResponseBodyHandler); ok {
 		return uint32(h.OnResponseBody(Stream{id}, int(size), eos))
 	}
 	return 0
 }
 
 func onResponseTrailers(id, n uint32) uint32 {
-	if h, ok := streams[id].h.(ResponseTrailersHandler); ok {
+	if h, ok := handler(id).(ResponseTrailersHandler); ok {
 		return uint32(h.OnResponseTrailers(Stream{id}))
 	}
 	return 0
 }
 
 func onLog(id uint32) {
-	if h, ok := streams[id].h.(DoneHandler); ok {
+	if h, ok := handler(id).(DoneHandler); ok {
 		h.OnDone(Stream{id})
 	}
 }
 
+// handler is the HTTP object of a request, nil for an unknown id.
+func handler(id uint32) HTTP {
+	st, _ := streams.get(id)
+	return st.h
+}
+
 func onDelete(id uint32) {
-	st, ok := streams[id]
+	st, ok := streams.get(id)
 	if !ok {
 		delete(roots, id)
+		if id == lastRootID {
+			lastRoot = nil
+		}
 		return
 	}
-	delete(streams, id)
-	for token, c := range callouts {
-		if c.stream == id {
-			delete(callouts, token)
+	streams.del(id)
+	if len(callouts) > 0 {
+		for token, c := range callouts {
+			if c.stream == id {
+				delete(callouts, token)
+			}
 		}
 	}
 	if rs, ok := st.h.(Resetter); ok && len(st.root.free) < maxFree {
