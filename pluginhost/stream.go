@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 )
@@ -255,6 +256,48 @@ func (s *Stream) pairs(mapType uint64) ([][2][]byte, bool) {
 
 func lower(b []byte) []byte { return bytes.ToLower(b) }
 
+// value looks one header up in the request or response map without
+// building the whole map (a plugin reading a header is the common case);
+// known is false for the other maps, which the caller reads in full. It
+// agrees with pairs: the pseudo-headers, no Host in the request map, the
+// first of several values.
+func (s *Stream) value(mapType uint64, key, scratch []byte) (v []byte, found, known bool) {
+	if s == nil || s.req == nil {
+		return nil, false, false
+	}
+	ctx := s.req.Ctx
+	switch mapType {
+	case mapRequestHeads:
+		h := &ctx.Request.Header
+		switch string(key) {
+		case ":method":
+			return h.Method(), true, true
+		case ":path":
+			return ctx.Request.URI().RequestURI(), true, true
+		case ":authority":
+			return h.Host(), true, true
+		case ":scheme":
+			return ctx.Request.URI().Scheme(), true, true
+		}
+		if len(key) == 0 || key[0] == ':' || bytes.EqualFold(key, []byte("Host")) {
+			return nil, false, true
+		}
+		v = h.PeekBytes(key)
+		return v, v != nil, true
+	case mapResponseHeads:
+		h := &ctx.Response.Header
+		if string(key) == ":status" {
+			return strconv.AppendInt(scratch, int64(h.StatusCode()), 10), true, true
+		}
+		if len(key) == 0 || key[0] == ':' {
+			return nil, false, true
+		}
+		v = h.PeekBytes(key)
+		return v, v != nil, true
+	}
+	return nil, false, false
+}
+
 // trailerPairs are the trailers a message declared and received.
 func trailerPairs(h interface {
 	PeekTrailerKeys() [][]byte
@@ -417,6 +460,12 @@ func hGetValue(vm *VM, s []uint64) uint32 {
 	key, ok := vm.read(s[1], s[2])
 	if !ok {
 		return stInvalidMemory
+	}
+	if v, found, known := vm.cur.value(s[0], key, vm.hdrBuf[:0]); known {
+		if !found {
+			return stNotFound
+		}
+		return vm.give(v, s[3], s[4])
 	}
 	pairs, ok := vm.cur.pairs(s[0])
 	if !ok {
@@ -632,6 +681,7 @@ func splitPort(addr string) (string, int) {
 // header.
 type headerList interface {
 	All() iter.Seq2[[]byte, []byte]
+	PeekAll(key string) [][]byte
 	AddBytesKV(k, v []byte)
 	SetBytesKV(k, v []byte)
 	DelBytes(k []byte)
@@ -640,13 +690,21 @@ type headerList interface {
 // The headers fasthttp keeps in fields of their own rather than in its
 // ordered list: deleting or setting them moves nothing.
 var (
-	requestSpecial  = []string{"Host", "Content-Type", "Content-Length", "User-Agent", "Cookie", "Connection", "Transfer-Encoding", "Trailer"}
-	responseSpecial = []string{"Content-Type", "Content-Length", "Content-Encoding", "Server", "Set-Cookie", "Connection", "Transfer-Encoding", "Trailer"}
+	requestSpecial  = byteNames("Host", "Content-Type", "Content-Length", "User-Agent", "Cookie", "Connection", "Transfer-Encoding", "Trailer")
+	responseSpecial = byteNames("Content-Type", "Content-Length", "Content-Encoding", "Server", "Set-Cookie", "Connection", "Transfer-Encoding", "Trailer")
 )
 
-func isSpecial(list []string, key []byte) bool {
+func byteNames(names ...string) [][]byte {
+	out := make([][]byte, len(names))
+	for i, n := range names {
+		out[i] = []byte(n)
+	}
+	return out
+}
+
+func isSpecial(list [][]byte, key []byte) bool {
 	for _, name := range list {
-		if strings.EqualFold(name, string(key)) {
+		if len(name) == len(key) && bytes.EqualFold(name, key) {
 			return true
 		}
 	}
@@ -654,12 +712,12 @@ func isSpecial(list []string, key []byte) bool {
 }
 
 // editHeader adds (op 'a'), replaces ('r': every value becomes one, where
-// the first was) or removes ('d') a header, keeping the other headers in
-// their order. fasthttp's Set replaces only the first of several values —
-// a client's second X-Consumer would survive a plugin's Set — and its Del
-// moves the last header into the gap, so both are used only where they
-// cannot do that; otherwise the list is rebuilt in order.
-func (vm *VM) editHeader(h headerList, special []string, key, value []byte, op byte) {
+// the first was) or removes ('d') a header, keeping the order of every
+// other header's values. fasthttp's Set replaces only the first of several
+// values — a client's second X-Consumer would survive a plugin's Set — and
+// its Del moves the last header into the gap, so both are used only where
+// they cannot do harm; otherwise the list is rebuilt in order.
+func (vm *VM) editHeader(h headerList, special [][]byte, key, value []byte, op byte) {
 	if op == 'a' {
 		h.AddBytesKV(key, value)
 		return
@@ -672,18 +730,7 @@ func (vm *VM) editHeader(h headerList, special []string, key, value []byte, op b
 		}
 		return
 	}
-	n, last, total := 0, -1, 0
-	for k := range h.All() {
-		if isSpecial(special, k) {
-			continue
-		}
-		if bytes.EqualFold(k, key) {
-			n++
-			last = total
-		}
-		total++
-	}
-	switch {
+	switch n := len(h.PeekAll(b2s(key))); {
 	case n == 0 && op == 'r':
 		h.AddBytesKV(key, value)
 		return
@@ -692,9 +739,22 @@ func (vm *VM) editHeader(h headerList, special []string, key, value []byte, op b
 	case n == 1 && op == 'r':
 		h.SetBytesKV(key, value) // in place
 		return
-	case n == 1 && last == total-1:
-		h.DelBytes(key) // the last header: nothing moves into its place
-		return
+	case n == 1:
+		// fasthttp's Del moves the list's last header into the gap. That
+		// changes only the order of differently named headers, which
+		// means nothing in HTTP, unless the moved header's name has other
+		// values too: then their order would change, and the list is
+		// rebuilt.
+		var last []byte
+		for k := range h.All() {
+			if !isSpecial(special, k) {
+				last = k
+			}
+		}
+		if bytes.EqualFold(last, key) || len(h.PeekAll(b2s(last))) == 1 {
+			h.DelBytes(key)
+			return
+		}
 	}
 	// Copy the ordered list, without key's values (with the replacement
 	// where the first was), empty it and add it back.
@@ -728,3 +788,7 @@ func (vm *VM) editHeader(h headerList, special []string, key, value []byte, op b
 	}
 	vm.hdrBuf, vm.hdrEnds = buf, ends
 }
+
+// b2s views b as a string without copying, for fasthttp calls that only
+// read their argument.
+func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
