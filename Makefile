@@ -63,10 +63,10 @@ test: deps plugins ## run every test with the race detector (what CI runs)
 test-short: ## unit tests only, no race detector
 	$(GO) test -short ./...
 
-bench: build ## load benchmark: wasmgate vs nginx (installs nginx and wrk from apt if missing)
+bench: build go-plugins ## load benchmark: wasmgate (bare and with policies) vs nginx (installs nginx and wrk from apt if missing)
 	WASMGATE_BIN=$(BIN)/wasmgate benchmarks/run.sh
 
-gobench: ## Go microbenchmarks of the hot path, with allocations
+gobench: go-plugins ## Go microbenchmarks of the hot path and of each policy, with allocations
 	$(GO) test -run '^$$' -bench . -benchmem ./proxy/...
 
 fmt: ## format the code

@@ -16,7 +16,13 @@ WARMUP="${WARMUP:-2s}"
 WASMGATE_BIN="${WASMGATE_BIN:-bin/wasmgate}"
 # Each name is one extra wasmgate row per round; wasmgate_config below must
 # know how to write a config for it.
-GATEWAY_VARIANTS="${GATEWAY_VARIANTS:-bare}"
+GATEWAY_VARIANTS="${GATEWAY_VARIANTS:-bare key-auth policies}"
+# The policy rows need the plugins `make plugins` (or `make bench`) built.
+PLUGIN_DIR="$REPO_ROOT/plugins/build"
+# Every target gets this header (nginx and the bare gateway ignore it); the
+# key-auth rows know its hash.
+BENCH_KEY="bench-key"
+BENCH_KEY_SHA256="$(printf %s "$BENCH_KEY" | sha256sum | cut -d' ' -f1)"
 GATEWAY_GOMAXPROCS="${GOMAXPROCS:-2}"
 
 # One backend worker: answering `return 200` is the cheapest step in the chain
@@ -111,8 +117,8 @@ probe() { # PORT
     # shellcheck disable=SC2016 # $1 is expanded by the inner bash, on purpose
     body="$(timeout 2 bash -c '
         exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-        printf "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" >&3
-        cat <&3' _ "$1" 2>/dev/null || true)"
+        printf "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Api-Key: $2\r\nConnection: close\r\n\r\n" >&3
+        cat <&3' _ "$1" "$BENCH_KEY" 2>/dev/null || true)"
     [[ "$body" == *'"service":"bench"'* ]]
 }
 
@@ -254,7 +260,36 @@ path_prefix = "/"
 upstream = "backend"
 EOF
             ;;
-        *) die "unknown gateway variant '$name' (known: bare)" ;;
+        key-auth | policies)
+            # The policy rows: the same route with a plugin chain. The
+            # rate limit is far above what the machine can serve, so it
+            # counts every request without refusing any.
+            local chain='"key-auth"'
+            [[ "$name" == policies ]] && chain='"key-auth", "rate-limit", "transform"'
+            cat >>"$file" <<EOF
+[[plugins]]
+name = "key-auth"
+module = "$PLUGIN_DIR/key_auth.wasm"
+config = '{"keys": [{"consumer": "bench", "sha256": "$BENCH_KEY_SHA256"}]}'
+
+[[plugins]]
+name = "rate-limit"
+module = "$PLUGIN_DIR/rate_limit.wasm"
+config = '{"limit": 1000000000, "window": "1s", "key": "consumer"}'
+
+[[plugins]]
+name = "transform"
+module = "$PLUGIN_DIR/transform.wasm"
+config = '{"request": {"headers": {"set": {"X-Gateway": "wasmgate"}, "remove": ["X-Debug"]}}, "response": {"headers": {"set": {"X-Served-By": "wasmgate"}}}}'
+
+[[routes]]
+name = "all"
+path_prefix = "/"
+upstream = "backend"
+plugins = [$chain]
+EOF
+            ;;
+        *) die "unknown gateway variant '$name' (known: bare, key-auth, policies)" ;;
     esac
     echo "$file"
 }
@@ -332,11 +367,11 @@ wrk_run() { # OUTFILE WRK_ARGS...
     return "$rc"
 }
 
-declare -A RPS P50 P99 RATIO
+declare -A RPS P50 P99 RATIO BRATIO
 run_wrk() { # ROUND TARGET
     local round=$1 t=$2 out rps p50 p99 non2xx sockerr
     out="$WORK/wrk-r$round-${t//\//-}.txt"
-    if ! wrk_run "$out" -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:${PORT[$t]}/"; then
+    if ! wrk_run "$out" -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -H "X-Api-Key: $BENCH_KEY" "http://127.0.0.1:${PORT[$t]}/"; then
         cat "$out" >&2
         die "wrk failed against $t"
     fi
@@ -358,7 +393,7 @@ run_wrk() { # ROUND TARGET
 
 log "warming up each target for $WARMUP"
 for t in "${TARGETS[@]}"; do
-    wrk_run /dev/null -t"$THREADS" -c"$CONNS" -d"$WARMUP" "http://127.0.0.1:${PORT[$t]}/" ||
+    wrk_run /dev/null -t"$THREADS" -c"$CONNS" -d"$WARMUP" -H "X-Api-Key: $BENCH_KEY" "http://127.0.0.1:${PORT[$t]}/" ||
         die "warm-up against $t failed"
     check_alive "$t"
 done
@@ -378,6 +413,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     done
     for t in "${TARGETS[@]}"; do
         RATIO[$r,$t]=$(awk -v a="${RPS[$r,$t]}" -v b="${RPS[$r,nginx]}" 'BEGIN { printf "%.3f", a / b }')
+        BRATIO[$r,$t]=$(awk -v a="${RPS[$r,$t]}" -v b="${RPS[$r,wasmgate/bare]:-0}" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }')
     done
 done
 
@@ -404,28 +440,30 @@ report="$WORK/report.md"
     echo
     echo "## Rounds"
     echo
-    echo "| round | target | req/s | p50 ms | p99 ms | vs nginx |"
-    echo "|---:|---|---:|---:|---:|---:|"
+    echo "| round | target | req/s | p50 ms | p99 ms | vs nginx | vs bare wasmgate |"
+    echo "|---:|---|---:|---:|---:|---:|---:|"
     for ((r = 1; r <= ROUNDS; r++)); do
         for t in "${TARGETS[@]}"; do
-            printf '| %d | %s | %.0f | %.3f | %.3f | %.2f |\n' \
-                "$r" "$t" "${RPS[$r,$t]}" "${P50[$r,$t]}" "${P99[$r,$t]}" "${RATIO[$r,$t]}"
+            printf '| %d | %s | %.0f | %.3f | %.3f | %.2f | %.2f |\n' \
+                "$r" "$t" "${RPS[$r,$t]}" "${P50[$r,$t]}" "${P99[$r,$t]}" "${RATIO[$r,$t]}" "${BRATIO[$r,$t]}"
         done
     done
     echo
     echo "## Summary (median over $ROUNDS rounds)"
     echo
-    echo "| target | req/s | p50 ms | p99 ms | vs nginx |"
-    echo "|---|---:|---:|---:|---:|"
+    echo "| target | req/s | p50 ms | p99 ms | vs nginx | vs bare wasmgate |"
+    echo "|---|---:|---:|---:|---:|---:|"
     for t in "${TARGETS[@]}"; do
-        printf '| %s | %.0f | %.3f | %.3f | %.2f |\n' "$t" \
+        printf '| %s | %.0f | %.3f | %.3f | %.2f | %.2f |\n' "$t" \
             "$(column_median RPS "$t")" "$(column_median P50 "$t")" \
-            "$(column_median P99 "$t")" "$(column_median RATIO "$t")"
+            "$(column_median P99 "$t")" "$(column_median RATIO "$t")" "$(column_median BRATIO "$t")"
     done
     echo
     echo "\"vs nginx\" is req/s divided by the nginx proxy's req/s from the same round;"
     echo "the summary shows the median of those per-round ratios, not a ratio of medians."
     echo "\"direct\" is wrk straight to the backend: the ceiling no proxy can reach."
+    echo "\"vs bare wasmgate\" is the same per-round ratio against the plugin-less gateway."
+    echo "Each policy's own cost per request: go test -run '^\$' -bench Policies ./proxy/"
 } >"$report"
 
 mkdir -p "$RESULTS_DIR"

@@ -40,7 +40,7 @@ func benchGateway(b testing.TB, routes string) func(ctx *fasthttp.RequestCtx) {
 [admin]
 listen = ""
 [log]
-level = "error"
+level = "warn"
 access_log = false
 output = "` + filepath.Join(dir, "log") + `"
 [[listeners]]
@@ -58,6 +58,14 @@ targets = ["` + ln.Addr().String() + `"]
 		b.Fatal(err)
 	}
 	b.Cleanup(g.logs.close)
+	b.Cleanup(func() {
+		// Warnings (a plugin's fault, say) are worth seeing when a
+		// benchmark fails.
+		if b.Failed() || os.Getenv("BENCH_LOG") != "" {
+			log, _ := os.ReadFile(filepath.Join(dir, "log"))
+			b.Logf("gateway log:\n%s", log)
+		}
+	})
 	l := g.listeners[0]
 	return func(ctx *fasthttp.RequestCtx) { g.serve(ctx, l) }
 }
