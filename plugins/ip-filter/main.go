@@ -62,6 +62,9 @@ func (p *plugin) OnConfigure(raw []byte) error {
 	if p.deny, err = prefixes(c.Deny); err != nil {
 		return err
 	}
+	if c.TrustedProxies < 0 {
+		return errors.New("trusted_proxies: must not be negative")
+	}
 	p.trusted = c.TrustedProxies
 	return nil
 }

@@ -63,6 +63,9 @@ type Host struct {
 	rootID uint32
 	nextID uint32
 	cur    uint32
+	// entered is the context the running callback was called for: like
+	// wasmgate, the emulator lets a plugin switch only to it or the root.
+	entered uint32
 
 	streams map[uint32]*Stream
 	// Phases are the per-request callbacks the plugin declared; all of
@@ -191,7 +194,7 @@ func (h *Host) enter(id uint32, f func()) {
 	running.Lock()
 	defer running.Unlock()
 	hostcall.Current = (*impl)(h)
-	h.cur = id
+	h.cur, h.entered = id, id
 	f()
 }
 
@@ -319,7 +322,9 @@ func (c *Callout) deliver(headers int) {
 			break
 		}
 	}
-	h.enter(h.rootID, func() {
+	// As on wasmgate, the answer is delivered in the context of the
+	// request that made the callout.
+	h.enter(c.stream, func() {
 		h.calloutResp = c
 		defer func() { h.calloutResp = nil }()
 		hostcall.Dispatch.HTTPCallResponse(h.rootID, c.Token, uint32(headers), uint32(len(c.respBody)), 0)
@@ -629,7 +634,7 @@ func (h *impl) CloseStream(uint32) uint32 {
 }
 
 func (h *impl) SetEffectiveContext(id uint32) uint32 {
-	if _, ok := h.streams[id]; !ok && id != h.rootID {
+	if id != h.entered && id != h.rootID {
 		return stBadArgument
 	}
 	h.cur = id

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	proxywasm "github.com/wasmgate/wasmgate/sdk/go"
+	"github.com/wasmgate/wasmgate/sdk/go/proxytest"
+)
+
+const testConfig = `{"origins": ["https://app.example.com", "https://*.example.org"], "methods": ["GET", "PUT"],
+	"headers": ["X-Tenant"], "credentials": true, "max_age": 600}`
+
+func start(t *testing.T) *proxytest.Host {
+	t.Helper()
+	h, err := proxytest.New(proxytest.Options{Config: []byte(testConfig)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func preflight(origin string) [][2]string {
+	return [][2]string{{":method", "OPTIONS"}, {":path", "/x"}, {":authority", "api"},
+		{"origin", origin}, {"access-control-request-method", "PUT"}}
+}
+
+func TestPreflight(t *testing.T) {
+	h := start(t)
+	for _, origin := range []string{"https://app.example.com", "https://a.b.example.org"} {
+		s := h.NewStream()
+		if act := s.RequestHeaders(preflight(origin), true); act != proxywasm.Pause || s.Local == nil {
+			t.Fatalf("%s: not answered", origin)
+		}
+		l := s.Local
+		if l.Status != 204 || l.Header("access-control-allow-origin") != origin ||
+			l.Header("access-control-allow-methods") != "GET, PUT" || l.Header("access-control-allow-headers") != "X-Tenant" ||
+			l.Header("access-control-allow-credentials") != "true" || l.Header("access-control-max-age") != "600" {
+			t.Fatalf("%s: %+v", origin, l)
+		}
+	}
+	for _, origin := range []string{"https://evil.test", "https://example.org", "http://app.example.org", "https://app.example.com.evil.test"} {
+		s := h.NewStream()
+		s.RequestHeaders(preflight(origin), true)
+		if s.Local == nil || s.Local.Status != 403 || !strings.Contains(string(s.Local.Body), "cors_origin") {
+			t.Fatalf("%s: %+v", origin, s.Local)
+		}
+	}
+}
+
+func TestActualRequests(t *testing.T) {
+	h := start(t)
+	s := h.NewStream()
+	req := [][2]string{{":method", "GET"}, {":path", "/x"}, {"origin", "https://app.example.com"}}
+	if act := s.RequestHeaders(req, true); act != proxywasm.Continue {
+		t.Fatalf("action %d", act)
+	}
+	s.ResponseHeaders([][2]string{{":status", "200"}}, true)
+	if s.ResponseHeader("access-control-allow-origin") != "https://app.example.com" ||
+		s.ResponseHeader("access-control-allow-credentials") != "true" {
+		t.Fatalf("allowed origin: %v", s.Response)
+	}
+	s.Complete()
+
+	s = h.NewStream()
+	s.RequestHeaders([][2]string{{":method", "GET"}, {":path", "/x"}, {"origin", "https://evil.test"}}, true)
+	s.ResponseHeaders([][2]string{{":status", "200"}}, true)
+	if s.ResponseHeader("access-control-allow-origin") != "" {
+		t.Fatalf("other origin marked: %v", s.Response)
+	}
+	s.Complete()
+
+	// A reused request object forgets the previous request's origin.
+	s = h.NewStream()
+	s.RequestHeaders([][2]string{{":method", "GET"}, {":path", "/x"}}, true)
+	s.ResponseHeaders([][2]string{{":status", "200"}}, true)
+	if s.ResponseHeader("access-control-allow-origin") != "" {
+		t.Fatalf("no origin, yet marked: %v", s.Response)
+	}
+}
