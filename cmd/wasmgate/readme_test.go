@@ -110,7 +110,13 @@ func TestReadmeExamplesAnswerAsPrinted(t *testing.T) {
 	cfgText := strings.ReplaceAll(replace(string(cfg)), `module = "plugins/`, `module = "`+filepath.ToSlash(root)+`/plugins/`)
 	cfgText = strings.ReplaceAll(cfgText, `plugin_cache_dir = "plugins/`, `plugin_cache_dir = "`+filepath.ToSlash(root)+`/plugins/`)
 	p := startProcWith(t, fastBinary, cfgText)
-	_ = p
+	t.Cleanup(func() {
+		if t.Failed() {
+			p.logs.mu.Lock()
+			defer p.logs.mu.Unlock()
+			t.Logf("gateway log:\n%s", strings.Join(p.logs.lines, "\n"))
+		}
+	})
 
 	// The README shows bin/wasmgate as `make build` leaves it; here it is
 	// the binary under test.

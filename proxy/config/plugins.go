@@ -25,10 +25,14 @@ type Plugin struct {
 	OnError     string   `toml:"on_error"` // fail_closed | fail_open
 }
 
-// Defaults of plugin settings.
+// Defaults of plugin settings. The call deadline is there to stop a
+// runaway plugin, not to time a healthy one: a Go-built plugin's garbage
+// collector, a bcrypt check (hundreds of milliseconds in Wasm) or a busy
+// machine's scheduling can take a legitimate callback well past 50ms, and
+// a stuck VM costs only the requests that land on it.
 const (
 	DefaultPluginMemory      = 64 << 20
-	DefaultPluginCallTimeout = 50 * time.Millisecond
+	DefaultPluginCallTimeout = time.Second
 )
 
 func applyPluginDefaults(c *Config) {
