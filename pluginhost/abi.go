@@ -110,7 +110,9 @@ func (p *Plugin) instantiateHost(ctx context.Context) error {
 			// same engine stack, which may overwrite this slice. An i32 is
 			// only the low half of its slot; compiled guest code may leave
 			// anything in the high half.
-			var args [12]uint64
+			vm := v.(*VM)
+			args := vm.argFrame()
+			defer vm.argDone()
 			for i, t := range h.params {
 				if t == i32 {
 					args[i] = uint64(uint32(stack[i]))
@@ -118,12 +120,26 @@ func (p *Plugin) instantiateHost(ctx context.Context) error {
 					args[i] = stack[i]
 				}
 			}
-			stack[0] = uint64(h.fn(v.(*VM), args[:max(len(h.params), 1)]))
+			stack[0] = uint64(h.fn(vm, args[:max(len(h.params), 1)]))
 		}), h.params, []api.ValueType{i32}).Export(h.name)
 	}
 	_, err := b.Instantiate(ctx)
 	return err
 }
+
+// argFrame is a host call's copy of its arguments, from frames the VM
+// keeps (host calls nest when one calls back into the guest, which may
+// call the host again); deeper nesting than that gets a fresh frame. The
+// VM's lock is held, so the frames are the running call's.
+func (vm *VM) argFrame() *[12]uint64 {
+	vm.argDepth++
+	if vm.argDepth <= len(vm.argFrames) {
+		return &vm.argFrames[vm.argDepth-1]
+	}
+	return new([12]uint64)
+}
+
+func (vm *VM) argDone() { vm.argDepth-- }
 
 // ---- memory helpers: every guest pointer is checked, never trusted.
 

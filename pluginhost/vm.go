@@ -49,6 +49,9 @@ type VM struct {
 		vmStart, configure, requestTrailers, responseTrailers                    api.Function
 	}
 	stack [8]uint64
+	// argFrames hold host calls' arguments (see argFrame).
+	argFrames [4][12]uint64
+	argDepth  int
 	// hdrBuf and hdrEnds are editHeader's copy of a header list.
 	hdrBuf  []byte
 	hdrEnds []int
