@@ -16,7 +16,7 @@ WARMUP="${WARMUP:-2s}"
 WASMGATE_BIN="${WASMGATE_BIN:-bin/wasmgate}"
 # Each name is one extra wasmgate row per round; wasmgate_config below must
 # know how to write a config for it.
-GATEWAY_VARIANTS="${GATEWAY_VARIANTS:-bare key-auth policies}"
+GATEWAY_VARIANTS="${GATEWAY_VARIANTS:-bare key-auth policies policies-trusted}"
 # The policy rows need the plugins `make plugins` (or `make bench`) built.
 PLUGIN_DIR="$REPO_ROOT/plugins/build"
 # Every target gets this header (nginx and the bare gateway ignore it); the
@@ -260,27 +260,34 @@ path_prefix = "/"
 upstream = "backend"
 EOF
             ;;
-        key-auth | policies)
+        key-auth | policies | policies-trusted)
             # The policy rows: the same route with a plugin chain. The
             # rate limit is far above what the machine can serve, so it
             # counts every request without refusing any.
             local chain='"key-auth"'
-            [[ "$name" == policies ]] && chain='"key-auth", "rate-limit", "transform"'
+            [[ "$name" == policies* ]] && chain='"key-auth", "rate-limit", "transform"'
+            # policies-trusted: the same chain with trusted = true (no
+            # per-call deadline machinery; see docs/CONFIG.md).
+            local trusted=false
+            [[ "$name" == policies-trusted ]] && trusted=true
             cat >>"$file" <<EOF
 [[plugins]]
 name = "key-auth"
 module = "$PLUGIN_DIR/key_auth.wasm"
 config = '{"keys": [{"consumer": "bench", "sha256": "$BENCH_KEY_SHA256"}]}'
+trusted = $trusted
 
 [[plugins]]
 name = "rate-limit"
 module = "$PLUGIN_DIR/rate_limit.wasm"
 config = '{"limit": 1000000000, "window": "1s", "key": "consumer"}'
+trusted = $trusted
 
 [[plugins]]
 name = "transform"
 module = "$PLUGIN_DIR/transform.wasm"
 config = '{"request": {"headers": {"set": {"X-Gateway": "wasmgate"}, "remove": ["X-Debug"]}}, "response": {"headers": {"set": {"X-Served-By": "wasmgate"}}}}'
+trusted = $trusted
 
 [[routes]]
 name = "all"
@@ -289,7 +296,7 @@ upstream = "backend"
 plugins = [$chain]
 EOF
             ;;
-        *) die "unknown gateway variant '$name' (known: bare, key-auth, policies)" ;;
+        *) die "unknown gateway variant '$name' (known: bare, key-auth, policies, policies-trusted)" ;;
     esac
     echo "$file"
 }

@@ -37,8 +37,15 @@ type Options struct {
 	Pool        int
 	MemoryPages uint32 // limit, in 64 KiB pages
 	CallTimeout time.Duration
-	FailOpen    bool
-	Log         zerolog.Logger
+	// Trusted compiles the module without the checks that let a deadline
+	// stop it: wazero's close-on-context-done starts a watcher goroutine
+	// on every call into the module, which costs a plugin several times
+	// its own work. A trusted plugin that never returns keeps its VM, and
+	// a CPU, busy until the process ends; CallTimeout bounds only its
+	// start-up then.
+	Trusted  bool
+	FailOpen bool
+	Log      zerolog.Logger
 	// Callout serves proxy_http_call; nil answers Unimplemented.
 	Callout Callout
 }
@@ -120,7 +127,7 @@ func Load(ctx context.Context, o Options) (*Plugin, error) {
 		WithCompilationCache(currentCache()).
 		// A deadline closes the module mid-callback: that is how a plugin
 		// that loops forever is stopped.
-		WithCloseOnContextDone(true)
+		WithCloseOnContextDone(!o.Trusted)
 	if o.MemoryPages > 0 {
 		cfg = cfg.WithMemoryLimitPages(o.MemoryPages)
 	}
@@ -224,7 +231,8 @@ type Stats struct {
 	Errors   uint64 `json:"errors"`
 	// Phases are the per-request callbacks the gateway calls: those the
 	// module exports, narrowed by what it declared while starting.
-	Phases []string `json:"phases"`
+	Phases  []string `json:"phases"`
+	Trusted bool     `json:"trusted"`
 }
 
 // Options returns the options p was loaded with, for loading a new
@@ -245,7 +253,7 @@ func (p *Plugin) Stats() Stats {
 		}
 	}
 	p.mu.RUnlock()
-	return Stats{Name: p.opts.Name, Hash: p.Hash, ABI: p.ABI, Pool: p.opts.Pool, Live: live,
+	return Stats{Name: p.opts.Name, Hash: p.Hash, ABI: p.ABI, Pool: p.opts.Pool, Live: live, Trusted: p.opts.Trusted,
 		Replaced: p.replaced.Load(), Calls: p.calls.Load(), Errors: p.errs.Load(), Phases: phases}
 }
 

@@ -46,16 +46,31 @@ config = '{"origins": ["https://app.example.com"]}'
 name = "ip-filter"
 module = %q
 config = '{"allow": ["127.0.0.0/8"]}'
-[[plugins]]
-name = "sdk-probe"
-module = %q
 `, builtModule(b, "key_auth.wasm"), key, builtModule(b, "basic_auth.wasm"), pass,
 		builtModule(b, "rate_limit.wasm"), builtModule(b, "transform.wasm"),
-		builtModule(b, "cors.wasm"), builtModule(b, "ip_filter.wasm"), builtModule(b, "sdk_allocprobe.wasm"))
+		builtModule(b, "cors.wasm"), builtModule(b, "ip_filter.wasm"))
+	// The chain again, trusted (see docs/CONFIG.md): no per-call deadline
+	// machinery.
+	plugins += fmt.Sprintf(`
+[[plugins]]
+name = "key-auth-trusted"
+module = %q
+config = '{"keys": [{"consumer": "bench", "sha256": "%s"}]}'
+trusted = true
+[[plugins]]
+name = "rate-limit-trusted"
+module = %q
+config = '{"limit": 1000000000, "window": "1s", "key": "consumer"}'
+trusted = true
+[[plugins]]
+name = "transform-trusted"
+module = %q
+config = '{"request": {"headers": {"set": {"X-Gateway": "wasmgate"}, "remove": ["X-Debug"]}}, "response": {"headers": {"set": {"X-Served-By": "wasmgate"}}}}'
+trusted = true
+`, builtModule(b, "key_auth.wasm"), key, builtModule(b, "rate_limit.wasm"), builtModule(b, "transform.wasm"))
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("bench:pw"))
 	for _, tc := range []struct{ name, chain string }{
 		{"none", `[]`},
-		{"sdk-probe", `["sdk-probe"]`},
 		{"key-auth", `["key-auth"]`},
 		{"basic-auth-sha256", `["basic-auth"]`},
 		{"rate-limit", `["rate-limit"]`},
@@ -63,6 +78,8 @@ module = %q
 		{"cors", `["cors"]`},
 		{"ip-filter", `["ip-filter"]`},
 		{"key-auth+rate-limit+transform", `["key-auth", "rate-limit", "transform"]`},
+		{"key-auth-trusted", `["key-auth-trusted"]`},
+		{"key-auth+rate-limit+transform-trusted", `["key-auth-trusted", "rate-limit-trusted", "transform-trusted"]`},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			serve := benchGateway(b, plugins+`

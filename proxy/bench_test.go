@@ -61,7 +61,7 @@ targets = ["` + ln.Addr().String() + `"]
 	b.Cleanup(func() {
 		// Warnings (a plugin's fault, say) are worth seeing when a
 		// benchmark fails.
-		if b.Failed() || os.Getenv("BENCH_LOG") != "" {
+		if b.Failed() {
 			log, _ := os.ReadFile(filepath.Join(dir, "log"))
 			b.Logf("gateway log:\n%s", log)
 		}

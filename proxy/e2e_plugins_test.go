@@ -620,6 +620,38 @@ plugins = ["stall-open"]
 	}
 }
 
+// TestE2ETrustedPlugin: a plugin marked trusted (compiled without the
+// deadline checks, and no deadline armed) behaves the same, and GET
+// /plugins says which plugins are trusted.
+func TestE2ETrustedPlugin(t *testing.T) {
+	be := newKillable(t, "be", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "consumer=%s", r.Header.Get("X-Consumer"))
+	})
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
+[[plugins]]
+name = "key-auth"
+module = %q
+config = '{"keys": [{"consumer": "alice", "sha256": "%x"}]}'
+trusted = true
+pool = 1
+[[routes]]
+path_prefix = "/"
+upstream = "backend"
+plugins = ["key-auth"]
+`, builtPlugin(t, "key_auth.wasm"), sha256Sum("s3cret")))
+	client := newClient(t)
+	if resp, body := doReq(t, client, "GET", g.URL+"/", map[string]string{"X-Api-Key": "s3cret"}, nil); resp.StatusCode != 200 || string(body) != "consumer=alice" {
+		t.Fatalf("good key: %d %q", resp.StatusCode, body)
+	}
+	if resp, _ := doReq(t, client, "GET", g.URL+"/", nil, nil); resp.StatusCode != 401 {
+		t.Fatalf("no key: %d", resp.StatusCode)
+	}
+	_, body := doReq(t, client, "GET", g.AdminURL+"/plugins", nil, nil)
+	if !strings.Contains(strings.Join(strings.Fields(string(body)), ""), `"trusted":true`) {
+		t.Fatalf("/plugins: %s", body)
+	}
+}
+
 // TestE2EPluginHeaderEditsKeepOrder: a plugin's Set replaces every value
 // a client sent (a client cannot add a second X-Consumer that survives),
 // and its Remove leaves the other headers in the order they came.

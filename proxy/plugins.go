@@ -51,8 +51,8 @@ func buildPlugins(cfg *config.Config, prev *Snapshot, log zerolog.Logger, callou
 			errs = append(errs, fmt.Errorf("plugins[%d].sha256: the module's sha256 is %s", i, hash))
 			continue
 		}
-		key := fmt.Sprintf("%s|%s|%q|%q|%d|%d|%d|%s", pc.Name, hash, pc.Config, pc.VMConfig, pc.Pool,
-			pc.MemoryLimit, pc.CallTimeout, pc.OnError)
+		key := fmt.Sprintf("%s|%s|%q|%q|%d|%d|%d|%s|%t", pc.Name, hash, pc.Config, pc.VMConfig, pc.Pool,
+			pc.MemoryLimit, pc.CallTimeout, pc.OnError, pc.Trusted)
 		if prev != nil {
 			if old := prev.plugins[pc.Name]; old != nil && old.key == key {
 				out[pc.Name] = old
@@ -66,7 +66,7 @@ func buildPlugins(cfg *config.Config, prev *Snapshot, log zerolog.Logger, callou
 		p, err := pluginhost.Load(context.Background(), pluginhost.Options{
 			Name: pc.Name, Module: data, Config: []byte(pc.Config), VMConfig: []byte(pc.VMConfig),
 			Pool: pool, MemoryPages: uint32(pc.MemoryLimit / 65536), CallTimeout: pc.CallTimeout.D(),
-			FailOpen: pc.OnError == "fail_open", Log: log, Callout: callout,
+			FailOpen: pc.OnError == "fail_open", Trusted: pc.Trusted, Log: log, Callout: callout,
 		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("plugins[%d].module: %w", i, err))
