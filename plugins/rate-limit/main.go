@@ -201,7 +201,7 @@ func (p *plugin) OnConfigure(raw []byte) error {
 		name = string(v)
 	}
 	p.prefix = name + "/"
-	p.shared = ratelimit.Shared{Limiter: lim, Store: store}
+	p.shared = ratelimit.Shared{Limiter: lim, Store: store, Clock: hostNanos}
 	p.keyBuf = make([]byte, 0, len(p.prefix)+80)
 	p.numBuf = make([]byte, 0, 4*20) // four int64s: never reallocated
 	p.bodyBuf = make([]byte, 0, 128)
@@ -246,7 +246,7 @@ func (r *request) Reset() { *r = request{p: r.p} }
 
 func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action {
 	p := r.p
-	res, err := p.shared.Take(p.key(s), proxywasm.Now().UnixNano())
+	res, err := p.shared.Take(p.key(s), hostNanos())
 	switch {
 	case err != nil:
 		// Fail open: no decision could be made.
@@ -416,3 +416,6 @@ func (c counter) add() {
 func init() { proxywasm.Register(func() proxywasm.Plugin { return &plugin{} }) }
 
 func main() {}
+
+// hostNanos is the host's clock in Unix nanoseconds.
+func hostNanos() int64 { return proxywasm.Now().UnixNano() }

@@ -39,6 +39,11 @@ type Shared struct {
 	Limiter  Limiter
 	Store    Store
 	Attempts int // DefaultAttempts when 0
+	// Clock, when set, is read again after each read of the state: a
+	// decision then never uses a time earlier than the one another VM's
+	// decision, already in the state, was made at (which would report
+	// one token fewer than there are).
+	Clock func() int64
 
 	buf []byte
 }
@@ -61,6 +66,9 @@ func (s *Shared) Take(key string, now int64) (Result, error) {
 		state, cas, found, err := s.Store.Get(key)
 		if err != nil {
 			return Result{}, err
+		}
+		if s.Clock != nil {
+			now = s.Clock()
 		}
 		if !found {
 			cas = absentCAS
