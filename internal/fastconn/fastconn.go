@@ -26,7 +26,7 @@ import (
 	"os"
 	"syscall"
 	"time"
-	"unsafe"
+	_ "unsafe" // go:linkname
 )
 
 // Conn is a net.Conn that yields the processor after each write and
@@ -63,7 +63,7 @@ type Conn struct {
 // Wrap returns c wrapped in a Conn.
 func Wrap(c net.Conn) *Conn {
 	fc := &Conn{Conn: c}
-	if tc, ok := c.(*net.TCPConn); ok {
+	if tc, ok := c.(*net.TCPConn); ok && rawSupported {
 		if raw, err := tc.SyscallConn(); err == nil {
 			fc.raw = raw
 			fc.readFn = fc.readRaw
@@ -92,24 +92,6 @@ func (c *Conn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// readRaw makes one read(2); false asks RawConn to wait for readability.
-func (c *Conn) readRaw(fd uintptr) bool {
-	for {
-		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&c.rbuf[0])), uintptr(len(c.rbuf)))
-		switch e {
-		case 0:
-			c.rn = int(r)
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false
-		default:
-			c.rerr = e
-		}
-		return true
-	}
-}
-
 func (c *Conn) Write(p []byte) (int, error) {
 	var n int
 	var err error
@@ -129,26 +111,6 @@ func (c *Conn) Write(p []byte) (int, error) {
 	}
 	goyield()
 	return n, err
-}
-
-// writeRaw writes what is left of wbuf; false asks RawConn to wait for
-// writability.
-func (c *Conn) writeRaw(fd uintptr) bool {
-	for c.wn < len(c.wbuf) {
-		rest := c.wbuf[c.wn:]
-		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)))
-		switch e {
-		case 0:
-			c.wn += int(r)
-		case syscall.EINTR:
-		case syscall.EAGAIN:
-			return false
-		default:
-			c.werr = e
-			return true
-		}
-	}
-	return true
 }
 
 // opError gives errors the shape the net package's own Read and Write

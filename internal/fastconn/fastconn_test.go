@@ -111,6 +111,9 @@ func TestDeadlineStillFires(t *testing.T) {
 // tcpPair returns the two ends of a loopback TCP connection, both wrapped.
 func tcpPair(t *testing.T) (client, server *Conn) {
 	t.Helper()
+	if !rawSupported {
+		t.Skip("no raw path on this platform")
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
