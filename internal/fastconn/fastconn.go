@@ -9,7 +9,7 @@
 // for each message. Yielding after the write lets every other runnable
 // goroutine take its turn first, by which time the answer has usually
 // arrived and the first read gets it. Under load this is the batching an
-// event loop gets from epoll; when the process is idle Gosched returns at
+// event loop gets from epoll; when the process is idle the yield returns at
 // once.
 //
 // Coarse deadlines. fasthttp sets a read and a write deadline for every
