@@ -137,6 +137,15 @@ wait_ready() { # NAME PID PORT LOGFILE
     done
 }
 
+wait_admin() { # NAME PID PORT LOGFILE
+    local deadline=$((SECONDS + 20))
+    until (echo >"/dev/tcp/127.0.0.1/$3") 2>/dev/null; do
+        kill -0 "$2" 2>/dev/null || { tail -n 30 "$4" >&2 || true; die "$1 exited during startup (log: $4)"; }
+        ((SECONDS < deadline)) || die "$1 did not listen on its admin port $3 within 20s"
+        sleep 0.2
+    done
+}
+
 # Older nginx lacks -e; without it, a non-Debian build may try its compiled-in
 # /var/log path before reading our config.
 NGINX_HAS_E=0
@@ -245,6 +254,7 @@ listen = "127.0.0.1:$admin_port"
 [[listeners]]
 name = "bench"
 listen = "127.0.0.1:$port"
+$( [[ "$name" == reuseport2 ]] && echo "reuse_port = true" )
 
 [[upstreams]]
 name = "backend"
@@ -252,7 +262,7 @@ targets = ["127.0.0.1:$BACKEND_PORT"]
 
 EOF
     case "$name" in
-        bare)
+        bare | reuseport2)
             cat >>"$file" <<EOF
 [[routes]]
 name = "all"
@@ -296,7 +306,7 @@ upstream = "backend"
 plugins = [$chain]
 EOF
             ;;
-        *) die "unknown gateway variant '$name' (known: bare, key-auth, policies, policies-trusted)" ;;
+        *) die "unknown gateway variant '$name' (known: bare, reuseport2, key-auth, policies, policies-trusted)" ;;
     esac
     echo "$file"
 }
@@ -319,10 +329,23 @@ for variant in $GATEWAY_VARIANTS; do
     conf="$(wasmgate_config "$variant" "$port" "$admin_port")"
     GW_LOG[$target]="$WORK/wasmgate-$variant.log"
     log "$target on :$port (admin :$admin_port, GOMAXPROCS=$GATEWAY_GOMAXPROCS)"
-    GOMAXPROCS="$GATEWAY_GOMAXPROCS" "$WASMGATE_BIN" run -c "$conf" >"${GW_LOG[$target]}" 2>&1 &
+    procs=1 gmp=$GATEWAY_GOMAXPROCS
+    # reuseport2: nginx's model, two processes with one CPU's worth each
+    # sharing the port (listener reuse_port), each with its own admin port.
+    if [[ "$variant" == reuseport2 ]]; then procs=2 gmp=1; fi
+    GOMAXPROCS="$gmp" "$WASMGATE_BIN" run -c "$conf" >"${GW_LOG[$target]}" 2>&1 &
     GW_PID[$target]=$!
     PIDS+=("${GW_PID[$target]}")
     wait_ready "$target" "${GW_PID[$target]}" "$port" "${GW_LOG[$target]}"
+    for ((k = 2; k <= procs; k++)); do
+        free_port admin_k
+        sed "s/127.0.0.1:$admin_port/127.0.0.1:$admin_k/" "$conf" >"$WORK/wasmgate-$variant-$k.toml"
+        GOMAXPROCS="$gmp" "$WASMGATE_BIN" run -c "$WORK/wasmgate-$variant-$k.toml" >"$WORK/wasmgate-$variant-$k.log" 2>&1 &
+        PIDS+=("$!")
+        # Its own admin port answers once it is up (the shared one may
+        # already be answered by the first process).
+        wait_admin "$target#$k" "$!" "$admin_k" "$WORK/wasmgate-$variant-$k.log"
+    done
     PORT[$target]=$port
     TARGETS+=("$target")
     GW_TARGETS+=("$target")

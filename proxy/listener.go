@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -113,7 +114,11 @@ func (l *listener) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate,
 }
 
 func (l *listener) listen() error {
-	ln, err := net.Listen("tcp", l.cfg.Listen)
+	var lc net.ListenConfig
+	if l.cfg.ReusePort {
+		lc.Control = reusePort
+	}
+	ln, err := lc.Listen(context.Background(), "tcp", l.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listener %q: %w", l.name, err)
 	}

@@ -496,6 +496,22 @@ max_connections = -1
 		},
 	},
 	{
+		name: "reuse_port needs a fixed port",
+		src: `[[listeners]]
+name = "a"
+listen = "127.0.0.1:0"
+reuse_port = true
+
+[[listeners]]
+name = "b"
+listen = "127.0.0.1:8080"
+reuse_port = true
+`,
+		want: []string{
+			`gw.toml:4: listeners[0].reuse_port: needs a fixed port: with port 0 every process would get a port of its own`,
+		},
+	},
+	{
 		name: "tls certificate entries",
 		src: `[[listeners]]
 listen = "127.0.0.1:8443"

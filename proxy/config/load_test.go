@@ -103,6 +103,7 @@ func TestParseFull(t *testing.T) {
 				WriteTimeout:   Duration(90 * time.Second),
 				IdleTimeout:    Duration(2 * time.Minute),
 				MaxConnections: 500,
+				ReusePort:      true,
 			},
 			{
 				Name:           "public-http",

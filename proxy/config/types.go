@@ -75,6 +75,10 @@ type Listener struct {
 	WriteTimeout   Duration `toml:"write_timeout"`
 	IdleTimeout    Duration `toml:"idle_timeout"`
 	MaxConnections int      `toml:"max_connections"`
+	// ReusePort binds with SO_REUSEPORT, so that several gateway
+	// processes can share the address and the kernel spreads new
+	// connections among them.
+	ReusePort bool `toml:"reuse_port"`
 }
 
 // Certificate is a PEM certificate chain and its private key.

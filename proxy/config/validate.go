@@ -70,6 +70,11 @@ func validate(c *Config, e *errs) {
 		if l.MaxConnections < 0 {
 			e.add(p+".max_connections", "must not be negative")
 		}
+		if l.ReusePort {
+			if _, port, err := net.SplitHostPort(l.Listen); err == nil && port == "0" {
+				e.add(p+".reuse_port", "needs a fixed port: with port 0 every process would get a port of its own")
+			}
+		}
 	}
 
 	ups := map[string]int{}
