@@ -155,7 +155,18 @@ func (vm *VM) putU32(ptr uint64, v uint32) bool {
 // address and size at retPtr and retSize.
 func (vm *VM) give(data []byte, retPtr, retSize uint64) uint32 {
 	var addr uint64
-	if len(data) > 0 {
+	if n := uint32(len(data)); n > 0 && vm.areaLen-vm.areaUsed >= n {
+		// The guest's result area (see resultAreaName): no call back
+		// into the guest to allocate.
+		addr = uint64(vm.areaPtr + vm.areaUsed)
+		vm.areaUsed += (n + 7) &^ 7
+		if vm.areaUsed > vm.areaLen {
+			vm.areaUsed = vm.areaLen
+		}
+		if !vm.mod.Memory().Write(uint32(addr), data) {
+			return stInvalidMemory
+		}
+	} else if len(data) > 0 {
 		res, err := vm.fn.alloc.Call(context.Background(), uint64(len(data)))
 		if err != nil || len(res) == 0 || res[0] == 0 {
 			return stInternal

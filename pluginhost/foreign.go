@@ -1,6 +1,7 @@
 package pluginhost
 
 import (
+	"encoding/binary"
 	"strings"
 	"sync"
 
@@ -42,6 +43,9 @@ func hForeignCall(vm *VM, s []uint64) uint32 {
 	}
 	if string(name) == declarePhasesName {
 		return vm.declarePhases(args)
+	}
+	if string(name) == resultAreaName {
+		return vm.setResultArea(args)
 	}
 	foreignMu.RLock()
 	f := foreign[string(name)]
@@ -109,4 +113,26 @@ func (vm *VM) phaseNames() []string {
 		}
 	}
 	return out
+}
+
+// resultAreaName is the foreign function with which a starting plugin
+// lends the host a buffer of its memory (8 bytes of arguments: address
+// and length, little-endian). The host then writes what its functions
+// return there, from the start of the buffer at each callback, instead of
+// calling proxy_on_memory_allocate for every value: a call into the guest
+// saved per value returned (a microsecond or several each). What the host
+// wrote is the guest's until the callback returns, as allocated memory
+// would be; what does not fit is allocated the usual way.
+const resultAreaName = "wasmgate.result_area"
+
+func (vm *VM) setResultArea(args []byte) uint32 {
+	if vm.started || vm.cur == nil || !vm.cur.root || len(args) != 8 {
+		return stBadArgument
+	}
+	ptr, n := binary.LittleEndian.Uint32(args), binary.LittleEndian.Uint32(args[4:])
+	if ptr == 0 || n < 256 || uint64(ptr)+uint64(n) > uint64(vm.mod.Memory().Size()) {
+		return stBadArgument
+	}
+	vm.areaPtr, vm.areaLen, vm.areaUsed = ptr, n, 0
+	return stOK
 }

@@ -387,3 +387,25 @@ func TestProperties(t *testing.T) {
 		t.Errorf("unknown property: status %d, want NotFound", st)
 	}
 }
+
+// TestResultArea: a plugin that lent the host a result area while it
+// started gets returned values there, with no call back into it to
+// allocate; the area is reused at every callback.
+func TestResultArea(t *testing.T) {
+	p := load(t, "result_area", Options{Pool: 1})
+	for i := 0; i < 3; i++ {
+		ctx := reqCtx("x-in", "value")
+		r, err := Chain{NewSlot(p)}.Begin(ctx, "r", "u")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.RequestHeaders(); err != nil {
+			t.Fatal(err)
+		}
+		where, allocs := string(ctx.Request.Header.Peek("x-where")), string(ctx.Request.Header.Peek("x-allocs"))
+		if where != "area" || allocs != "0" {
+			t.Fatalf("request %d: value in %q after %s allocations", i, where, allocs)
+		}
+		r.End()
+	}
+}

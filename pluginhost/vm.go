@@ -49,6 +49,9 @@ type VM struct {
 		vmStart, configure, requestTrailers, responseTrailers                    api.Function
 	}
 	stack [8]uint64
+	// The guest's result area, if it lent one (see resultAreaName), and
+	// how much of it the running callback has used.
+	areaPtr, areaLen, areaUsed uint32
 	// argFrames hold host calls' arguments (see argFrame).
 	argFrames [4][12]uint64
 	argDepth  int
@@ -188,6 +191,7 @@ func (vm *VM) call(ctx context.Context, s *Stream, f api.Function, args ...uint6
 		return 0, errVMGone
 	}
 	vm.cur = s
+	vm.areaUsed = 0 // the previous callback's results are the guest's no more
 	defer func() { vm.cur = nil }()
 	p := vm.p
 	p.calls.Add(1)

@@ -11,7 +11,24 @@ import (
 // This file binds the SDK to a real Proxy-Wasm host: the ABI's exports
 // and imports, and the memory the host writes results into.
 
-func init() { hostcall.Current = wasmHost{} }
+func init() {
+	hostcall.Current = wasmHost{}
+	starting = lendResultArea
+}
+
+// resultArea is lent to the host (wasmgate's foreign function
+// wasmgate.result_area) to write what its functions return into, so that
+// returning a value needs no call back into the plugin to allocate.
+var resultArea = make([]byte, 32<<10)
+
+func lendResultArea() {
+	var arg [8]byte
+	p := uint32(uintptr(unsafe.Pointer(&resultArea[0])))
+	n := uint32(len(resultArea))
+	arg[0], arg[1], arg[2], arg[3] = byte(p), byte(p>>8), byte(p>>16), byte(p>>24)
+	arg[4], arg[5], arg[6], arg[7] = byte(n), byte(n>>8), byte(n>>16), byte(n>>24)
+	_, _ = hostcall.Current.CallForeign("wasmgate.result_area", arg[:])
+}
 
 // ---- memory the host writes into
 
@@ -59,10 +76,12 @@ func bytesAt(addr, n uint32) []byte {
 	if addr == 0 || n == 0 {
 		return nil
 	}
-	base := uint32(uintptr(unsafe.Pointer(&arena[0])))
-	if addr >= base && uint64(addr)+uint64(n) <= uint64(base)+uint64(len(arena)) {
-		off := addr - base
-		return arena[off : off+n : off+n]
+	for _, region := range [...][]byte{arena, resultArea} {
+		base := uint32(uintptr(unsafe.Pointer(&region[0])))
+		if addr >= base && uint64(addr)+uint64(n) <= uint64(base)+uint64(len(region)) {
+			off := addr - base
+			return region[off : off+n : off+n]
+		}
 	}
 	for _, b := range spill {
 		if uint32(uintptr(unsafe.Pointer(&b[0]))) == addr && uint32(len(b)) >= n {

@@ -112,6 +112,10 @@ func (s Stream) ID() uint32 { return s.id }
 
 var factory func() Plugin
 
+// starting, when set, runs once when the VM's first root is configured:
+// the wasip1 binding lends the host its result area then.
+var starting func()
+
 // Register sets the factory of the plugin's root object. Call it from init.
 func Register(f func() Plugin) { factory = f }
 
@@ -240,6 +244,9 @@ func onConfigure(id, size uint32) bool {
 	if !declared {
 		declared = true
 		declarePhases(r)
+		if starting != nil {
+			starting()
+		}
 	}
 	return true
 }
