@@ -204,25 +204,21 @@ func (g *Gateway) pluginFailed(ctx *fasthttp.RequestCtx, x *exchange, route *Rou
 	g.finish(ctx, x, route, nil, err)
 }
 
-// Lingering close: at most maxDrain bytes, lingerIdle without data,
-// lingerTotal in all.
+// Before a 413 for a declared body over the limit, the body is read and
+// dropped while the client keeps sending (at most maxDrain bytes, giving
+// up after drainIdle without data): closing a socket with unread data
+// resets the connection, and the client may then lose the 413 it was sent.
 const (
-	maxDrain    = 16 << 20
-	lingerIdle  = time.Second
-	lingerTotal = 5 * time.Second
+	maxDrain  = 16 << 20
+	drainIdle = 250 * time.Millisecond
 )
 
-func linger(c net.Conn) {
+func drain(c net.Conn, body io.Reader, n int64) {
 	buf := make([]byte, 32<<10)
-	end := time.Now().Add(lingerTotal)
-	for n := 0; n < maxDrain; {
-		d := time.Now().Add(lingerIdle)
-		if d.After(end) {
-			d = end
-		}
-		_ = c.SetReadDeadline(d)
-		m, err := c.Read(buf)
-		n += m
+	for n > 0 {
+		_ = c.SetReadDeadline(time.Now().Add(drainIdle))
+		m, err := body.Read(buf[:min(int64(len(buf)), n)])
+		n -= int64(m)
 		if err != nil {
 			return
 		}
@@ -244,11 +240,9 @@ func (g *Gateway) serveRoute(ctx *fasthttp.RequestCtx, x *exchange, l *listener,
 
 	if cl := req.Header.ContentLength(); cl > 0 && int64(cl) > l.maxBody {
 		ctx.SetConnectionClose()
-		// Answer at once, then read and drop what the client is still
-		// sending before closing (nginx's lingering close): closing a
-		// socket with unread data resets the connection, and the client
-		// may then lose the 413 it was sent.
-		ctx.Hijack(linger)
+		if b := ctx.RequestBodyStream(); b != nil && cl <= maxDrain {
+			drain(ctx.Conn(), b, int64(cl))
+		}
 		g.reject(ctx, x, snap, route, fasthttp.StatusRequestEntityTooLarge, "body_too_large",
 			"request body exceeds the listener's max_body_bytes")
 		ctx.SetConnectionClose() // the error response was written afresh
