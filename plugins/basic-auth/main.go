@@ -56,15 +56,16 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 
 	"github.com/wasmgate/wasmgate/sdk/go"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/wasmgate/wasmgate/plugins/internal/httptoken"
+	"github.com/wasmgate/wasmgate/plugins/internal/strictjson"
 )
 
 type config struct {
@@ -114,13 +115,8 @@ func (p *plugin) OnConfigure(raw []byte) error {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return errors.New("a JSON object with users is required")
 	}
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.DisallowUnknownFields()
-	if err := d.Decode(&c); err != nil {
+	if err := strictjson.Decode(raw, &c); err != nil {
 		return err
-	}
-	if d.Decode(&struct{}{}) != io.EOF {
-		return errors.New("data after the JSON object")
 	}
 	if c.Realm == "" {
 		c.Realm = "wasmgate"
@@ -132,7 +128,7 @@ func (p *plugin) OnConfigure(raw []byte) error {
 	if c.ConsumerHeader == "" {
 		c.ConsumerHeader = "X-Consumer"
 	}
-	if !isToken(c.ConsumerHeader) {
+	if !httptoken.IsToken(c.ConsumerHeader) {
 		return fmt.Errorf("consumer_header: %q is not a header name", c.ConsumerHeader)
 	}
 	if strings.EqualFold(c.ConsumerHeader, "authorization") {
@@ -149,7 +145,7 @@ func (p *plugin) OnConfigure(raw []byte) error {
 			return errors.New(at + ".username: required")
 		case strings.IndexByte(u.Username, ':') >= 0:
 			return errors.New(at + ".username: must not contain ':'")
-		case hasCTL(u.Username):
+		case httptoken.HasCTL(u.Username):
 			return errors.New(at + ".username: must not contain control characters")
 		case users[u.Username] != nil:
 			return fmt.Errorf("%s.username: %q is a duplicate", at, u.Username)
@@ -213,7 +209,7 @@ func checkBcrypt(h string) (int, error) {
 
 // quote makes s an RFC 9110 quoted-string.
 func quote(s string) (string, error) {
-	if hasCTL(s) {
+	if httptoken.HasCTL(s) {
 		return "", errors.New("must not contain control characters")
 	}
 	var b strings.Builder
@@ -226,30 +222,6 @@ func quote(s string) (string, error) {
 	}
 	b.WriteByte('"')
 	return b.String(), nil
-}
-
-func hasCTL(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] == 0x7f {
-			return true
-		}
-	}
-	return false
-}
-
-// isToken reports whether s is an RFC 9110 token (a header name).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
 }
 
 func (p *plugin) NewHTTP() proxywasm.HTTP { return &request{p: p} }
@@ -294,22 +266,16 @@ func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action 
 		_ = s.Respond(401, r.p.challenge, fail)
 		return proxywasm.Pause
 	}
-	// Remove, then Add, rather than Set: wasmgate's host replaces only the
-	// first of several values on Set, and a client must not get a second
-	// consumer header (or Authorization) past the plugin.
+	// Set replaces every value a client sent: no second consumer header
+	// (or Authorization) gets past the plugin.
 	if r.p.hide {
 		_ = h.Remove("authorization")
 	} else {
 		// Only the first Authorization header was checked: forward that
 		// one alone, so that the upstream cannot read another.
-		v := string(authz)
-		_ = h.Remove("authorization")
-		_ = h.Add("authorization", v)
+		_ = h.SetBytes("authorization", authz)
 	}
-	if h.Has(r.p.consumerHeader) {
-		_ = h.Remove(r.p.consumerHeader)
-	}
-	_ = h.Add(r.p.consumerHeader, u.name)
+	_ = h.Set(r.p.consumerHeader, u.name)
 	return proxywasm.Continue
 }
 
@@ -321,7 +287,7 @@ func (r *request) authenticate(authz []byte) (*user, []byte) {
 		return nil, errMissing
 	}
 	// The scheme, case-insensitive, then one or more spaces.
-	if len(authz) < 6 || !asciiEqualFold(authz[:5], "basic") || authz[5] != ' ' && authz[5] != '\t' {
+	if len(authz) < 6 || !httptoken.EqualFold(authz[:5], "basic") || authz[5] != ' ' && authz[5] != '\t' {
 		return nil, errScheme
 	}
 	enc := bytes.TrimLeft(authz[6:], " \t")
@@ -383,23 +349,6 @@ func (p *plugin) remember(key [32]byte, u *user) {
 		}
 	}
 	p.verified[key] = u
-}
-
-// asciiEqualFold compares b with lower-case ASCII s, ignoring b's case.
-func asciiEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range b {
-		c := b[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != s[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func init() { proxywasm.Register(func() proxywasm.Plugin { return &plugin{} }) }

@@ -2,16 +2,17 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/wasmgate/wasmgate/plugins/internal/httptoken"
 	"github.com/wasmgate/wasmgate/plugins/internal/jwt"
+	"github.com/wasmgate/wasmgate/plugins/internal/strictjson"
 	proxywasm "github.com/wasmgate/wasmgate/sdk/go"
 )
 
@@ -109,13 +110,8 @@ func parseConfig(raw []byte) (*settings, error) {
 		return nil, errors.New("a JSON object with keys or jwks is required")
 	}
 	var c config
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.DisallowUnknownFields()
-	if err := d.Decode(&c); err != nil {
+	if err := strictjson.Decode(raw, &c); err != nil {
 		return nil, err
-	}
-	if d.Decode(&struct{}{}) != io.EOF {
-		return nil, errors.New("data after the JSON object")
 	}
 	st := &settings{hide: c.HideToken}
 
@@ -175,7 +171,7 @@ func parseConfig(raw []byte) (*settings, error) {
 	st.header = defaultHeader
 	if c.Header != nil {
 		st.header = strings.ToLower(*c.Header)
-		if st.header != "" && !isToken(st.header) {
+		if st.header != "" && !httptoken.IsToken(st.header) {
 			return nil, fmt.Errorf("header: %q is not a header name", *c.Header)
 		}
 		if st.header == "cookie" {
@@ -183,11 +179,11 @@ func parseConfig(raw []byte) (*settings, error) {
 		}
 	}
 	st.bareOK = st.header != defaultHeader
-	if c.Query != "" && hasCTL(c.Query) {
+	if c.Query != "" && httptoken.HasCTL(c.Query) {
 		return nil, errors.New("query: must not contain control characters")
 	}
 	st.query = c.Query
-	if c.Cookie != "" && !isToken(c.Cookie) {
+	if c.Cookie != "" && !httptoken.IsToken(c.Cookie) {
 		return nil, fmt.Errorf("cookie: %q is not a cookie name", c.Cookie)
 	}
 	st.cookie = c.Cookie
@@ -202,7 +198,7 @@ func parseConfig(raw []byte) (*settings, error) {
 		switch {
 		case claim == "":
 			return nil, errors.New("forward_claims: empty claim name")
-		case !isToken(name):
+		case !httptoken.IsToken(name):
 			return nil, fmt.Errorf("%s: %q is not a header name", at, header)
 		case reservedHeader(name) || name == st.header:
 			return nil, fmt.Errorf("%s: %q cannot be set from a claim", at, header)
@@ -233,7 +229,7 @@ func staticKey(k keyConfig, allowed []string) (jwt.Key, error) {
 		if !jwt.Supported(k.Alg) {
 			return jwt.Key{}, fmt.Errorf(".alg: unsupported algorithm %q", k.Alg)
 		}
-		if len(allowed) > 0 && !contains(allowed, k.Alg) {
+		if len(allowed) > 0 && !slices.Contains(allowed, k.Alg) {
 			return jwt.Key{}, fmt.Errorf(".alg: %s is not in algorithms, so this key could never be used", k.Alg)
 		}
 	}
@@ -268,21 +264,21 @@ func jwksFrom(j *jwksConfig) (*jwksSource, error) {
 	if j.Upstream == "" {
 		return nil, errors.New("jwks.upstream: required when jwks is set")
 	}
-	if hasCTL(j.Upstream) {
+	if httptoken.HasCTL(j.Upstream) {
 		return nil, errors.New("jwks.upstream: must not contain control characters")
 	}
 	path := j.Path
 	if path == "" {
 		path = defaultJWKSPath
 	}
-	if path[0] != '/' || strings.ContainsAny(path, " \t#") || hasCTL(path) {
+	if path[0] != '/' || strings.ContainsAny(path, " \t#") || httptoken.HasCTL(path) {
 		return nil, fmt.Errorf("jwks.path: %q is not an absolute path", path)
 	}
 	authority := j.Authority
 	if authority == "" {
 		authority = j.Upstream
 	}
-	if strings.ContainsAny(authority, " \t/?#@") || hasCTL(authority) {
+	if strings.ContainsAny(authority, " \t/?#@") || httptoken.HasCTL(authority) {
 		return nil, fmt.Errorf("jwks.authority: %q is not a host name", authority)
 	}
 	src := &jwksSource{
@@ -428,37 +424,4 @@ func quotable(s string) bool {
 		}
 	}
 	return true
-}
-
-func hasCTL(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] == 0x7f {
-			return true
-		}
-	}
-	return false
-}
-
-// isToken reports whether s is an RFC 9110 token (a header or cookie name).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -96,6 +96,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wasmgate/wasmgate/plugins/internal/httptoken"
 	"github.com/wasmgate/wasmgate/plugins/internal/jwt"
 	proxywasm "github.com/wasmgate/wasmgate/sdk/go"
 )
@@ -599,7 +600,7 @@ func (st *settings) findToken(h proxywasm.HeaderMap) (tok []byte, from sources, 
 // value that is a token alone.
 func bearer(v []byte, bareOK bool) ([]byte, bool) {
 	v = trimOWS(v)
-	if len(v) > 7 && asciiEqualFold(v[:6], "bearer") && (v[6] == ' ' || v[6] == '\t') {
+	if len(v) > 7 && httptoken.EqualFold(v[:6], "bearer") && (v[6] == ' ' || v[6] == '\t') {
 		t := trimOWS(v[7:])
 		return t, len(t) > 0
 	}
@@ -724,23 +725,6 @@ func trimOWS(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
-}
-
-// asciiEqualFold compares b with lower-case ASCII s, ignoring b's case.
-func asciiEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range b {
-		c := b[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != s[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func init() { proxywasm.Register(func() proxywasm.Plugin { return &plugin{} }) }

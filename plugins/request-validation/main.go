@@ -31,6 +31,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -131,7 +132,7 @@ func (r *request) OnRequestHeaders(s proxywasm.Stream, endOfStream bool) proxywa
 	}
 	mt := mediaType(h)
 	r.json = mt == "application/json" || strings.HasSuffix(mt, "+json")
-	if r.body && len(p.cfg.ContentTypes) > 0 && !containsString(p.cfg.ContentTypes, mt) {
+	if r.body && len(p.cfg.ContentTypes) > 0 && !slices.Contains(p.cfg.ContentTypes, mt) {
 		return refuse(s, 415, "unsupported_media_type", "", "content type must be one of: "+strings.Join(p.cfg.ContentTypes, ", "))
 	}
 	return proxywasm.Continue
@@ -175,15 +176,6 @@ func mediaType(h proxywasm.HeaderMap) string {
 func contains(list []string, b []byte) bool {
 	for _, s := range list {
 		if s == string(b) {
-			return true
-		}
-	}
-	return false
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
 			return true
 		}
 	}
