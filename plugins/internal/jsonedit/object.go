@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"slices"
 	"unicode/utf8"
+
+	"github.com/wasmgate/wasmgate/plugins/internal/jsonstr"
 )
 
 // object is one level of a document, parsed only as far as needed: member
@@ -207,39 +209,5 @@ func (o *object) appendTo(b []byte) []byte {
 	return append(b, '}')
 }
 
-// quote encodes a member name that comes from a path. Unlike encoding/json it
-// leaves <, > and & alone: the output is a body, not HTML.
-func quote(s string) []byte {
-	const hex = "0123456789abcdef"
-	b := make([]byte, 0, len(s)+2)
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				b = append(b, `\ufffd`...)
-			} else {
-				b = append(b, s[i:i+size]...)
-			}
-			i += size
-			continue
-		}
-		switch {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c == '\n':
-			b = append(b, `\n`...)
-		case c == '\r':
-			b = append(b, `\r`...)
-		case c == '\t':
-			b = append(b, `\t`...)
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			b = append(b, c)
-		}
-		i++
-	}
-	return append(b, '"')
-}
+// quote encodes a member name that comes from a path.
+func quote(s string) []byte { return jsonstr.Append(make([]byte, 0, len(s)+2), s) }
