@@ -27,6 +27,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -80,7 +81,7 @@ type config struct {
 type orderedPairs [][2]string
 
 func (o *orderedPairs) UnmarshalJSON(data []byte) error {
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return errors.New("want an object of strings")
 	}
@@ -105,7 +106,7 @@ type plugin struct {
 
 func (p *plugin) OnConfigure(raw []byte) error {
 	var c config
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
 		return err
@@ -138,7 +139,7 @@ func (p *plugin) NewHTTP() proxywasm.HTTP {
 	reqBody, respBody := p.cfg.Request.Body != nil, p.cfg.Response.Body != nil
 	switch {
 	case reqBody && respBody:
-		return &bothBodies{withResponse{base}}
+		return &bothBodies{withRequestBody{withResponse{base}}}
 	case reqBody:
 		return &withRequestBody{withResponse{base}}
 	case respBody:
@@ -184,32 +185,30 @@ func (r *withResponse) OnResponseHeaders(s proxywasm.Stream, _ bool) proxywasm.A
 
 type withRequestBody struct{ withResponse }
 
-func (r *withRequestBody) OnRequestBody(s proxywasm.Stream, size int, eos bool) proxywasm.Action {
-	if r.reqJSON {
-		r.p.editBody(s.RequestBody(), r.p.cfg.Request.Body)
-	}
-	return proxywasm.Continue
+func (r *withRequestBody) OnRequestBody(s proxywasm.Stream, _ int, _ bool) proxywasm.Action {
+	return r.editRequestBody(s)
 }
 
 type withResponseBody struct{ withResponse }
 
-func (r *withResponseBody) OnResponseBody(s proxywasm.Stream, size int, eos bool) proxywasm.Action {
-	if r.respJSON {
-		r.p.editBody(s.ResponseBody(), r.p.cfg.Response.Body)
-	}
-	return proxywasm.Continue
+func (r *withResponseBody) OnResponseBody(s proxywasm.Stream, _ int, _ bool) proxywasm.Action {
+	return r.editResponseBody(s)
 }
 
-type bothBodies struct{ withResponse }
+type bothBodies struct{ withRequestBody }
 
-func (r *bothBodies) OnRequestBody(s proxywasm.Stream, size int, eos bool) proxywasm.Action {
+func (r *bothBodies) OnResponseBody(s proxywasm.Stream, _ int, _ bool) proxywasm.Action {
+	return r.editResponseBody(s)
+}
+
+func (r *request) editRequestBody(s proxywasm.Stream) proxywasm.Action {
 	if r.reqJSON {
 		r.p.editBody(s.RequestBody(), r.p.cfg.Request.Body)
 	}
 	return proxywasm.Continue
 }
 
-func (r *bothBodies) OnResponseBody(s proxywasm.Stream, size int, eos bool) proxywasm.Action {
+func (r *request) editResponseBody(s proxywasm.Stream) proxywasm.Action {
 	if r.respJSON {
 		r.p.editBody(s.ResponseBody(), r.p.cfg.Response.Body)
 	}
