@@ -2,6 +2,7 @@ package pluginhost
 
 import (
 	"encoding/binary"
+	"slices"
 	"strings"
 	"sync"
 
@@ -73,43 +74,46 @@ func (vm *VM) declarePhases(args []byte) uint32 {
 	if vm.started || vm.cur == nil || !vm.cur.root {
 		return stBadArgument
 	}
-	fn := &vm.fn
-	slots := map[string]*api.Function{
-		"request_headers": &fn.requestHeaders, "request_body": &fn.requestBody,
-		"request_trailers": &fn.requestTrailers, "response_headers": &fn.responseHeaders,
-		"response_body": &fn.responseBody, "response_trailers": &fn.responseTrailers,
-		"done": &fn.done, "log": &fn.log,
-	}
-	keep := map[*api.Function]bool{}
+	slots := vm.phaseSlots()
+	keep := make([]bool, len(slots))
 	for _, name := range strings.Split(string(args), ",") {
-		slot, ok := slots[strings.TrimSpace(name)]
-		if !ok {
+		i := slices.IndexFunc(slots, func(ps phaseSlot) bool { return ps.name == strings.TrimSpace(name) })
+		if i < 0 {
 			return stBadArgument
 		}
-		keep[slot] = true
+		keep[i] = true
 	}
-	for _, slot := range slots {
-		if !keep[slot] {
-			*slot = nil
+	for i, ps := range slots {
+		if !keep[i] {
+			*ps.f = nil
 		}
 	}
 	return stOK
 }
 
+// phaseSlot is a per-request callback a plugin may declare, by name.
+type phaseSlot struct {
+	name string
+	f    *api.Function
+}
+
+// phaseSlots are the per-request callbacks, in the order GET /plugins
+// lists them.
+func (vm *VM) phaseSlots() []phaseSlot {
+	fn := &vm.fn
+	return []phaseSlot{{"request_headers", &fn.requestHeaders}, {"request_body", &fn.requestBody},
+		{"request_trailers", &fn.requestTrailers}, {"response_headers", &fn.responseHeaders},
+		{"response_body", &fn.responseBody}, {"response_trailers", &fn.responseTrailers},
+		{"done", &fn.done}, {"log", &fn.log}}
+}
+
 // phaseNames lists the per-request callbacks the VM is called for. The
 // functions are fixed once the VM has started.
 func (vm *VM) phaseNames() []string {
-	fn := &vm.fn
 	var out []string
-	for _, ph := range []struct {
-		name string
-		f    api.Function
-	}{{"request_headers", fn.requestHeaders}, {"request_body", fn.requestBody},
-		{"request_trailers", fn.requestTrailers}, {"response_headers", fn.responseHeaders},
-		{"response_body", fn.responseBody}, {"response_trailers", fn.responseTrailers},
-		{"done", fn.done}, {"log", fn.log}} {
-		if ph.f != nil {
-			out = append(out, ph.name)
+	for _, ps := range vm.phaseSlots() {
+		if *ps.f != nil {
+			out = append(out, ps.name)
 		}
 	}
 	return out
