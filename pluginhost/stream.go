@@ -27,6 +27,9 @@ type Stream struct {
 	callResp   *fasthttp.Response // the callout response being delivered
 	callFailed bool
 	resumed    bool // proxy_continue_stream since the last Pause
+	// touched: the guest has been called for this context (it knows of
+	// it); finished: the guest has released it (see finishedFlag).
+	touched, finished bool
 }
 
 // Request is what the chain sees of one request: the messages and the
@@ -92,6 +95,9 @@ func (c Chain) Begin(ctx *fasthttp.RequestCtx, route, upstream string) (*Request
 		*s = Stream{vm: vm, id: id, req: r}
 		r.streams[r.n] = s
 		r.n++
+		if vm.lazyContext {
+			continue // created by the guest at its first callback
+		}
 		if _, err := vm.call(context.Background(), s, vm.fn.contextCreate, uint64(id), uint64(vm.rootID)); err != nil {
 			r.streams[r.n-1] = nil
 			if p.FailOpen() {
@@ -144,6 +150,10 @@ func (r *Request) phase(run func(*Stream) (uint64, error), reverse bool) (Action
 		}
 		s.resumed = false
 		act, err := run(s)
+		if err == nil && s.vm.finishedFlag && act&finishedFlag != 0 {
+			s.finished = true
+			act &^= finishedFlag
+		}
 		if err == nil && len(s.calls) > 0 {
 			// The stream waits for its callouts; their responses decide
 			// whether it resumes (proxy_continue_stream) or is answered
@@ -186,7 +196,7 @@ func (r *Request) End() {
 	}
 	for i := r.n - 1; i >= 0; i-- {
 		s := r.streams[i]
-		if s == nil {
+		if s == nil || !s.touched || s.finished {
 			continue
 		}
 		vm := s.vm

@@ -61,6 +61,8 @@ type VM struct {
 	// started is set once start-up callbacks are over; what only a
 	// starting VM may do (declare its phases) is refused after.
 	started bool
+	// The lifecycle the plugin declared (see declarePhasesName).
+	lazyContext, finishedFlag bool
 }
 
 // vms by instance name, for host functions to find their caller.
@@ -190,6 +192,10 @@ func (vm *VM) call(ctx context.Context, s *Stream, f api.Function, args ...uint6
 	if vm.broken.Load() {
 		return 0, errVMGone
 	}
+	if s.finished {
+		return 0, nil // the guest released the context already
+	}
+	s.touched = true
 	vm.cur = s
 	vm.areaUsed = 0 // the previous callback's results are the guest's no more
 	defer func() { vm.cur = nil }()

@@ -1,7 +1,9 @@
 package proxy_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"testing"
 )
 
@@ -37,5 +39,72 @@ plugins = ["probe"]
 	}
 	if nonzero > 0 {
 		t.Fatalf("%d of 50 warm requests allocated in the guest", nonzero)
+	}
+}
+
+// TestE2ESDKLifecycleCallsPerRequest: plugins on sdk/go agree with the
+// gateway that a request's context is created by its first callback and
+// released after its last one, so a headers-only policy costs one call
+// into its VM per request (not three: create, headers, delete) and a
+// plugin the request never reached costs none.
+func TestE2ESDKLifecycleCallsPerRequest(t *testing.T) {
+	be := newKillable(t, "be", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Internal", "1")
+		fmt.Fprintf(w, "consumer=%s gateway=%s", r.Header.Get("X-Consumer"), r.Header.Get("X-Gateway"))
+	})
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
+[[plugins]]
+name = "key-auth"
+module = %q
+config = '{"keys": [{"consumer": "alice", "sha256": "%x"}]}'
+call_timeout = "2s"
+pool = 1
+[[plugins]]
+name = "transform"
+module = %q
+config = '{"request": {"headers": {"set": {"X-Gateway": "wasmgate"}}}, "response": {"headers": {"remove": ["X-Internal"]}}}'
+call_timeout = "2s"
+pool = 1
+[[routes]]
+path_prefix = "/"
+upstream = "backend"
+plugins = ["key-auth", "transform"]
+`, builtPlugin(t, "key_auth.wasm"), sha256Sum("s3cret"), builtPlugin(t, "transform.wasm")))
+	client := newClient(t)
+	calls := func() map[string]int {
+		_, body := doReq(t, client, "GET", g.AdminURL+"/plugins", nil, nil)
+		var list []struct {
+			Name  string `json:"name"`
+			Calls int    `json:"calls"`
+		}
+		if err := json.Unmarshal(body, &list); err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]int{}
+		for _, p := range list {
+			m[p.Name] = p.Calls
+		}
+		return m
+	}
+	before := calls()
+	for i := 0; i < 10; i++ {
+		resp, body := doReq(t, client, "GET", g.URL+"/a", map[string]string{"X-Api-Key": "s3cret"}, nil)
+		if resp.StatusCode != 200 || string(body) != "consumer=alice gateway=wasmgate" || resp.Header.Get("X-Internal") != "" {
+			t.Fatalf("request %d: %d %q %v", i, resp.StatusCode, body, resp.Header)
+		}
+	}
+	after := calls()
+	if k, tr := after["key-auth"]-before["key-auth"], after["transform"]-before["transform"]; k != 10 || tr != 20 {
+		t.Fatalf("10 requests: %d calls into key-auth (want 10), %d into transform (want 20: request and response headers)", k, tr)
+	}
+	before = after
+	for i := 0; i < 10; i++ {
+		if resp, body := doReq(t, client, "GET", g.URL+"/a", nil, nil); resp.StatusCode != 401 {
+			t.Fatalf("no key: %d %q", resp.StatusCode, body)
+		}
+	}
+	after = calls()
+	if k, tr := after["key-auth"]-before["key-auth"], after["transform"]-before["transform"]; k != 10 || tr != 0 {
+		t.Fatalf("10 refused requests: %d calls into key-auth (want 10), %d into transform (want 0)", k, tr)
 	}
 }

@@ -122,9 +122,41 @@ func Register(f func() Plugin) { factory = f }
 // ---- dispatch of the host's callbacks
 
 type root struct {
+	id     uint32
 	plugin Plugin
 	free   []HTTP // reusable HTTP objects (Resetter)
+	// last is the last phase the plugin's HTTP type handles: after it,
+	// with the finished flag agreed, the request's context is released
+	// without waiting for proxy_on_delete.
+	last phase
 }
+
+// phase numbers the per-request callbacks in the order they come.
+type phase uint8
+
+const (
+	phaseRequestHeaders phase = iota + 1
+	phaseRequestBody
+	phaseRequestTrailers
+	phaseResponseHeaders
+	phaseResponseBody
+	phaseResponseTrailers
+	phaseLog
+)
+
+// The lifecycle agreed with wasmgate when the phases were declared (see
+// declarePhases): contexts created at their first callback, and released
+// by the guest after their last one, each saving a call into the VM per
+// request.
+var (
+	lazyContexts bool
+	finishFlag   bool
+	lazyRoot     *root
+)
+
+// finished is the bit of a callback's result that tells wasmgate the
+// context is already released.
+const finished = 1 << 16
 
 type stream struct {
 	h    HTTP
@@ -166,19 +198,22 @@ func reset() {
 	clear(callouts)
 	declared = false
 	lastRoot = nil
+	lazyContexts, finishFlag, lazyRoot = false, false, nil
 }
 
 func onContextCreate(id, parent uint32) {
 	if parent == 0 {
 		if factory != nil {
-			roots[id] = &root{plugin: factory()}
+			roots[id] = &root{id: id, plugin: factory()}
 		}
 		return
 	}
-	r := rootOf(parent)
-	if r == nil {
-		return
+	if r := rootOf(parent); r != nil {
+		newStream(id, r)
 	}
+}
+
+func newStream(id uint32, r *root) stream {
 	var h HTTP
 	if n := len(r.free); n > 0 {
 		h = r.free[n-1]
@@ -187,7 +222,30 @@ func onContextCreate(id, parent uint32) {
 	} else {
 		h = r.plugin.NewHTTP()
 	}
-	streams.put(id, stream{h: h, root: r})
+	st := stream{h: h, root: r}
+	streams.put(id, st)
+	return st
+}
+
+// streamOf finds a request's context, creating it when wasmgate agreed
+// to leave that to its first callback.
+func streamOf(id uint32) (stream, bool) {
+	st, ok := streams.get(id)
+	if !ok && lazyContexts && lazyRoot != nil {
+		return newStream(id, lazyRoot), true
+	}
+	return st, ok
+}
+
+// after ends callback p of a request: when it was the plugin's last and
+// nothing is pending (a callout would come back to the context), the
+// context is released now and wasmgate told so.
+func after(id uint32, st stream, p phase, action Action) uint32 {
+	if !finishFlag || p < st.root.last || waiting(id) {
+		return uint32(action)
+	}
+	releaseStream(id, st)
+	return uint32(action) | finished
 }
 
 // rootOf finds a root context; the last one found is kept at hand, as a
@@ -291,65 +349,110 @@ func declarePhases(r *root) {
 	if _, ok := h.(DoneHandler); ok {
 		list += ",log"
 	}
-	_, _ = hostcall.Current.CallForeign("wasmgate.declare_phases", []byte(list))
+	r.last = lastPhase(h)
+	// The lifecycle names first; a wasmgate that does not know them
+	// refuses the whole list, and gets the phases alone.
+	_, st := hostcall.Current.CallForeign("wasmgate.declare_phases", []byte(list+",context_on_first_call,finished_flag"))
+	if st == 0 {
+		lazyContexts, finishFlag, lazyRoot = true, true, r
+	} else if Status(st) == ErrBadArgument {
+		_, _ = hostcall.Current.CallForeign("wasmgate.declare_phases", []byte(list))
+	}
 	if rs, ok := h.(Resetter); ok {
 		rs.Reset()
 		r.free = append(r.free, h)
 	}
 }
 
+// lastPhase is the last callback h handles.
+func lastPhase(h HTTP) phase {
+	switch {
+	case is[DoneHandler](h):
+		return phaseLog
+	case is[ResponseTrailersHandler](h):
+		return phaseResponseTrailers
+	case is[ResponseBodyHandler](h):
+		return phaseResponseBody
+	case is[ResponseHeadersHandler](h):
+		return phaseResponseHeaders
+	case is[RequestTrailersHandler](h):
+		return phaseRequestTrailers
+	case is[RequestBodyHandler](h):
+		return phaseRequestBody
+	}
+	return phaseRequestHeaders
+}
+
+func is[T any](h HTTP) bool { _, ok := h.(T); return ok }
+
 func onRequestHeaders(id, n uint32, eos bool) uint32 {
-	if st, ok := streams.get(id); ok {
-		return uint32(st.h.OnRequestHeaders(Stream{id}, eos))
+	if st, ok := streamOf(id); ok {
+		return after(id, st, phaseRequestHeaders, st.h.OnRequestHeaders(Stream{id}, eos))
 	}
 	return 0
 }
 
+// Body callbacks may come in several parts; a context is released only
+// after the last.
+
 func onRequestBody(id, size uint32, eos bool) uint32 {
-	if h, ok := handler(id).(RequestBodyHandler); ok {
-		return uint32(h.OnRequestBody(Stream{id}, int(size), eos))
+	if st, ok := streamOf(id); ok {
+		if h, ok := st.h.(RequestBodyHandler); ok {
+			act := h.OnRequestBody(Stream{id}, int(size), eos)
+			if !eos {
+				return uint32(act)
+			}
+			return after(id, st, phaseRequestBody, act)
+		}
 	}
 	return 0
 }
 
 func onRequestTrailers(id, n uint32) uint32 {
-	if h, ok := handler(id).(RequestTrailersHandler); ok {
-		return uint32(h.OnRequestTrailers(Stream{id}))
+	if st, ok := streamOf(id); ok {
+		if h, ok := st.h.(RequestTrailersHandler); ok {
+			return after(id, st, phaseRequestTrailers, h.OnRequestTrailers(Stream{id}))
+		}
 	}
 	return 0
 }
 
 func onResponseHeaders(id, n uint32, eos bool) uint32 {
-	if h, ok := handler(id).(ResponseHeadersHandler); ok {
-		return uint32(h.OnResponseHeaders(Stream{id}, eos))
+	if st, ok := streamOf(id); ok {
+		if h, ok := st.h.(ResponseHeadersHandler); ok {
+			return after(id, st, phaseResponseHeaders, h.OnResponseHeaders(Stream{id}, eos))
+		}
 	}
 	return 0
 }
 
 func onResponseBody(id, size uint32, eos bool) uint32 {
-	if h, ok := handler(id).(ResponseBodyHandler); ok {
-		return uint32(h.OnResponseBody(Stream{id}, int(size), eos))
+	if st, ok := streamOf(id); ok {
+		if h, ok := st.h.(ResponseBodyHandler); ok {
+			act := h.OnResponseBody(Stream{id}, int(size), eos)
+			if !eos {
+				return uint32(act)
+			}
+			return after(id, st, phaseResponseBody, act)
+		}
 	}
 	return 0
 }
 
 func onResponseTrailers(id, n uint32) uint32 {
-	if h, ok := handler(id).(ResponseTrailersHandler); ok {
-		return uint32(h.OnResponseTrailers(Stream{id}))
+	if st, ok := streamOf(id); ok {
+		if h, ok := st.h.(ResponseTrailersHandler); ok {
+			return after(id, st, phaseResponseTrailers, h.OnResponseTrailers(Stream{id}))
+		}
 	}
 	return 0
 }
 
 func onLog(id uint32) {
-	if h, ok := handler(id).(DoneHandler); ok {
+	st, _ := streams.get(id)
+	if h, ok := st.h.(DoneHandler); ok {
 		h.OnDone(Stream{id})
 	}
-}
-
-// handler is the HTTP object of a request, nil for an unknown id.
-func handler(id uint32) HTTP {
-	st, _ := streams.get(id)
-	return st.h
 }
 
 func onDelete(id uint32) {
@@ -359,8 +462,27 @@ func onDelete(id uint32) {
 		if id == lastRootID {
 			lastRoot = nil
 		}
+		if r := lazyRoot; r != nil && r.id == id {
+			lazyRoot = nil
+		}
 		return
 	}
+	releaseStream(id, st)
+}
+
+// waiting reports whether a callout of the request is outstanding.
+func waiting(id uint32) bool {
+	for _, c := range callouts {
+		if c.stream == id {
+			return true
+		}
+	}
+	return false
+}
+
+// releaseStream forgets a request's context and keeps its HTTP object for the
+// next request when it can be reset.
+func releaseStream(id uint32, st stream) {
 	streams.del(id)
 	if len(callouts) > 0 {
 		for token, c := range callouts {

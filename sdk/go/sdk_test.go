@@ -410,3 +410,107 @@ func TestResetterObjectsAreReused(t *testing.T) {
 		t.Fatalf("made %d, resets %d", made, resets)
 	}
 }
+
+// lifecycleProbe counts what the SDK does with its HTTP objects; it may
+// handle response headers and may make a callout.
+type lifecycleProbe struct {
+	made, resets *int
+	callout      bool
+}
+
+func (l *lifecycleProbe) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action {
+	if !l.callout {
+		return proxywasm.Continue
+	}
+	err := s.Callout("auth", [][2]string{{":method", "GET"}, {":path", "/"}, {":authority", "auth"}}, nil, time.Second,
+		func(s proxywasm.Stream, _ *proxywasm.CalloutResponse) { _ = s.Resume() })
+	if err != nil {
+		panic(err)
+	}
+	return proxywasm.Pause
+}
+func (l *lifecycleProbe) Reset() { *l.resets++ }
+
+type withResponse struct{ lifecycleProbe }
+
+func (w *withResponse) OnResponseHeaders(proxywasm.Stream, bool) proxywasm.Action {
+	return proxywasm.Continue
+}
+
+// TestLifecycleSavesCalls: with a host that agrees (wasmgate), a request's
+// context is created by its first callback and released after the
+// plugin's last one, the host told so by the finished flag; with one that
+// does not, the ABI's own create and delete do it.
+func TestLifecycleSavesCalls(t *testing.T) {
+	made, resets := 0, 0
+	probe := func(callout, response bool) func() proxywasm.HTTP {
+		return func() proxywasm.HTTP {
+			made++
+			l := lifecycleProbe{made: &made, resets: &resets, callout: callout}
+			if response {
+				return &withResponse{l}
+			}
+			return &l
+		}
+	}
+	h := start(t, &plugin{newHTTP: probe(false, false)}, proxytest.Options{})
+	if strings.Join(h.Lifecycle, ",") != "context_on_first_call,finished_flag" || strings.Join(h.Phases, ",") != "request_headers" {
+		t.Fatalf("lifecycle %v, phases %v", h.Lifecycle, h.Phases)
+	}
+	for i := 0; i < 3; i++ {
+		s := h.NewStream()
+		if act := s.RequestHeaders(get, true); act != proxywasm.Continue {
+			t.Fatalf("action %d (the flag must not leak into the action)", act)
+		}
+		if !s.Finished {
+			t.Fatal("a headers-only plugin kept its context after its only callback")
+		}
+		s.Complete()
+	}
+	// One object made to learn the phases, reset then and after each request.
+	if made != 1 || resets != 4 {
+		t.Fatalf("made %d, resets %d", made, resets)
+	}
+
+	made, resets = 0, 0
+	h = start(t, &plugin{newHTTP: probe(false, true)}, proxytest.Options{})
+	s := h.NewStream()
+	s.RequestHeaders(get, true)
+	if s.Finished {
+		t.Fatal("released before its response callback")
+	}
+	s.ResponseHeaders([][2]string{{":status", "200"}}, true)
+	if !s.Finished || resets != 2 {
+		t.Fatalf("after the response: finished %v, resets %d", s.Finished, resets)
+	}
+
+	made, resets = 0, 0
+	h = start(t, &plugin{newHTTP: probe(true, false)}, proxytest.Options{})
+	s = h.NewStream()
+	if act := s.RequestHeaders(get, true); act != proxywasm.Pause || s.Finished {
+		t.Fatalf("action %d, finished %v: released with a callout outstanding", act, s.Finished)
+	}
+	h.Callouts()[0].Respond(200, nil, nil)
+	if s.Resumed != 1 {
+		t.Fatalf("resumed %d", s.Resumed)
+	}
+	s.Complete()
+	if resets != 2 {
+		t.Fatalf("resets %d: proxy_on_delete did not release the context", resets)
+	}
+
+	made, resets = 0, 0
+	h = start(t, &plugin{newHTTP: probe(false, false)}, proxytest.Options{RefuseLifecycle: true})
+	if len(h.Lifecycle) != 0 || strings.Join(h.Phases, ",") != "request_headers" {
+		t.Fatalf("refused: lifecycle %v, phases %v", h.Lifecycle, h.Phases)
+	}
+	s = h.NewStream()
+	s.RequestHeaders(get, true)
+	if s.Finished || resets != 1 {
+		t.Fatalf("refused: finished %v, resets %d", s.Finished, resets)
+	}
+	s.Complete()
+	if resets != 2 {
+		t.Fatalf("refused: resets %d after proxy_on_delete", resets)
+	}
+}

@@ -19,6 +19,7 @@ package proxytest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -35,6 +36,9 @@ const (
 	stSerialization = 3
 	stEmpty         = 7
 	stCASMismatch   = 8
+
+	// finishedFlag: see the SDK's and wasmgate's lifecycle agreement.
+	finishedFlag = 1 << 16
 )
 
 // Options set up a Host.
@@ -49,6 +53,10 @@ type Options struct {
 	Now func() time.Time
 	// LogLevel is the lowest level the host keeps (default trace).
 	LogLevel proxywasm.LogLevel
+	// RefuseLifecycle answers the lifecycle names of the phase
+	// declaration as a wasmgate that does not know them would: the
+	// whole list refused.
+	RefuseLifecycle bool
 }
 
 // LogEntry is one line the plugin logged.
@@ -71,6 +79,10 @@ type Host struct {
 	// Phases are the per-request callbacks the plugin declared; all of
 	// them when it declared none.
 	Phases []string
+	// Lifecycle lists what the plugin agreed with the host besides its
+	// phases (context_on_first_call, finished_flag), as wasmgate takes
+	// them: see the gateway's pluginhost package.
+	Lifecycle []string
 
 	Logs       []LogEntry
 	TickPeriod time.Duration
@@ -169,6 +181,10 @@ type Stream struct {
 	// Resumed counts the plugin's Resume calls; Closed is a Close.
 	Resumed int
 	Closed  bool
+	// Finished is set when the plugin released the context after its
+	// last callback (the finished flag): no more callbacks reach it.
+	Finished bool
+	touched  bool // the plugin has been called for this context
 }
 
 // LocalResponse is what the plugin answered with.
@@ -186,9 +202,14 @@ func (h *Host) NewStream() *Stream {
 	s := &Stream{h: h, ID: h.nextID, Properties: map[string]string{}}
 	h.nextID++
 	h.streams[s.ID] = s
-	h.enter(s.ID, func() { hostcall.Dispatch.ContextCreate(s.ID, h.rootID) })
+	if !h.agreed("context_on_first_call") {
+		s.touched = true
+		h.enter(s.ID, func() { hostcall.Dispatch.ContextCreate(s.ID, h.rootID) })
+	}
 	return s
 }
+
+func (h *Host) agreed(name string) bool { return slices.Contains(h.Lifecycle, name) }
 
 func (h *Host) enter(id uint32, f func()) {
 	running.Lock()
@@ -252,6 +273,10 @@ func (s *Stream) SendResponseTrailers(trailers [][2]string) proxywasm.Action {
 // proxy_on_delete.
 func (s *Stream) Complete() {
 	d := hostcall.Dispatch
+	if !s.touched || s.Finished {
+		delete(s.h.streams, s.ID)
+		return // wasmgate calls nothing for such a context
+	}
 	s.h.enter(s.ID, func() {
 		d.Done(s.ID)
 		if s.h.Handles("log") {
@@ -265,11 +290,16 @@ func (s *Stream) Complete() {
 // phase calls a per-request callback as wasmgate would: not at all when
 // the plugin declared it does not handle the phase.
 func (s *Stream) phase(name string, call func(hostcall.Guest) uint32) proxywasm.Action {
-	if !s.h.Handles(name) {
+	if !s.h.Handles(name) || s.Finished {
 		return proxywasm.Continue
 	}
 	var act uint32
+	s.touched = true
 	s.h.enter(s.ID, func() { act = call(hostcall.Dispatch) })
+	if act&finishedFlag != 0 && s.h.agreed("finished_flag") {
+		s.Finished = true
+		act &^= finishedFlag
+	}
 	return proxywasm.Action(act)
 }
 
@@ -781,8 +811,23 @@ func (h *impl) GetMetric(id uint32) (uint64, uint32) {
 
 func (h *impl) CallForeign(name string, arg []byte) ([]byte, uint32) {
 	if name == "wasmgate.declare_phases" {
-		h.Phases = strings.Split(string(arg), ",")
-		sort.Strings(h.Phases)
+		var phases, lifecycle []string
+		for _, p := range strings.Split(string(arg), ",") {
+			switch p {
+			case "context_on_first_call", "finished_flag":
+				if h.opts.RefuseLifecycle {
+					return nil, stBadArgument
+				}
+				lifecycle = append(lifecycle, p)
+			case "request_headers", "request_body", "request_trailers", "response_headers",
+				"response_body", "response_trailers", "done", "log":
+				phases = append(phases, p)
+			default:
+				return nil, stBadArgument // as wasmgate answers
+			}
+		}
+		sort.Strings(phases)
+		h.Phases, h.Lifecycle = phases, lifecycle
 		return nil, stOK
 	}
 	return nil, stNotFound
