@@ -26,6 +26,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/wasmgate/wasmgate/pluginhost/internal/interrupt"
 )
 
 // Options are one plugin's settings.
@@ -37,12 +39,12 @@ type Options struct {
 	Pool        int
 	MemoryPages uint32 // limit, in 64 KiB pages
 	CallTimeout time.Duration
-	// Trusted compiles the module without the checks that let a deadline
-	// stop it: wazero's close-on-context-done starts a watcher goroutine
-	// on every call into the module, which costs a plugin several times
-	// its own work. A trusted plugin that never returns keeps its VM, and
-	// a CPU, busy until the process ends; CallTimeout bounds only its
-	// start-up then.
+	// Trusted runs the module as it was built: without the interruption
+	// checks the host adds (see package interrupt), so with no deadline.
+	// They cost little; this is for a module the instrumentation does not
+	// understand (it refuses instructions it does not know). A trusted
+	// plugin that never returns keeps its VM, and a CPU, busy until the
+	// process ends.
 	Trusted  bool
 	FailOpen bool
 	Log      zerolog.Logger
@@ -123,11 +125,13 @@ func Load(ctx context.Context, o Options) (*Plugin, error) {
 	}
 	sum := sha256.Sum256(o.Module)
 	p := &Plugin{opts: o, Hash: hex.EncodeToString(sum[:]), logLevel: levelFromZerolog(o.Log.GetLevel())}
+	// No close-on-context-done: wazero would start a watcher goroutine on
+	// every call into the module and call out of the guest at every loop
+	// iteration, together several times a small policy's own work. The
+	// module is instrumented instead: it checks a global at each function
+	// entry and loop, and traps once the watchdog has set it.
 	cfg := wazero.NewRuntimeConfigCompiler().
-		WithCompilationCache(currentCache()).
-		// A deadline closes the module mid-callback: that is how a plugin
-		// that loops forever is stopped.
-		WithCloseOnContextDone(!o.Trusted)
+		WithCompilationCache(currentCache())
 	if o.MemoryPages > 0 {
 		cfg = cfg.WithMemoryLimitPages(o.MemoryPages)
 	}
@@ -144,7 +148,13 @@ func Load(ctx context.Context, o Options) (*Plugin, error) {
 	if err := p.instantiateHost(ctx); err != nil {
 		return nil, err
 	}
-	compiled, err := p.runtime.CompileModule(ctx, o.Module)
+	module, err := o.Module, error(nil)
+	if !o.Trusted {
+		if module, err = interrupt.Instrument(o.Module); err != nil {
+			return nil, fmt.Errorf("compile: adding interruption checks: %w", err)
+		}
+	}
+	compiled, err := compile(ctx, p.runtime, module)
 	if err != nil {
 		return nil, fmt.Errorf("compile: %w", err)
 	}
@@ -191,6 +201,18 @@ func Load(ctx context.Context, o Options) (*Plugin, error) {
 	}
 	ok = true
 	return p, nil
+}
+
+// compile is the runtime's CompileModule, with a panic on a malformed
+// module (wazero has a few) turned into an error: a bad plugin must not
+// take the gateway down.
+func compile(ctx context.Context, r wazero.Runtime, module []byte) (c wazero.CompiledModule, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("the module could not be decoded: %v", v)
+		}
+	}()
+	return r.CompileModule(ctx, module)
 }
 
 // LoadFile reads a module from path, checking it against a sha256 pin when

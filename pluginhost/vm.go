@@ -13,6 +13,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/wasmgate/wasmgate/pluginhost/internal/interrupt"
 )
 
 // VM is one started instance of a plugin's module.
@@ -33,15 +35,14 @@ type VM struct {
 	// status of the last host call, for proxy_get_status.
 	status uint32
 
-	// watchdog closes the module when a callback overruns its deadline.
-	// Callbacks run under context.Background: a context with a deadline
-	// would make wazero start a goroutine to watch it on every call, which
-	// costs more than a no-op plugin does. Closing the module from the
-	// timer stops the guest at its next loop or call (the runtime is
-	// built with close-on-context-done, which compiles those checks in);
-	// the VM is replaced afterwards anyway.
-	watchdog *time.Timer
-	expired  atomic.Bool
+	// watchdog stops a callback that overruns its deadline: it sets the
+	// global the instrumented module checks at every function entry and
+	// loop (see package interrupt), and the guest traps at the next one.
+	// The VM is replaced afterwards. A trusted module has no such global
+	// and is not stopped.
+	watchdog  *time.Timer
+	expired   atomic.Bool
+	interrupt api.MutableGlobal
 
 	fn struct {
 		alloc, contextCreate, requestHeaders, responseHeaders, done, log, delete api.Function
@@ -79,8 +80,8 @@ func (p *Plugin) startVM(ctx context.Context) (*VM, error) {
 	vm := &VM{p: p, name: name, rootID: 1, nextID: 2}
 	vm.watchdog = time.AfterFunc(time.Hour, func() {
 		vm.expired.Store(true)
-		if vm.mod != nil {
-			_ = vm.mod.CloseWithExitCode(context.Background(), sys.ExitCodeDeadlineExceeded)
+		if vm.interrupt != nil {
+			vm.interrupt.Set(1)
 		}
 	})
 	vm.watchdog.Stop()
@@ -91,28 +92,47 @@ func (p *Plugin) startVM(ctx context.Context) (*VM, error) {
 		WithStartFunctions().
 		WithStdout(logWriter{p, "stdout"}).WithStderr(logWriter{p, "stderr"}).
 		WithSysWalltime().WithSysNanotime().WithRandSource(randReader{})
-	ictx, cancel := context.WithTimeout(ctx, 10*p.opts.CallTimeout+time.Second)
+	ictx, cancel := context.WithTimeout(ctx, startBound(p.opts.CallTimeout))
 	defer cancel()
 	mod, err := p.runtime.InstantiateModule(ictx, p.compiled, cfg)
 	if err != nil {
 		vms.Delete(name)
 		return nil, fmt.Errorf("instantiate: %w", err)
 	}
+	if g, ok := mod.ExportedGlobal(interrupt.ExportName).(api.MutableGlobal); ok && !p.opts.Trusted {
+		vm.interrupt = g
+	}
 	vm.mod = mod
 	fail := func(err error) (*VM, error) {
 		vm.close()
 		return nil, err
 	}
-	for _, start := range []string{"_initialize", "_start"} {
-		if f := mod.ExportedFunction(start); f != nil {
+	// The module's start function (moved to an export by the
+	// instrumentation, so that it runs under the watchdog too), then the
+	// reactor's or command's.
+	if vm.interrupt != nil {
+		vm.watchdog.Reset(startBound(p.opts.CallTimeout))
+	}
+	for _, start := range [][]string{{interrupt.StartExport}, {"_initialize", "_start"}} {
+		for _, name := range start {
+			f := mod.ExportedFunction(name)
+			if f == nil || p.opts.Trusted && name == interrupt.StartExport {
+				continue
+			}
 			if _, err := f.Call(ictx); err != nil {
 				var exit *sys.ExitError
 				if !errors.As(err, &exit) || exit.ExitCode() != 0 {
-					return fail(fmt.Errorf("%s: %w", start, err))
+					if vm.expired.Load() {
+						err = fmt.Errorf("overran its deadline (%s): %w", startBound(p.opts.CallTimeout), err)
+					}
+					return fail(fmt.Errorf("%s: %w", name, err))
 				}
 			}
 			break
 		}
+	}
+	if vm.watchdog.Stop(); vm.expired.Load() {
+		return fail(fmt.Errorf("start-up overran its deadline (%s)", startBound(p.opts.CallTimeout)))
 	}
 	vm.fn.alloc = mod.ExportedFunction("proxy_on_memory_allocate")
 	if vm.fn.alloc == nil {
@@ -204,20 +224,22 @@ func (vm *VM) call(ctx context.Context, s *Stream, f api.Function, args ...uint6
 	start := time.Now()
 	stack := vm.stack[:max(len(args), 1)]
 	copy(stack, args)
-	runCtx := context.Background()
-	// A trusted plugin's module cannot be closed mid-call (no checks were
-	// compiled in), so no deadline is armed for it.
-	armed := ctx == context.Background() && !p.opts.Trusted
-	if armed {
-		vm.watchdog.Reset(p.opts.CallTimeout)
-	} else {
-		runCtx = ctx // start-up calls carry their own, longer bound
+	// Start-up callbacks come with a context of their own, and a longer
+	// bound; the context itself stops nothing (see watchdog).
+	inService := ctx == context.Background()
+	bound := p.opts.CallTimeout
+	if !inService {
+		bound = startBound(bound)
 	}
-	err := f.CallWithStack(runCtx, stack)
+	armed := vm.interrupt != nil
+	if armed {
+		vm.watchdog.Reset(bound)
+	}
+	err := f.CallWithStack(ctx, stack)
 	if armed {
 		vm.watchdog.Stop()
 	}
-	expired := vm.expired.Load() || runCtx.Err() != nil
+	expired := vm.expired.Load()
 	if err == nil && expired {
 		// The deadline passed just as the callback returned; the module is
 		// closed, so this VM is done for all the same.
@@ -239,7 +261,7 @@ func (vm *VM) call(ctx context.Context, s *Stream, f api.Function, args ...uint6
 		vm.broken.Store(true)
 		// A VM failing while the plugin loads fails the load; only one
 		// that failed in service is replaced.
-		if armed && !p.closed.Load() {
+		if inService && !p.closed.Load() {
 			p.replace(vm)
 		}
 		p.opts.Log.Warn().Str("plugin", p.opts.Name).Str("fault", kind).Err(err).
@@ -248,6 +270,10 @@ func (vm *VM) call(ctx context.Context, s *Stream, f api.Function, args ...uint6
 	}
 	return stack[0], nil
 }
+
+// startBound is how long a VM's start-up callbacks may take: compiling
+// regular expressions or parsing keys takes longer than a request.
+func startBound(callTimeout time.Duration) time.Duration { return 10*callTimeout + time.Second }
 
 // Fault is a plugin failure: its VM has been thrown away.
 type Fault struct {
