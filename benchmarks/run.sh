@@ -24,6 +24,9 @@ PLUGIN_DIR="$REPO_ROOT/plugins/build"
 BENCH_KEY="bench-key"
 BENCH_KEY_SHA256="$(printf %s "$BENCH_KEY" | sha256sum | cut -d' ' -f1)"
 GATEWAY_GOMAXPROCS="${GOMAXPROCS:-2}"
+# VMs per plugin in the policy rows; empty keeps the gateway's default
+# (one per CPU).
+PLUGIN_POOL="${PLUGIN_POOL:-}"
 
 # One backend worker: answering `return 200` is the cheapest step in the chain
 # (no upstream side), so a single worker needs well under a core even when the
@@ -280,24 +283,29 @@ EOF
             # per-call deadline machinery; see docs/CONFIG.md).
             local trusted=false
             [[ "$name" == policies-trusted ]] && trusted=true
+            local pool=""
+            [[ -n "$PLUGIN_POOL" ]] && pool="pool = $PLUGIN_POOL"
             cat >>"$file" <<EOF
 [[plugins]]
 name = "key-auth"
 module = "$PLUGIN_DIR/key_auth.wasm"
 config = '{"keys": [{"consumer": "bench", "sha256": "$BENCH_KEY_SHA256"}]}'
 trusted = $trusted
+$pool
 
 [[plugins]]
 name = "rate-limit"
 module = "$PLUGIN_DIR/rate_limit.wasm"
 config = '{"limit": 1000000000, "window": "1s", "key": "consumer"}'
 trusted = $trusted
+$pool
 
 [[plugins]]
 name = "transform"
 module = "$PLUGIN_DIR/transform.wasm"
 config = '{"request": {"headers": {"set": {"X-Gateway": "wasmgate"}, "remove": ["X-Debug"]}}, "response": {"headers": {"set": {"X-Served-By": "wasmgate"}}}}'
 trusted = $trusted
+$pool
 
 [[routes]]
 name = "all"
