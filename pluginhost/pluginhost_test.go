@@ -14,6 +14,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/tetratelabs/wazero"
 	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/pluginhost/internal/interrupt"
 )
 
 func fixture(t testing.TB, name string) []byte {
@@ -407,5 +409,30 @@ func TestResultArea(t *testing.T) {
 			t.Fatalf("request %d: value in %q after %s allocations", i, where, allocs)
 		}
 		r.End()
+	}
+}
+
+// TestInterruptionChecks: a module is loaded with the checks that let the
+// watchdog stop it (its start function included), unless trusted, which
+// runs it as built.
+func TestInterruptionChecks(t *testing.T) {
+	p := load(t, "noop", Options{})
+	if p.vms[0].interrupt == nil || p.vms[0].mod.ExportedGlobal(interrupt.ExportName) == nil {
+		t.Fatal("the module was not instrumented")
+	}
+	trusted := load(t, "noop", Options{Name: "trusted", Trusted: true})
+	if trusted.vms[0].interrupt != nil || trusted.vms[0].mod.ExportedGlobal(interrupt.ExportName) != nil {
+		t.Fatal("a trusted module was changed")
+	}
+
+	start := time.Now()
+	_, err := Load(context.Background(), Options{Name: "spin", Module: fixture(t, "start_loop"),
+		CallTimeout: 10 * time.Millisecond, Log: zerolog.Nop()})
+	if err == nil || !strings.Contains(err.Error(), "deadline") {
+		t.Fatalf("a start function looping for ever: %v, want a deadline error", err)
+	}
+	// The bound is 10 call timeouts plus a second.
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("stopped after %v", d)
 	}
 }

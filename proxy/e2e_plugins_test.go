@@ -620,9 +620,9 @@ plugins = ["stall-open"]
 	}
 }
 
-// TestE2ETrustedPlugin: a plugin marked trusted (compiled without the
-// deadline checks, and no deadline armed) behaves the same, and GET
-// /plugins says which plugins are trusted.
+// TestE2ETrustedPlugin: a plugin marked trusted (its module run as built,
+// without the interruption checks, and no deadline armed) behaves the
+// same, and GET /plugins says which plugins are trusted.
 func TestE2ETrustedPlugin(t *testing.T) {
 	be := newKillable(t, "be", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "consumer=%s", r.Header.Get("X-Consumer"))

@@ -23,9 +23,9 @@ type Plugin struct {
 	MemoryLimit Size     `toml:"memory_limit"`
 	CallTimeout Duration `toml:"call_timeout"`
 	OnError     string   `toml:"on_error"` // fail_closed | fail_open
-	// Trusted runs the plugin without the machinery that lets
-	// call_timeout stop it mid-callback (see docs/CONFIG.md): much
-	// cheaper per call, for plugins known to terminate.
+	// Trusted runs the module as built, without the interruption checks
+	// that let call_timeout stop it mid-callback (see docs/CONFIG.md):
+	// for a module the rewriter refuses, from a source known to terminate.
 	Trusted bool `toml:"trusted"`
 }
 
