@@ -241,8 +241,8 @@ func (vm *VM) call(ctx context.Context, s *Stream, f api.Function, args ...uint6
 	}
 	expired := vm.expired.Load()
 	if err == nil && expired {
-		// The deadline passed just as the callback returned; the module is
-		// closed, so this VM is done for all the same.
+		// The deadline passed just as the callback returned; the flag is
+		// set, the next call would trap, so this VM is done all the same.
 		err = errors.New("callback overran its deadline")
 	}
 	p.durations[vm.phase(f)].UpdateDuration(start)
