@@ -199,6 +199,9 @@ func Load(ctx context.Context, o Options) (*Plugin, error) {
 		}
 		p.vms = append(p.vms, vm)
 	}
+	if !o.Trusted {
+		go p.sweep()
+	}
 	ok = true
 	return p, nil
 }

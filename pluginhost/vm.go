@@ -35,12 +35,18 @@ type VM struct {
 	// status of the last host call, for proxy_get_status.
 	status uint32
 
-	// watchdog stops a callback that overruns its deadline: it sets the
+	// A callback that overruns its deadline is stopped by setting the
 	// global the instrumented module checks at every function entry and
-	// loop (see package interrupt), and the guest traps at the next one.
-	// The VM is replaced afterwards. A trusted module has no such global
-	// and is not stopped.
+	// loop (see package interrupt): the guest traps at the next one, and
+	// the VM is replaced. In service, the plugin's sweeper (see sweep)
+	// does it, from when the running callback started (callStart, on the
+	// clock of sinceStart; 0 between callbacks): a timer armed and
+	// stopped around every call costs more than a small callback does.
+	// Start-up callbacks, before the VM is in the pool the sweeper walks,
+	// use the watchdog timer. A trusted module has no such global and is
+	// not stopped.
 	watchdog  *time.Timer
+	callStart atomic.Int64
 	expired   atomic.Bool
 	interrupt api.MutableGlobal
 
@@ -78,12 +84,7 @@ func (p *Plugin) startVM(ctx context.Context) (*VM, error) {
 	// names of the one it replaces.
 	name := p.opts.Name + "#" + strconv.FormatUint(vmSeq.Add(1), 10)
 	vm := &VM{p: p, name: name, rootID: 1, nextID: 2}
-	vm.watchdog = time.AfterFunc(time.Hour, func() {
-		vm.expired.Store(true)
-		if vm.interrupt != nil {
-			vm.interrupt.Set(1)
-		}
-	})
+	vm.watchdog = time.AfterFunc(time.Hour, vm.expire)
 	vm.watchdog.Stop()
 	vms.Store(name, vm)
 	cfg := wazero.NewModuleConfig().WithName(name).
@@ -221,21 +222,20 @@ func (vm *VM) call(ctx context.Context, s *Stream, f api.Function, args ...uint6
 	defer func() { vm.cur = nil }()
 	p := vm.p
 	p.calls.Add(1)
-	start := time.Now()
 	stack := vm.stack[:max(len(args), 1)]
 	copy(stack, args)
 	// Start-up callbacks come with a context of their own, and a longer
 	// bound; the context itself stops nothing (see watchdog).
 	inService := ctx == context.Background()
-	bound := p.opts.CallTimeout
-	if !inService {
-		bound = startBound(bound)
-	}
-	armed := vm.interrupt != nil
+	armed := vm.interrupt != nil && !inService
 	if armed {
-		vm.watchdog.Reset(bound)
+		vm.watchdog.Reset(startBound(p.opts.CallTimeout))
 	}
+	start := sinceStart()
+	vm.callStart.Store(int64(start) | 1) // never 0, which means idle
 	err := f.CallWithStack(ctx, stack)
+	vm.callStart.Store(0)
+	took := sinceStart() - start
 	if armed {
 		vm.watchdog.Stop()
 	}
@@ -245,7 +245,7 @@ func (vm *VM) call(ctx context.Context, s *Stream, f api.Function, args ...uint6
 		// set, the next call would trap, so this VM is done all the same.
 		err = errors.New("callback overran its deadline")
 	}
-	p.durations[vm.phase(f)].UpdateDuration(start)
+	p.durations[vm.phase(f)].Update(took.Seconds())
 	if err != nil {
 		kind := classify(err, expired)
 		if kind == faultTrap && p.opts.MemoryPages > 0 {
@@ -269,6 +269,46 @@ func (vm *VM) call(ctx context.Context, s *Stream, f api.Function, args ...uint6
 		return 0, &Fault{Plugin: p.opts.Name, Kind: kind, Err: err}
 	}
 	return stack[0], nil
+}
+
+// expire stops the running callback, if the module can be stopped: the
+// guest traps at its next check.
+func (vm *VM) expire() {
+	vm.expired.Store(true)
+	if vm.interrupt != nil {
+		vm.interrupt.Set(1)
+	}
+}
+
+// clockStart is the origin of sinceStart.
+var clockStart = time.Now()
+
+// sinceStart reads the monotonic clock alone (time.Now reads the wall
+// clock too, twice the cost on this kind of VM, and a callback is timed
+// twice).
+func sinceStart() time.Duration { return time.Since(clockStart) }
+
+// sweep stops the callbacks that overran the plugin's call timeout, every
+// quarter of it (between 1ms and 100ms), until the plugin is closed.
+func (p *Plugin) sweep() {
+	period := min(max(p.opts.CallTimeout/4, time.Millisecond), 100*time.Millisecond)
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for range t.C {
+		if p.closed.Load() {
+			return
+		}
+		// now is read before the start times: a start after it gives a
+		// negative age, so a callback that began since is never blamed.
+		now := sinceStart()
+		p.mu.RLock()
+		for _, vm := range p.vms {
+			if st := vm.callStart.Load(); st != 0 && now-time.Duration(st) > p.opts.CallTimeout {
+				vm.expire()
+			}
+		}
+		p.mu.RUnlock()
+	}
 }
 
 // startBound is how long a VM's start-up callbacks may take: compiling
