@@ -1,7 +1,6 @@
 package pluginhost
 
 import (
-	"context"
 	"errors"
 	"io"
 	"time"
@@ -123,7 +122,7 @@ func (s *Stream) runCallouts() error {
 		if !s.callFailed {
 			nHeaders = uint64(resp.Header.Len() + 1)
 		}
-		_, cerr := vm.call(context.Background(), s, f, uint64(vm.rootID), uint64(call.token),
+		_, cerr := vm.call(s, f, uint64(vm.rootID), uint64(call.token),
 			nHeaders, uint64(len(resp.Body())), 0)
 		s.callResp = nil
 		fasthttp.ReleaseResponse(resp)

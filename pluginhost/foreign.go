@@ -69,9 +69,9 @@ func hForeignCall(vm *VM, s []uint64) uint32 {
 // buffer bodies for plugins that never read them and call into the VM
 // for phases with nothing to do.
 //
-// Two more names in the list change the request lifecycle, to save calls
-// into the guest (each costs microseconds, several times what a small
-// policy's own work does):
+// Two more names in the list change the request lifecycle, to save two
+// calls into the guest per request that a headers-only policy does not
+// need:
 //   - context_on_first_call: proxy_on_context_create is not called for
 //     requests; the guest creates a request's context, under its root, at
 //     the first callback naming it. A context the guest never heard of

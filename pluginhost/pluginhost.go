@@ -129,7 +129,7 @@ func Load(ctx context.Context, o Options) (*Plugin, error) {
 	// every call into the module and call out of the guest at every loop
 	// iteration, together several times a small policy's own work. The
 	// module is instrumented instead: it checks a global at each function
-	// entry and loop, and traps once the watchdog has set it.
+	// entry and loop, and traps once the host has set it (see VM.call).
 	cfg := wazero.NewRuntimeConfigCompiler().
 		WithCompilationCache(currentCache())
 	if o.MemoryPages > 0 {

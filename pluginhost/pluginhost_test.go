@@ -1,11 +1,9 @@
 package pluginhost
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +13,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/valyala/fasthttp"
 
+	"github.com/wasmgate/wasmgate/internal/watfixture"
 	"github.com/wasmgate/wasmgate/pluginhost/internal/interrupt"
 )
 
@@ -54,27 +53,7 @@ func reqCtx(headers ...string) *fasthttp.RequestCtx {
 
 // TestFixturesMatchTheirSource: every committed .wasm is what its .wat
 // assembles to, so a fixture cannot drift from the source beside it.
-func TestFixturesMatchTheirSource(t *testing.T) {
-	wat2wasm, err := exec.LookPath("wat2wasm")
-	if err != nil {
-		t.Fatal("wat2wasm is not installed (make deps installs Debian's wabt)")
-	}
-	wats, _ := filepath.Glob("testdata/*.wat")
-	if len(wats) == 0 {
-		t.Fatal("no fixtures")
-	}
-	for _, wat := range wats {
-		out := filepath.Join(t.TempDir(), "out.wasm")
-		if b, err := exec.Command(wat2wasm, wat, "-o", out).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", wat, err, b)
-		}
-		got, _ := os.ReadFile(out)
-		want, err := os.ReadFile(strings.TrimSuffix(wat, ".wat") + ".wasm")
-		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("%s: the committed .wasm is not what the .wat assembles to; run wat2wasm again", wat)
-		}
-	}
-}
+func TestFixturesMatchTheirSource(t *testing.T) { watfixture.Check(t, "testdata") }
 
 func TestHeadersAndConfig(t *testing.T) {
 	p := load(t, "add_header", Options{Config: []byte("tenants=a,b"), Pool: 2})

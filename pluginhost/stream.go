@@ -2,7 +2,6 @@ package pluginhost
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
@@ -98,7 +97,7 @@ func (c Chain) Begin(ctx *fasthttp.RequestCtx, route, upstream string) (*Request
 		if vm.lazyContext {
 			continue // created by the guest at its first callback
 		}
-		if _, err := vm.call(context.Background(), s, vm.fn.contextCreate, uint64(id), uint64(vm.rootID)); err != nil {
+		if _, err := vm.call(s, vm.fn.contextCreate, uint64(id), uint64(vm.rootID)); err != nil {
 			r.streams[r.n-1] = nil
 			if p.FailOpen() {
 				continue
@@ -123,7 +122,7 @@ const (
 func (r *Request) RequestHeaders() (Action, error) {
 	n := uint64(r.Ctx.Request.Header.Len())
 	return r.phase(func(s *Stream) (uint64, error) {
-		return s.vm.call(context.Background(), s, s.vm.fn.requestHeaders, uint64(s.id), n, 0)
+		return s.vm.call(s, s.vm.fn.requestHeaders, uint64(s.id), n, 0)
 	}, false)
 }
 
@@ -131,7 +130,7 @@ func (r *Request) RequestHeaders() (Action, error) {
 func (r *Request) ResponseHeaders() (Action, error) {
 	n := uint64(r.Ctx.Response.Header.Len())
 	return r.phase(func(s *Stream) (uint64, error) {
-		return s.vm.call(context.Background(), s, s.vm.fn.responseHeaders, uint64(s.id), n, 0)
+		return s.vm.call(s, s.vm.fn.responseHeaders, uint64(s.id), n, 0)
 	}, true)
 }
 
@@ -200,13 +199,13 @@ func (r *Request) End() {
 			continue
 		}
 		vm := s.vm
-		if _, err := vm.call(context.Background(), s, vm.fn.done, uint64(s.id)); err != nil {
+		if _, err := vm.call(s, vm.fn.done, uint64(s.id)); err != nil {
 			continue
 		}
-		if _, err := vm.call(context.Background(), s, vm.fn.log, uint64(s.id)); err != nil {
+		if _, err := vm.call(s, vm.fn.log, uint64(s.id)); err != nil {
 			continue
 		}
-		_, _ = vm.call(context.Background(), s, vm.fn.delete, uint64(s.id))
+		_, _ = vm.call(s, vm.fn.delete, uint64(s.id))
 	}
 	for i := 0; i < r.n; i++ {
 		if vm := r.storage[i].vm; vm != nil {

@@ -1,7 +1,6 @@
 package pluginhost
 
 import (
-	"context"
 	"sync"
 	"time"
 )
@@ -37,7 +36,7 @@ func hSetTick(vm *VM, s []uint64) uint32 {
 			if vm.broken.Load() {
 				return
 			}
-			if _, err := vm.call(context.Background(), root, f, uint64(vm.rootID)); err != nil {
+			if _, err := vm.call(root, f, uint64(vm.rootID)); err != nil {
 				return
 			}
 		}
@@ -137,7 +136,7 @@ func (p *Plugin) queueReady(id uint32) {
 		return
 	}
 	root := &Stream{vm: vm, id: vm.rootID, root: true}
-	_, _ = vm.call(context.Background(), root, f, uint64(vm.rootID), uint64(id))
+	_, _ = vm.call(root, f, uint64(vm.rootID), uint64(id))
 }
 
 func hDequeue(vm *VM, s []uint64) uint32 {

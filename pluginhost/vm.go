@@ -93,9 +93,7 @@ func (p *Plugin) startVM(ctx context.Context) (*VM, error) {
 		WithStartFunctions().
 		WithStdout(logWriter{p, "stdout"}).WithStderr(logWriter{p, "stderr"}).
 		WithSysWalltime().WithSysNanotime().WithRandSource(randReader{})
-	ictx, cancel := context.WithTimeout(ctx, startBound(p.opts.CallTimeout))
-	defer cancel()
-	mod, err := p.runtime.InstantiateModule(ictx, p.compiled, cfg)
+	mod, err := p.runtime.InstantiateModule(ctx, p.compiled, cfg)
 	if err != nil {
 		vms.Delete(name)
 		return nil, fmt.Errorf("instantiate: %w", err)
@@ -120,7 +118,7 @@ func (p *Plugin) startVM(ctx context.Context) (*VM, error) {
 			if f == nil || p.opts.Trusted && name == interrupt.StartExport {
 				continue
 			}
-			if _, err := f.Call(ictx); err != nil {
+			if _, err := f.Call(ctx); err != nil {
 				var exit *sys.ExitError
 				if !errors.As(err, &exit) || exit.ExitCode() != 0 {
 					if vm.expired.Load() {
@@ -162,11 +160,11 @@ func (p *Plugin) startVM(ctx context.Context) (*VM, error) {
 	}
 
 	root := &Stream{vm: vm, id: vm.rootID, root: true}
-	if _, err := vm.call(ictx, root, vm.fn.contextCreate, uint64(vm.rootID), 0); err != nil {
+	if _, err := vm.call(root, vm.fn.contextCreate, uint64(vm.rootID), 0); err != nil {
 		return fail(fmt.Errorf("proxy_on_context_create (root): %w", err))
 	}
 	if vm.fn.vmStart != nil {
-		ok, err := vm.call(ictx, root, vm.fn.vmStart, uint64(vm.rootID), uint64(len(p.opts.VMConfig)))
+		ok, err := vm.call(root, vm.fn.vmStart, uint64(vm.rootID), uint64(len(p.opts.VMConfig)))
 		if err != nil {
 			return fail(fmt.Errorf("proxy_on_vm_start: %w", err))
 		}
@@ -175,7 +173,7 @@ func (p *Plugin) startVM(ctx context.Context) (*VM, error) {
 		}
 	}
 	if vm.fn.configure != nil {
-		ok, err := vm.call(ictx, root, vm.fn.configure, uint64(vm.rootID), uint64(len(p.opts.Config)))
+		ok, err := vm.call(root, vm.fn.configure, uint64(vm.rootID), uint64(len(p.opts.Config)))
 		if err != nil {
 			return fail(fmt.Errorf("proxy_on_configure: %w", err))
 		}
@@ -183,7 +181,9 @@ func (p *Plugin) startVM(ctx context.Context) (*VM, error) {
 			return fail(errors.New("proxy_on_configure refused the plugin configuration"))
 		}
 	}
+	vm.mu.Lock() // a tick the plugin set while starting may be calling in
 	vm.started = true
+	vm.mu.Unlock()
 	return vm, nil
 }
 
@@ -204,7 +204,7 @@ func (vm *VM) close() {
 // call runs one guest function for stream s under the VM's lock and
 // returns its first result. Any failure breaks the VM, which is then
 // replaced; the error says what kind of failure it was.
-func (vm *VM) call(ctx context.Context, s *Stream, f api.Function, args ...uint64) (uint64, error) {
+func (vm *VM) call(s *Stream, f api.Function, args ...uint64) (uint64, error) {
 	if f == nil {
 		return 0, nil
 	}
@@ -224,16 +224,16 @@ func (vm *VM) call(ctx context.Context, s *Stream, f api.Function, args ...uint6
 	p.calls.Add(1)
 	stack := vm.stack[:max(len(args), 1)]
 	copy(stack, args)
-	// Start-up callbacks come with a context of their own, and a longer
-	// bound; the context itself stops nothing (see watchdog).
-	inService := ctx == context.Background()
+	// Start-up callbacks have a longer bound, and their own timer: the
+	// VM is not yet in the pool the sweeper walks.
+	inService := vm.started
 	armed := vm.interrupt != nil && !inService
 	if armed {
 		vm.watchdog.Reset(startBound(p.opts.CallTimeout))
 	}
 	start := sinceStart()
 	vm.callStart.Store(int64(start) | 1) // never 0, which means idle
-	err := f.CallWithStack(ctx, stack)
+	err := f.CallWithStack(context.Background(), stack)
 	vm.callStart.Store(0)
 	took := sinceStart() - start
 	if armed {

@@ -1,7 +1,6 @@
 package proxy_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -65,17 +64,9 @@ plugins = ["headers-only"]
 	// Each configuration declared only the phases it uses: a header-only
 	// transform is never called for bodies (so they are not buffered for
 	// it) nor for the response.
-	_, admin := doReq(t, client, "GET", g.AdminURL+"/plugins", nil, nil)
-	var list []struct {
-		Name   string   `json:"name"`
-		Phases []string `json:"phases"`
-	}
-	if err := json.Unmarshal(admin, &list); err != nil {
-		t.Fatal(err)
-	}
 	phases := map[string]string{}
-	for _, p := range list {
-		phases[p.Name] = strings.Join(p.Phases, ",")
+	for name, p := range adminPlugins(t, client, g) {
+		phases[name] = strings.Join(p.Phases, ",")
 	}
 	if phases["headers-only"] != "request_headers" ||
 		phases["transform"] != "request_headers,request_body,response_headers,response_body" {

@@ -1,7 +1,6 @@
 package proxy_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"testing"
@@ -72,17 +71,9 @@ plugins = ["key-auth", "transform"]
 `, builtPlugin(t, "key_auth.wasm"), sha256Sum("s3cret"), builtPlugin(t, "transform.wasm")))
 	client := newClient(t)
 	calls := func() map[string]int {
-		_, body := doReq(t, client, "GET", g.AdminURL+"/plugins", nil, nil)
-		var list []struct {
-			Name  string `json:"name"`
-			Calls int    `json:"calls"`
-		}
-		if err := json.Unmarshal(body, &list); err != nil {
-			t.Fatal(err)
-		}
 		m := map[string]int{}
-		for _, p := range list {
-			m[p.Name] = p.Calls
+		for name, p := range adminPlugins(t, client, g) {
+			m[name] = int(p.Calls)
 		}
 		return m
 	}

@@ -31,6 +31,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmgate/wasmgate/pluginhost"
 	"github.com/wasmgate/wasmgate/proxy"
 )
 
@@ -182,6 +183,21 @@ func newClient(t testing.TB) *http.Client {
 		Timeout:       30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+}
+
+// adminPlugins is GET /plugins on the gateway's admin API, by name.
+func adminPlugins(t testing.TB, c *http.Client, g *gw) map[string]pluginhost.Stats {
+	t.Helper()
+	_, body := doReq(t, c, "GET", g.AdminURL+"/plugins", nil, nil)
+	var list []pluginhost.Stats
+	if err := json.Unmarshal(body, &list); err != nil {
+		t.Fatalf("/plugins: %v %s", err, body)
+	}
+	m := map[string]pluginhost.Stats{}
+	for _, p := range list {
+		m[p.Name] = p
+	}
+	return m
 }
 
 // doReq does one request with c and returns the response with

@@ -237,11 +237,12 @@ func streamOf(id uint32) (stream, bool) {
 	return st, ok
 }
 
-// after ends callback p of a request: when it was the plugin's last and
-// nothing is pending (a callout would come back to the context), the
-// context is released now and wasmgate told so.
-func after(id uint32, st stream, p phase, action Action) uint32 {
-	if !finishFlag || p < st.root.last || waiting(id) {
+// after ends callback p of a request: when it was the last part (a body
+// may come in several) of the plugin's last phase and nothing is pending
+// (a callout would come back to the context), the context is released now
+// and wasmgate told so.
+func after(id uint32, st stream, p phase, last bool, action Action) uint32 {
+	if !finishFlag || !last || p < st.root.last || waiting(id) {
 		return uint32(action)
 	}
 	releaseStream(id, st)
@@ -330,26 +331,14 @@ func declarePhases(r *root) {
 	if h == nil {
 		return
 	}
-	list := "request_headers"
-	if _, ok := h.(RequestBodyHandler); ok {
-		list += ",request_body"
+	list := ""
+	for _, ph := range phases {
+		if ph.has(h) {
+			list += "," + ph.name
+			r.last = ph.p
+		}
 	}
-	if _, ok := h.(RequestTrailersHandler); ok {
-		list += ",request_trailers"
-	}
-	if _, ok := h.(ResponseHeadersHandler); ok {
-		list += ",response_headers"
-	}
-	if _, ok := h.(ResponseBodyHandler); ok {
-		list += ",response_body"
-	}
-	if _, ok := h.(ResponseTrailersHandler); ok {
-		list += ",response_trailers"
-	}
-	if _, ok := h.(DoneHandler); ok {
-		list += ",log"
-	}
-	r.last = lastPhase(h)
+	list = list[1:]
 	// The lifecycle names first; a wasmgate that does not know them
 	// refuses the whole list, and gets the phases alone.
 	_, st := hostcall.Current.CallForeign("wasmgate.declare_phases", []byte(list+",context_on_first_call,finished_flag"))
@@ -364,45 +353,35 @@ func declarePhases(r *root) {
 	}
 }
 
-// lastPhase is the last callback h handles.
-func lastPhase(h HTTP) phase {
-	switch {
-	case is[DoneHandler](h):
-		return phaseLog
-	case is[ResponseTrailersHandler](h):
-		return phaseResponseTrailers
-	case is[ResponseBodyHandler](h):
-		return phaseResponseBody
-	case is[ResponseHeadersHandler](h):
-		return phaseResponseHeaders
-	case is[RequestTrailersHandler](h):
-		return phaseRequestTrailers
-	case is[RequestBodyHandler](h):
-		return phaseRequestBody
-	}
-	return phaseRequestHeaders
+// phases are the per-request callbacks in the order they come, with the
+// names wasmgate knows them by and whether an HTTP type handles each.
+var phases = []struct {
+	p    phase
+	name string
+	has  func(HTTP) bool
+}{
+	{phaseRequestHeaders, "request_headers", func(HTTP) bool { return true }},
+	{phaseRequestBody, "request_body", is[RequestBodyHandler]},
+	{phaseRequestTrailers, "request_trailers", is[RequestTrailersHandler]},
+	{phaseResponseHeaders, "response_headers", is[ResponseHeadersHandler]},
+	{phaseResponseBody, "response_body", is[ResponseBodyHandler]},
+	{phaseResponseTrailers, "response_trailers", is[ResponseTrailersHandler]},
+	{phaseLog, "log", is[DoneHandler]},
 }
 
 func is[T any](h HTTP) bool { _, ok := h.(T); return ok }
 
 func onRequestHeaders(id, n uint32, eos bool) uint32 {
 	if st, ok := streamOf(id); ok {
-		return after(id, st, phaseRequestHeaders, st.h.OnRequestHeaders(Stream{id}, eos))
+		return after(id, st, phaseRequestHeaders, true, st.h.OnRequestHeaders(Stream{id}, eos))
 	}
 	return 0
 }
 
-// Body callbacks may come in several parts; a context is released only
-// after the last.
-
 func onRequestBody(id, size uint32, eos bool) uint32 {
 	if st, ok := streamOf(id); ok {
 		if h, ok := st.h.(RequestBodyHandler); ok {
-			act := h.OnRequestBody(Stream{id}, int(size), eos)
-			if !eos {
-				return uint32(act)
-			}
-			return after(id, st, phaseRequestBody, act)
+			return after(id, st, phaseRequestBody, eos, h.OnRequestBody(Stream{id}, int(size), eos))
 		}
 	}
 	return 0
@@ -411,7 +390,7 @@ func onRequestBody(id, size uint32, eos bool) uint32 {
 func onRequestTrailers(id, n uint32) uint32 {
 	if st, ok := streamOf(id); ok {
 		if h, ok := st.h.(RequestTrailersHandler); ok {
-			return after(id, st, phaseRequestTrailers, h.OnRequestTrailers(Stream{id}))
+			return after(id, st, phaseRequestTrailers, true, h.OnRequestTrailers(Stream{id}))
 		}
 	}
 	return 0
@@ -420,7 +399,7 @@ func onRequestTrailers(id, n uint32) uint32 {
 func onResponseHeaders(id, n uint32, eos bool) uint32 {
 	if st, ok := streamOf(id); ok {
 		if h, ok := st.h.(ResponseHeadersHandler); ok {
-			return after(id, st, phaseResponseHeaders, h.OnResponseHeaders(Stream{id}, eos))
+			return after(id, st, phaseResponseHeaders, true, h.OnResponseHeaders(Stream{id}, eos))
 		}
 	}
 	return 0
@@ -429,11 +408,7 @@ func onResponseHeaders(id, n uint32, eos bool) uint32 {
 func onResponseBody(id, size uint32, eos bool) uint32 {
 	if st, ok := streamOf(id); ok {
 		if h, ok := st.h.(ResponseBodyHandler); ok {
-			act := h.OnResponseBody(Stream{id}, int(size), eos)
-			if !eos {
-				return uint32(act)
-			}
-			return after(id, st, phaseResponseBody, act)
+			return after(id, st, phaseResponseBody, eos, h.OnResponseBody(Stream{id}, int(size), eos))
 		}
 	}
 	return 0
@@ -442,7 +417,7 @@ func onResponseBody(id, size uint32, eos bool) uint32 {
 func onResponseTrailers(id, n uint32) uint32 {
 	if st, ok := streamOf(id); ok {
 		if h, ok := st.h.(ResponseTrailersHandler); ok {
-			return after(id, st, phaseResponseTrailers, h.OnResponseTrailers(Stream{id}))
+			return after(id, st, phaseResponseTrailers, true, h.OnResponseTrailers(Stream{id}))
 		}
 	}
 	return 0

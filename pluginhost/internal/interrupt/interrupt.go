@@ -4,12 +4,11 @@
 // costing microseconds a call.
 //
 // Instrument rewrites the module: it adds a mutable i32 global, exported as
-// ExportName, and a test of it at the entry of every function and at the
-// top of every loop iteration, which traps (unreachable) when the global
-// is not 0. The host sets it from a timer when a callback overruns its
-// deadline, and the guest traps at its next call or loop iteration. The
-// flag stays set after the trap: the host clears it before it calls the
-// instance again, if it does.
+// ExportName, and a check at the entry of every function and at the top of
+// every loop iteration, which traps (unreachable) when the global is not 0
+// (read at every check, or every Yield checks: see below). The host sets
+// it when a callback overruns its deadline. The flag stays set after the
+// trap: clear it before calling the instance again, if it is to be.
 //
 // A start function would run inside instantiation, before the host can arm
 // a deadline: Instrument removes the start section and exports that

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -18,6 +17,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
+	"github.com/wasmgate/wasmgate/internal/watfixture"
 )
 
 // allFeatures are the features the fixtures use: wazero's defaults and the
@@ -109,32 +109,7 @@ func flag(t testing.TB, mod api.Module) api.MutableGlobal {
 
 // TestFixturesMatchTheirSource: every committed .wasm is what its .wat
 // assembles to, with the flags its first line names.
-func TestFixturesMatchTheirSource(t *testing.T) {
-	wat2wasm, err := exec.LookPath("wat2wasm")
-	if err != nil {
-		t.Fatal("wat2wasm is not installed (make deps installs Debian's wabt)")
-	}
-	wats, _ := filepath.Glob("testdata/*.wat")
-	if len(wats) == 0 {
-		t.Fatal("no fixtures")
-	}
-	for _, wat := range wats {
-		src, _ := os.ReadFile(wat)
-		args := []string{wat, "-o", filepath.Join(t.TempDir(), "out.wasm")}
-		first, _, _ := strings.Cut(string(src), "\n")
-		if flags, ok := strings.CutPrefix(first, ";; wat2wasm-flags:"); ok {
-			args = append(strings.Fields(flags), args...)
-		}
-		if b, err := exec.Command(wat2wasm, args...).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", wat, err, b)
-		}
-		got, _ := os.ReadFile(args[len(args)-1])
-		want, err := os.ReadFile(strings.TrimSuffix(wat, ".wat") + ".wasm")
-		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("%s: the committed .wasm is not what the .wat assembles to; run wat2wasm again", wat)
-		}
-	}
-}
+func TestFixturesMatchTheirSource(t *testing.T) { watfixture.Check(t, "testdata") }
 
 // TestResultsUnchanged: with the flag clear, the instrumented functions
 // compute what the original ones do.

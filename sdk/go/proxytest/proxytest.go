@@ -41,6 +41,10 @@ const (
 	finishedFlag = 1 << 16
 )
 
+// allPhases are the per-request callbacks wasmgate knows, in its order.
+var allPhases = []string{"request_headers", "request_body", "request_trailers", "response_headers",
+	"response_body", "response_trailers", "done", "log"}
+
 // Options set up a Host.
 type Options struct {
 	Config   []byte // the plugin's configuration
@@ -139,8 +143,7 @@ func New(opts Options) (*Host, error) {
 		return nil, fmt.Errorf("proxytest: the plugin refused its configuration: %s", h.logText())
 	}
 	if h.Phases == nil {
-		h.Phases = []string{"request_headers", "request_body", "request_trailers", "response_headers",
-			"response_body", "response_trailers", "done", "log"}
+		h.Phases = slices.Clone(allPhases)
 	}
 	return h, nil
 }
@@ -819,11 +822,11 @@ func (h *impl) CallForeign(name string, arg []byte) ([]byte, uint32) {
 					return nil, stBadArgument
 				}
 				lifecycle = append(lifecycle, p)
-			case "request_headers", "request_body", "request_trailers", "response_headers",
-				"response_body", "response_trailers", "done", "log":
-				phases = append(phases, p)
 			default:
-				return nil, stBadArgument // as wasmgate answers
+				if !slices.Contains(allPhases, p) {
+					return nil, stBadArgument // as wasmgate answers
+				}
+				phases = append(phases, p)
 			}
 		}
 		sort.Strings(phases)

@@ -1,0 +1,46 @@
+// Package watfixture checks that committed .wasm test fixtures are what
+// their .wat sources beside them assemble to, so that a fixture cannot
+// drift from the source a reader trusts. It is imported by tests only;
+// wat2wasm comes from Debian's wabt, which `make deps` installs.
+package watfixture
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Check assembles every dir/*.wat with wat2wasm and compares the result
+// with the .wasm of the same name. A first line ";; wat2wasm-flags: ..."
+// gives wat2wasm flags (for proposals it does not enable by default).
+func Check(t *testing.T, dir string) {
+	t.Helper()
+	wat2wasm, err := exec.LookPath("wat2wasm")
+	if err != nil {
+		t.Fatal("wat2wasm is not installed (make deps installs Debian's wabt)")
+	}
+	wats, _ := filepath.Glob(filepath.Join(dir, "*.wat"))
+	if len(wats) == 0 {
+		t.Fatal("no fixtures")
+	}
+	for _, wat := range wats {
+		src, _ := os.ReadFile(wat)
+		out := filepath.Join(t.TempDir(), "out.wasm")
+		args := []string{wat, "-o", out}
+		first, _, _ := strings.Cut(string(src), "\n")
+		if flags, ok := strings.CutPrefix(first, ";; wat2wasm-flags:"); ok {
+			args = append(strings.Fields(flags), args...)
+		}
+		if b, err := exec.Command(wat2wasm, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", wat, err, b)
+		}
+		got, _ := os.ReadFile(out)
+		want, err := os.ReadFile(strings.TrimSuffix(wat, ".wat") + ".wasm")
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: the committed .wasm is not what the .wat assembles to; run wat2wasm again", wat)
+		}
+	}
+}
