@@ -17,14 +17,8 @@ import (
 	"github.com/wasmgate/wasmgate/pluginhost/internal/interrupt"
 )
 
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name+".wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+// fixture is a committed module from testdata.
+func fixture(t testing.TB, name string) []byte { return watfixture.Read(t, name) }
 
 func load(t testing.TB, name string, o Options) *Plugin {
 	t.Helper()

@@ -1,7 +1,8 @@
-// Package watfixture checks that committed .wasm test fixtures are what
-// their .wat sources beside them assemble to, so that a fixture cannot
-// drift from the source a reader trusts. It is imported by tests only;
-// wat2wasm comes from Debian's wabt, which `make deps` installs.
+// Package watfixture reads the committed .wasm test fixtures and checks
+// that they are what their .wat sources beside them assemble to, so that
+// a fixture cannot drift from the source a reader trusts. It is imported
+// by tests only; wat2wasm comes from Debian's wabt, which `make deps`
+// installs.
 package watfixture
 
 import (
@@ -12,6 +13,16 @@ import (
 	"strings"
 	"testing"
 )
+
+// Read returns the committed fixture testdata/name.wasm.
+func Read(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name+".wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
 
 // Check assembles every dir/*.wat with wat2wasm and compares the result
 // with the .wasm of the same name. A first line ";; wat2wasm-flags: ..."

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"runtime"
 	"runtime/debug"
@@ -25,14 +23,8 @@ import (
 const allFeatures = api.CoreFeaturesV2 | experimental.CoreFeaturesTailCall | experimental.CoreFeaturesThreads |
 	experimental.CoreFeaturesExceptionHandling | experimental.CoreFeaturesTypedFunctionReferences
 
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name+".wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+// fixture is a committed module from testdata.
+func fixture(t testing.TB, name string) []byte { return watfixture.Read(t, name) }
 
 func instrument(t testing.TB, bin []byte) []byte {
 	t.Helper()
