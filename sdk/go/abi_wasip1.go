@@ -76,12 +76,12 @@ func bytesAt(addr, n uint32) []byte {
 	if addr == 0 || n == 0 {
 		return nil
 	}
-	for _, region := range [...][]byte{arena, resultArea} {
-		base := uint32(uintptr(unsafe.Pointer(&region[0])))
-		if addr >= base && uint64(addr)+uint64(n) <= uint64(base)+uint64(len(region)) {
-			off := addr - base
-			return region[off : off+n : off+n]
-		}
+	// The result area first: wasmgate returns values there.
+	if b, ok := within(resultArea, addr, n); ok {
+		return b
+	}
+	if b, ok := within(arena, addr, n); ok {
+		return b
 	}
 	for _, b := range spill {
 		if uint32(uintptr(unsafe.Pointer(&b[0]))) == addr && uint32(len(b)) >= n {
@@ -89,6 +89,15 @@ func bytesAt(addr, n uint32) []byte {
 		}
 	}
 	return nil
+}
+
+func within(region []byte, addr, n uint32) ([]byte, bool) {
+	base := uint32(uintptr(unsafe.Pointer(&region[0])))
+	if addr < base || uint64(addr)+uint64(n) > uint64(base)+uint64(len(region)) {
+		return nil, false
+	}
+	off := addr - base
+	return region[off : off+n : off+n], true
 }
 
 func bptr(b []byte) unsafe.Pointer {

@@ -124,7 +124,7 @@ func Register(f func() Plugin) { factory = f }
 type root struct {
 	id     uint32
 	plugin Plugin
-	free   []HTTP // reusable HTTP objects (Resetter)
+	free   []*stream // reusable streams of HTTP objects that are Resetters
 	// last is the last phase the plugin's HTTP type handles: after it,
 	// with the finished flag agreed, the request's context is released
 	// without waiting for proxy_on_delete.
@@ -158,9 +158,35 @@ var (
 // context is already released.
 const finished = 1 << 16
 
+// stream is a request's context: its HTTP object with, found once when
+// the object was made, the optional phases it handles. On wasm an
+// assertion to an interface type looks the pair up in the runtime's
+// itab table every time (no per-site cache there); a stream is reused
+// with its object, so a request pays none. A stream is only entered in
+// the table once it must outlive its first callback (see streamOf).
 type stream struct {
-	h    HTTP
-	root *root
+	h                HTTP
+	root             *root
+	requestBody      RequestBodyHandler
+	requestTrailers  RequestTrailersHandler
+	responseHeaders  ResponseHeadersHandler
+	responseBody     ResponseBodyHandler
+	responseTrailers ResponseTrailersHandler
+	done             DoneHandler
+	resetter         Resetter
+	inTable          bool
+}
+
+func newStreamFor(h HTTP, r *root) *stream {
+	st := &stream{h: h, root: r}
+	st.requestBody, _ = h.(RequestBodyHandler)
+	st.requestTrailers, _ = h.(RequestTrailersHandler)
+	st.responseHeaders, _ = h.(ResponseHeadersHandler)
+	st.responseBody, _ = h.(ResponseBodyHandler)
+	st.responseTrailers, _ = h.(ResponseTrailersHandler)
+	st.done, _ = h.(DoneHandler)
+	st.resetter, _ = h.(Resetter)
+	return st
 }
 
 var (
@@ -199,6 +225,7 @@ func reset() {
 	declared = false
 	lastRoot = nil
 	lazyContexts, finishFlag, lazyRoot = false, false, nil
+	hostSHA256 = 0
 }
 
 func onContextCreate(id, parent uint32) {
@@ -209,30 +236,30 @@ func onContextCreate(id, parent uint32) {
 		return
 	}
 	if r := rootOf(parent); r != nil {
-		newStream(id, r)
+		st := newStream(r)
+		st.inTable = true
+		streams.put(id, st)
 	}
 }
 
-func newStream(id uint32, r *root) stream {
-	var h HTTP
+func newStream(r *root) *stream {
 	if n := len(r.free); n > 0 {
-		h = r.free[n-1]
+		st := r.free[n-1]
 		r.free[n-1] = nil
 		r.free = r.free[:n-1]
-	} else {
-		h = r.plugin.NewHTTP()
+		return st
 	}
-	st := stream{h: h, root: r}
-	streams.put(id, st)
-	return st
+	return newStreamFor(r.plugin.NewHTTP(), r)
 }
 
 // streamOf finds a request's context, creating it when wasmgate agreed
-// to leave that to its first callback.
-func streamOf(id uint32) (stream, bool) {
+// to leave that to its first callback. A new context stays out of the
+// table until after sees that it outlives the callback: a headers-only
+// policy's request then never touches the table.
+func streamOf(id uint32) (*stream, bool) {
 	st, ok := streams.get(id)
 	if !ok && lazyContexts && lazyRoot != nil {
-		return newStream(id, lazyRoot), true
+		return newStream(lazyRoot), true
 	}
 	return st, ok
 }
@@ -241,8 +268,12 @@ func streamOf(id uint32) (stream, bool) {
 // may come in several) of the plugin's last phase and nothing is pending
 // (a callout would come back to the context), the context is released now
 // and wasmgate told so.
-func after(id uint32, st stream, p phase, last bool, action Action) uint32 {
-	if !finishFlag || !last || p < st.root.last || waiting(id) {
+func after(id uint32, st *stream, p phase, last bool, action Action) uint32 {
+	if !finishFlag || !last || p < st.root.last || len(callouts) > 0 && waiting(id) {
+		if !st.inTable {
+			st.inTable = true
+			streams.put(id, st)
+		}
 		return uint32(action)
 	}
 	releaseStream(id, st)
@@ -347,9 +378,9 @@ func declarePhases(r *root) {
 	} else if Status(st) == ErrBadArgument {
 		_, _ = hostcall.Current.CallForeign("wasmgate.declare_phases", []byte(list))
 	}
-	if rs, ok := h.(Resetter); ok {
-		rs.Reset()
-		r.free = append(r.free, h)
+	if st := newStreamFor(h, r); st.resetter != nil {
+		st.resetter.Reset()
+		r.free = append(r.free, st)
 	}
 }
 
@@ -380,7 +411,7 @@ func onRequestHeaders(id, n uint32, eos bool) uint32 {
 
 func onRequestBody(id, size uint32, eos bool) uint32 {
 	if st, ok := streamOf(id); ok {
-		if h, ok := st.h.(RequestBodyHandler); ok {
+		if h := st.requestBody; h != nil {
 			return after(id, st, phaseRequestBody, eos, h.OnRequestBody(Stream{id}, int(size), eos))
 		}
 	}
@@ -389,7 +420,7 @@ func onRequestBody(id, size uint32, eos bool) uint32 {
 
 func onRequestTrailers(id, n uint32) uint32 {
 	if st, ok := streamOf(id); ok {
-		if h, ok := st.h.(RequestTrailersHandler); ok {
+		if h := st.requestTrailers; h != nil {
 			return after(id, st, phaseRequestTrailers, true, h.OnRequestTrailers(Stream{id}))
 		}
 	}
@@ -398,7 +429,7 @@ func onRequestTrailers(id, n uint32) uint32 {
 
 func onResponseHeaders(id, n uint32, eos bool) uint32 {
 	if st, ok := streamOf(id); ok {
-		if h, ok := st.h.(ResponseHeadersHandler); ok {
+		if h := st.responseHeaders; h != nil {
 			return after(id, st, phaseResponseHeaders, true, h.OnResponseHeaders(Stream{id}, eos))
 		}
 	}
@@ -407,7 +438,7 @@ func onResponseHeaders(id, n uint32, eos bool) uint32 {
 
 func onResponseBody(id, size uint32, eos bool) uint32 {
 	if st, ok := streamOf(id); ok {
-		if h, ok := st.h.(ResponseBodyHandler); ok {
+		if h := st.responseBody; h != nil {
 			return after(id, st, phaseResponseBody, eos, h.OnResponseBody(Stream{id}, int(size), eos))
 		}
 	}
@@ -416,7 +447,7 @@ func onResponseBody(id, size uint32, eos bool) uint32 {
 
 func onResponseTrailers(id, n uint32) uint32 {
 	if st, ok := streamOf(id); ok {
-		if h, ok := st.h.(ResponseTrailersHandler); ok {
+		if h := st.responseTrailers; h != nil {
 			return after(id, st, phaseResponseTrailers, true, h.OnResponseTrailers(Stream{id}))
 		}
 	}
@@ -424,9 +455,8 @@ func onResponseTrailers(id, n uint32) uint32 {
 }
 
 func onLog(id uint32) {
-	st, _ := streams.get(id)
-	if h, ok := st.h.(DoneHandler); ok {
-		h.OnDone(Stream{id})
+	if st, ok := streams.get(id); ok && st.done != nil {
+		st.done.OnDone(Stream{id})
 	}
 }
 
@@ -457,8 +487,11 @@ func waiting(id uint32) bool {
 
 // releaseStream forgets a request's context and keeps its HTTP object for the
 // next request when it can be reset.
-func releaseStream(id uint32, st stream) {
-	streams.del(id)
+func releaseStream(id uint32, st *stream) {
+	if st.inTable {
+		streams.del(id)
+		st.inTable = false
+	}
 	if len(callouts) > 0 {
 		for token, c := range callouts {
 			if c.stream == id {
@@ -466,9 +499,9 @@ func releaseStream(id uint32, st stream) {
 			}
 		}
 	}
-	if rs, ok := st.h.(Resetter); ok && len(st.root.free) < maxFree {
-		rs.Reset()
-		st.root.free = append(st.root.free, st.h)
+	if st.resetter != nil && len(st.root.free) < maxFree {
+		st.resetter.Reset()
+		st.root.free = append(st.root.free, st)
 	}
 }
 

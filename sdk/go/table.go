@@ -13,7 +13,7 @@ type streamTable struct {
 
 type tableSlot struct {
 	id uint32 // 0: empty (the ABI never uses context id 0)
-	st stream
+	st *stream
 }
 
 func (t *streamTable) home(id uint32) int {
@@ -21,9 +21,9 @@ func (t *streamTable) home(id uint32) int {
 	return int((id * 2654435769) >> 7 & uint32(len(t.slots)-1))
 }
 
-func (t *streamTable) get(id uint32) (stream, bool) {
+func (t *streamTable) get(id uint32) (*stream, bool) {
 	if len(t.slots) == 0 || id == 0 {
-		return stream{}, false
+		return nil, false
 	}
 	mask := len(t.slots) - 1
 	for i := t.home(id); ; i = (i + 1) & mask {
@@ -32,12 +32,12 @@ func (t *streamTable) get(id uint32) (stream, bool) {
 			return s.st, true
 		}
 		if s.id == 0 {
-			return stream{}, false
+			return nil, false
 		}
 	}
 }
 
-func (t *streamTable) put(id uint32, st stream) {
+func (t *streamTable) put(id uint32, st *stream) {
 	if (t.n+1)*2 > len(t.slots) {
 		t.grow()
 	}

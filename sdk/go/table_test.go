@@ -18,7 +18,7 @@ func TestStreamTable(t *testing.T) {
 		case len(live) == 0 || r.IntN(3) > 0 && len(live) < 500:
 			id := next
 			next += uint32(1 + r.IntN(3))
-			tab.put(id, stream{root: &root{free: make([]HTTP, 0, step%7)}})
+			tab.put(id, &stream{root: &root{free: make([]*stream, 0, step%7)}})
 			ref[id] = step % 7
 			live = append(live, id)
 		default:
