@@ -2,6 +2,7 @@ package pluginhost
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -233,6 +234,9 @@ func TestHostServices(t *testing.T) {
 	}
 	if got := string(h.Peek("x-counter")); got != "2" {
 		t.Errorf("counter %q, want 2", got)
+	}
+	if got, want := string(h.Peek("x-sha256")), fmt.Sprintf("%x", sha256.Sum256([]byte("ping"))); got != want {
+		t.Errorf("wasmgate.sha256 %q, want %q", got, want)
 	}
 }
 

@@ -2,6 +2,7 @@ package pluginhost
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strconv"
@@ -59,6 +60,9 @@ type VM struct {
 	// The guest's result area, if it lent one (see resultAreaName), and
 	// how much of it the running callback has used.
 	areaPtr, areaLen, areaUsed uint32
+	// digest holds wasmgate.sha256's result on its way into the guest
+	// (a local would escape to the heap through Memory.Write).
+	digest [sha256.Size]byte
 	// argFrames hold host calls' arguments (see argFrame).
 	argFrames [4][12]uint64
 	argDepth  int

@@ -2,7 +2,8 @@
 ;; property on request headers, and reports what the host answered:
 ;; x-host-status holds one status digit per call, x-foreign the foreign
 ;; function's answer, x-path the request.path property, x-counter the
-;; counter's value after adding 2.
+;; counter's value after adding 2, x-sha256 wasmgate.sha256 of "ping" in
+;; hex.
 (module
   (import "env" "proxy_define_metric" (func $define (param i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_increment_metric" (func $incr (param i32 i64) (result i32)))
@@ -25,6 +26,9 @@
   (data (i32.const 88) "x-foreign")         ;; 9
   (data (i32.const 100) "x-path")           ;; 6
   (data (i32.const 108) "x-counter")        ;; 9
+  (data (i32.const 120) "wasmgate.sha256")   ;; 15
+  (data (i32.const 136) "x-sha256")          ;; 8
+  (data (i32.const 144) "0123456789abcdef")
   (func (export "proxy_abi_version_0_2_1"))
   (func (export "proxy_on_memory_allocate") (param $n i32) (result i32)
     (local $p i32)
@@ -36,6 +40,19 @@
   (func (export "proxy_on_context_create") (param i32 i32))
   (func $digit (param $st i32) (param $at i32)
     (i32.store8 (local.get $at) (i32.add (i32.const 48) (local.get $st))))
+  ;; hex writes the n bytes at src as 2n hex digits at dst.
+  (func $hex (param $src i32) (param $n i32) (param $dst i32)
+    (local $i i32) (local $b i32)
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $b (i32.load8_u (i32.add (local.get $src) (local.get $i))))
+        (i32.store8 (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 1)))
+          (i32.load8_u (i32.add (i32.const 144) (i32.shr_u (local.get $b) (i32.const 4)))))
+        (i32.store8 (i32.add (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 1))) (i32.const 1))
+          (i32.load8_u (i32.add (i32.const 144) (i32.and (local.get $b) (i32.const 15)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next))))
   (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
     ;; 1: define a counter (id at 1100)
     (call $digit (call $define (i32.const 0) (i32.const 16) (i32.const 4) (i32.const 1100)) (i32.const 300))
@@ -60,5 +77,11 @@
     (drop (call $add (i32.const 0) (i32.const 88) (i32.const 9) (i32.load (i32.const 1132)) (i32.load (i32.const 1136))))
     (drop (call $add (i32.const 0) (i32.const 100) (i32.const 6) (i32.load (i32.const 1140)) (i32.load (i32.const 1144))))
     (drop (call $add (i32.const 0) (i32.const 108) (i32.const 9) (i32.const 310) (i32.const 1)))
+    ;; wasmgate.sha256 of "ping" (result 1152/1156), as 64 hex digits at 1200
+    (if (i32.eqz (call $foreign (i32.const 120) (i32.const 15) (i32.const 48) (i32.const 4) (i32.const 1152) (i32.const 1156)))
+      (then
+        (call $hex (i32.load (i32.const 1152)) (i32.load (i32.const 1156)) (i32.const 1200))
+        (drop (call $add (i32.const 0) (i32.const 136) (i32.const 8) (i32.const 1200)
+          (i32.shl (i32.load (i32.const 1156)) (i32.const 1))))))
     (i32.const 0))
 )

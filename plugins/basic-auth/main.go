@@ -318,7 +318,7 @@ func (r *request) authenticate(authz []byte) (*user, []byte) {
 		return nil, errInvalid
 	}
 	if u.sha256 != nil {
-		sum := sha256.Sum256(password)
+		sum := proxywasm.SHA256(password)
 		if subtle.ConstantTimeCompare(sum[:], u.sha256[:]) != 1 {
 			return nil, errInvalid
 		}
@@ -327,7 +327,7 @@ func (r *request) authenticate(authz []byte) (*user, []byte) {
 	if len(password) > maxBcryptPassword {
 		return nil, errInvalid
 	}
-	key := sha256.Sum256(creds)
+	key := proxywasm.SHA256(creds)
 	if r.p.verified[key] == u {
 		return u, nil
 	}

@@ -85,7 +85,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -197,7 +196,7 @@ func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action 
 		return respond(s, &st.missing)
 	}
 	r.from = from
-	r.sum = sha256.Sum256(tok)
+	r.sum = proxywasm.SHA256(tok)
 	now := proxywasm.Now()
 	if st.jwks != nil && p.needFetch(now) {
 		r.token = string(tok)

@@ -13,7 +13,6 @@
 package main
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -76,10 +75,10 @@ func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action 
 	h := s.RequestHeaders()
 	consumer, ok := "", false
 	if key, err := h.Peek(r.p.cfg.Header); err == nil && len(key) > 0 {
-		consumer, ok = r.p.consumers[sha256.Sum256(key)]
+		consumer, ok = r.p.consumers[proxywasm.SHA256(key)]
 	} else if r.p.cfg.Query != "" {
 		if key := queryValue(h, r.p.cfg.Query); key != "" {
-			consumer, ok = r.p.consumers[sha256.Sum256([]byte(key))]
+			consumer, ok = r.p.consumers[proxywasm.SHA256([]byte(key))]
 		}
 	}
 	if !ok {

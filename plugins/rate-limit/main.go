@@ -90,7 +90,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -343,7 +342,7 @@ func appendValue(b, v []byte) []byte {
 	if len(v) <= maxValue {
 		return append(b, v...)
 	}
-	sum := sha256.Sum256(v)
+	sum := proxywasm.SHA256(v)
 	return hex.AppendEncode(append(b, '#'), sum[:])
 }
 

@@ -1,6 +1,7 @@
 package proxywasm_test
 
 import (
+	"crypto/sha256"
 	"errors"
 	"strings"
 	"testing"
@@ -512,5 +513,34 @@ func TestLifecycleSavesCalls(t *testing.T) {
 	s.Complete()
 	if resets != 2 {
 		t.Fatalf("refused: resets %d after proxy_on_delete", resets)
+	}
+}
+
+func TestSHA256(t *testing.T) {
+	data := []byte("an api key")
+	want := sha256.Sum256(data)
+	for _, noHost := range []bool{false, true} {
+		var got [2][32]byte
+		h := start(t, &plugin{newHTTP: func() proxywasm.HTTP {
+			return &hooks{reqHeaders: func(proxywasm.Stream) proxywasm.Action {
+				got[0], got[1] = proxywasm.SHA256(data), proxywasm.SHA256(nil)
+				return proxywasm.Continue
+			}}
+		}}, proxytest.Options{NoSHA256: noHost})
+		for i := 0; i < 2; i++ {
+			h.NewStream().RequestHeaders(get, true)
+		}
+		if got[0] != want || got[1] != sha256.Sum256(nil) {
+			t.Fatalf("host without sha256 %v: got %x, %x", noHost, got[0], got[1])
+		}
+		// With the host's function every hash is the host's; without it,
+		// the plugin's own.
+		calls := 4
+		if noHost {
+			calls = 0
+		}
+		if n := h.Foreign["wasmgate.sha256"]; n != calls {
+			t.Fatalf("host without sha256 %v: %d calls of wasmgate.sha256, want %d", noHost, n, calls)
+		}
 	}
 }

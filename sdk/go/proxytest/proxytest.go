@@ -17,6 +17,7 @@
 package proxytest
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -61,6 +62,9 @@ type Options struct {
 	// declaration as a wasmgate that does not know them would: the
 	// whole list refused.
 	RefuseLifecycle bool
+	// NoSHA256 leaves out wasmgate.sha256, as a host other than wasmgate
+	// would: proxywasm.SHA256 then hashes in the plugin.
+	NoSHA256 bool
 }
 
 // LogEntry is one line the plugin logged.
@@ -90,6 +94,9 @@ type Host struct {
 
 	Logs       []LogEntry
 	TickPeriod time.Duration
+	// Foreign counts the plugin's calls of each foreign function the
+	// emulator has (wasmgate.declare_phases, wasmgate.sha256).
+	Foreign map[string]int
 
 	shared    map[string]sharedValue
 	queues    map[string]uint32
@@ -101,6 +108,7 @@ type Host struct {
 
 	// the callout response being delivered
 	calloutResp *Callout
+	digest      [sha256.Size]byte
 }
 
 // Metric is a metric the plugin defined.
@@ -128,7 +136,7 @@ func New(opts Options) (*Host, error) {
 	}
 	h := &Host{opts: opts, rootID: 1, nextID: 2, streams: map[uint32]*Stream{},
 		shared: map[string]sharedValue{}, queues: map[string]uint32{}, queueData: map[uint32][][]byte{},
-		metrics: map[string]uint32{}, metricIDs: map[uint32]*Metric{}}
+		metrics: map[string]uint32{}, metricIDs: map[uint32]*Metric{}, Foreign: map[string]int{}}
 	running.Lock()
 	defer running.Unlock()
 	hostcall.Dispatch.Reset()
@@ -813,7 +821,13 @@ func (h *impl) GetMetric(id uint32) (uint64, uint32) {
 }
 
 func (h *impl) CallForeign(name string, arg []byte) ([]byte, uint32) {
+	if name == "wasmgate.sha256" && !h.opts.NoSHA256 {
+		h.Foreign[name]++
+		h.digest = sha256.Sum256(arg) // not a local: it would allocate
+		return h.digest[:], stOK
+	}
 	if name == "wasmgate.declare_phases" {
+		h.Foreign[name]++
 		var phases, lifecycle []string
 		for _, p := range strings.Split(string(arg), ",") {
 			switch p {
