@@ -49,6 +49,9 @@ func hForeignCall(vm *VM, s []uint64) uint32 {
 	if string(name) == resultAreaName {
 		return vm.setResultArea(args)
 	}
+	if string(name) == responseEditName {
+		return vm.responseEdit(args)
+	}
 	if string(name) == sha256Name {
 		vm.digest = sha256.Sum256(args)
 		return vm.give(vm.digest[:], s[4], s[5])
@@ -93,8 +96,10 @@ const sha256Name = "wasmgate.sha256"
 //     proxy_on_delete would: it has no later callback and nothing pending.
 //     The host then calls nothing more for that context.
 //
-// A host without these answers BadArgument to the whole list, and the
-// SDK declares again without them.
+// The name response_header_edits asks whether the host has
+// responseEditName; it changes nothing. A host without these names
+// answers BadArgument to the whole list, and the SDK declares again
+// without them.
 const declarePhasesName = "wasmgate.declare_phases"
 
 // finishedFlag is the bit of a callback's result that says the guest has
@@ -117,6 +122,8 @@ func (vm *VM) declarePhases(args []byte) uint32 {
 		case "finished_flag":
 			flag = true
 			continue
+		case "response_header_edits":
+			continue // a question: the host has wasmgate.response_header
 		}
 		i := slices.IndexFunc(slots, func(ps phaseSlot) bool { return ps.name == name })
 		if i < 0 {

@@ -220,11 +220,22 @@ func TestHostServices(t *testing.T) {
 	if _, err := r.RequestHeaders(); err != nil {
 		t.Fatal(err)
 	}
+	if v := ctx.Response.Header.Peek("x-edit"); v != nil {
+		t.Errorf("a response edit applied before the response phase: %q", v)
+	}
+	ctx.Response.SetStatusCode(200)
+	if _, err := r.ResponseHeaders(); err != nil {
+		t.Fatal(err)
+	}
 	r.End()
 	h := &ctx.Request.Header
-	// define, increment, get, set, get, stale-cas set (8), foreign, property, log level
-	if got := string(h.Peek("x-host-status")); got != "000008000" {
-		t.Errorf("statuses %q, want 000008000", got)
+	// define, increment, get, set, get, stale-cas set (8), foreign,
+	// property, log level, response edit, pseudo-header edit (2)
+	if got := string(h.Peek("x-host-status")); got != "00000800002" {
+		t.Errorf("statuses %q, want 00000800002", got)
+	}
+	if got := string(ctx.Response.Header.Peek("x-edit")); got != "1" || ctx.Response.StatusCode() != 200 {
+		t.Errorf("response edit: x-edit %q, status %d", got, ctx.Response.StatusCode())
 	}
 	if got := string(h.Peek("x-foreign")); got != "ping" {
 		t.Errorf("foreign echo %q", got)

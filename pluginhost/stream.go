@@ -29,6 +29,10 @@ type Stream struct {
 	// touched: the guest has been called for this context (it knows of
 	// it); finished: the guest has released it (see finishedFlag).
 	touched, finished bool
+	// idx is the stream's place in the chain; edits says whether it left
+	// response header edits in its request's (see responseEditName).
+	idx   uint8
+	edits bool
 }
 
 // Request is what the chain sees of one request: the messages and the
@@ -48,6 +52,13 @@ type Request struct {
 	streams [maxChain]*Stream
 	storage [maxChain]Stream // what streams point into: no allocation per plugin
 	n       int
+
+	// edits are response header edits plugins made before the response
+	// came (see responseEditName), kept with the request so that their
+	// memory is reused: records of stream index, op, name and value.
+	edits []byte
+	// responding: the response phase has begun, so edits apply at once.
+	responding bool
 }
 
 // LocalResponse is a response a plugin sent with proxy_send_local_response.
@@ -74,6 +85,7 @@ func (c Chain) Begin(ctx *fasthttp.RequestCtx, route, upstream string) (*Request
 	}
 	r := requests.Get().(*Request)
 	r.Ctx, r.Route, r.Upstream, r.Local, r.n, r.Closed, r.props = ctx, route, upstream, nil, 0, false, nil
+	r.edits, r.responding = r.edits[:0], false
 	for _, slot := range c[:min(len(c), maxChain)] {
 		p := slot.Plugin()
 		vm := p.pick()
@@ -91,7 +103,7 @@ func (c Chain) Begin(ctx *fasthttp.RequestCtx, route, upstream string) (*Request
 		vm.mu.Unlock()
 		p.active.Add(1)
 		s := &r.storage[r.n]
-		*s = Stream{vm: vm, id: id, req: r}
+		*s = Stream{vm: vm, id: id, req: r, idx: uint8(r.n)}
 		r.streams[r.n] = s
 		r.n++
 		if vm.lazyContext {
@@ -126,12 +138,77 @@ func (r *Request) RequestHeaders() (Action, error) {
 	}, false)
 }
 
-// ResponseHeaders runs proxy_on_response_headers in reverse order.
+// ResponseHeaders runs proxy_on_response_headers in reverse order. A
+// plugin's response header edits apply just before its callback would
+// run, whether it has one or not.
 func (r *Request) ResponseHeaders() (Action, error) {
-	n := uint64(r.Ctx.Response.Header.Len())
+	if r != nil {
+		r.responding = true
+	}
 	return r.phase(func(s *Stream) (uint64, error) {
+		if s.edits {
+			s.applyEdits()
+		}
+		n := uint64(r.Ctx.Response.Header.Len())
 		return s.vm.call(s, s.vm.fn.responseHeaders, uint64(s.id), n, 0)
 	}, true)
+}
+
+// responseEditName is the foreign function with which a plugin changes
+// the response's headers before the response exists, from a request
+// phase: one edit per call, its argument an op ('a' add, 'r' replace
+// every value, 'd' remove), the header name, a NUL, and the value. The
+// edits apply where the plugin's proxy_on_response_headers would be
+// called (so to an upstream's or a direct response, not to a local
+// response or a gateway error), in the order made; once the response
+// phase has begun they apply at once. A policy that only sets response
+// headers (rate-limit's X-RateLimit-*, transform's fixed ones) then needs
+// no response callback, and its request costs one call into the VM, not
+// two: the second is the dearer, as the guest's code and data have gone
+// cold by then. Kong's PDK does the same with kong.response.set_header in
+// the access phase. A plugin that declares "response_header_edits" in
+// wasmgate.declare_phases learns whether the host has it.
+const responseEditName = "wasmgate.response_header"
+
+func (vm *VM) responseEdit(arg []byte) uint32 {
+	s := vm.cur
+	if s == nil || s.root || s.req == nil || len(arg) < 2 {
+		return stBadArgument
+	}
+	op := arg[0]
+	name, value, ok := bytes.Cut(arg[1:], []byte{0})
+	if op != 'a' && op != 'r' && op != 'd' || !ok || len(name) == 0 || name[0] == ':' ||
+		bytes.IndexByte(value, 0) >= 0 || len(name) > 0xffff {
+		return stBadArgument
+	}
+	if s.req.responding {
+		s.setHeader(mapResponseHeads, name, value, op)
+		return stOK
+	}
+	r := s.req
+	r.edits = append(r.edits, s.idx, op, byte(len(name)), byte(len(name)>>8))
+	r.edits = binary.LittleEndian.AppendUint32(r.edits, uint32(len(value)))
+	r.edits = append(append(r.edits, name...), value...)
+	s.edits = true
+	return stOK
+}
+
+// applyEdits makes the stream's response header edits. The VM's lock
+// guards the header scratch buffers editHeader uses.
+func (s *Stream) applyEdits() {
+	vm, b := s.vm, s.req.edits
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	for len(b) >= 8 {
+		idx, op := b[0], b[1]
+		nl, vl := int(b[2])|int(b[3])<<8, int(binary.LittleEndian.Uint32(b[4:]))
+		name, value := b[8:8+nl], b[8+nl:8+nl+vl]
+		b = b[8+nl+vl:]
+		if idx == s.idx {
+			vm.editHeader(&s.req.Ctx.Response.Header, responseSpecial, name, value, op)
+		}
+	}
+	s.edits = false
 }
 
 func (r *Request) phase(run func(*Stream) (uint64, error), reverse bool) (Action, error) {

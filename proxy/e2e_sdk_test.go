@@ -45,7 +45,10 @@ plugins = ["probe"]
 // gateway that a request's context is created by its first callback and
 // released after its last one, so a headers-only policy costs one call
 // into its VM per request (not three: create, headers, delete) and a
-// plugin the request never reached costs none.
+// plugin the request never reached costs none. A transform that only sets
+// and removes response headers makes them response edits in its request
+// callback, which the gateway applies: one call per request too, and, as
+// with a response callback, nothing on a later plugin's local response.
 func TestE2ESDKLifecycleCallsPerRequest(t *testing.T) {
 	be := newKillable(t, "be", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Internal", "1")
@@ -61,9 +64,13 @@ pool = 1
 [[plugins]]
 name = "transform"
 module = %q
-config = '{"request": {"headers": {"set": {"X-Gateway": "wasmgate"}}}, "response": {"headers": {"remove": ["X-Internal"]}}}'
+config = '{"request": {"headers": {"set": {"X-Gateway": "wasmgate"}}}, "response": {"headers": {"remove": ["X-Internal"], "set": {"X-Served-By": "wasmgate"}}}}'
 call_timeout = "2s"
 pool = 1
+[[routes]]
+path_prefix = "/b"
+upstream = "backend"
+plugins = ["transform", "key-auth"]
 [[routes]]
 path_prefix = "/"
 upstream = "backend"
@@ -80,14 +87,24 @@ plugins = ["key-auth", "transform"]
 	before := calls()
 	for i := 0; i < 10; i++ {
 		resp, body := doReq(t, client, "GET", g.URL+"/a", map[string]string{"X-Api-Key": "s3cret"}, nil)
-		if resp.StatusCode != 200 || string(body) != "consumer=alice gateway=wasmgate" || resp.Header.Get("X-Internal") != "" {
+		if resp.StatusCode != 200 || string(body) != "consumer=alice gateway=wasmgate" || resp.Header.Get("X-Internal") != "" ||
+			resp.Header.Get("X-Served-By") != "wasmgate" {
 			t.Fatalf("request %d: %d %q %v", i, resp.StatusCode, body, resp.Header)
 		}
 	}
 	after := calls()
-	if k, tr := after["key-auth"]-before["key-auth"], after["transform"]-before["transform"]; k != 10 || tr != 20 {
-		t.Fatalf("10 requests: %d calls into key-auth (want 10), %d into transform (want 20: request and response headers)", k, tr)
+	if k, tr := after["key-auth"]-before["key-auth"], after["transform"]-before["transform"]; k != 10 || tr != 10 {
+		t.Fatalf("10 requests: %d calls into key-auth (want 10), %d into transform (want 10)", k, tr)
 	}
+	resp, body := doReq(t, client, "GET", g.URL+"/b", nil, nil)
+	if resp.StatusCode != 401 || resp.Header.Get("X-Served-By") != "" {
+		t.Fatalf("refused after transform: %d %v %q (response edits apply to upstream responses only)", resp.StatusCode, resp.Header, body)
+	}
+	resp, body = doReq(t, client, "GET", g.URL+"/b", map[string]string{"X-Api-Key": "s3cret"}, nil)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Served-By") != "wasmgate" || resp.Header.Get("X-Internal") != "" {
+		t.Fatalf("transform first: %d %v %q", resp.StatusCode, resp.Header, body)
+	}
+	after = calls()
 	before = after
 	for i := 0; i < 10; i++ {
 		if resp, body := doReq(t, client, "GET", g.URL+"/a", nil, nil); resp.StatusCode != 401 {

@@ -3,7 +3,8 @@
 ;; x-host-status holds one status digit per call, x-foreign the foreign
 ;; function's answer, x-path the request.path property, x-counter the
 ;; counter's value after adding 2, x-sha256 wasmgate.sha256 of "ping" in
-;; hex.
+;; hex. It also asks for response header edits (wasmgate.response_header):
+;; x-edit: 1 on the response, and an edit of :status, which is refused.
 (module
   (import "env" "proxy_define_metric" (func $define (param i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_increment_metric" (func $incr (param i32 i64) (result i32)))
@@ -29,6 +30,9 @@
   (data (i32.const 120) "wasmgate.sha256")   ;; 15
   (data (i32.const 136) "x-sha256")          ;; 8
   (data (i32.const 144) "0123456789abcdef")
+  (data (i32.const 160) "wasmgate.response_header") ;; 24
+  (data (i32.const 192) "rx-edit\001")                ;; 9
+  (data (i32.const 208) "r:status\00500")             ;; 12
   (func (export "proxy_abi_version_0_2_1"))
   (func (export "proxy_on_memory_allocate") (param $n i32) (result i32)
     (local $p i32)
@@ -60,7 +64,7 @@
     (call $digit (call $incr (i32.load (i32.const 1100)) (i64.const 2)) (i32.const 301))
     ;; 3: read it back (u64 at 1104), reported as a digit
     (call $digit (call $getm (i32.load (i32.const 1100)) (i32.const 1104)) (i32.const 302))
-    (call $digit (i32.wrap_i64 (i64.load (i32.const 1104))) (i32.const 310))
+    (call $digit (i32.wrap_i64 (i64.load (i32.const 1104))) (i32.const 320))
     ;; 4: set shared data without a cas, then 5: read it (value 1120/1124, cas 1128)
     (call $digit (call $setsd (i32.const 24) (i32.const 1) (i32.const 28) (i32.const 2) (i32.const 0)) (i32.const 303))
     (call $digit (call $getsd (i32.const 24) (i32.const 1) (i32.const 1120) (i32.const 1124) (i32.const 1128)) (i32.const 304))
@@ -73,10 +77,13 @@
     (call $digit (call $prop (i32.const 56) (i32.const 12) (i32.const 1140) (i32.const 1144)) (i32.const 307))
     ;; 9: the log level
     (call $digit (call $level (i32.const 1148)) (i32.const 308))
-    (drop (call $add (i32.const 0) (i32.const 72) (i32.const 13) (i32.const 300) (i32.const 9)))
+    ;; 10: a response header edit, 11: one of a pseudo-header (BadArgument, 2)
+    (call $digit (call $foreign (i32.const 160) (i32.const 24) (i32.const 192) (i32.const 9) (i32.const 1160) (i32.const 1164)) (i32.const 309))
+    (call $digit (call $foreign (i32.const 160) (i32.const 24) (i32.const 208) (i32.const 12) (i32.const 1160) (i32.const 1164)) (i32.const 310))
+    (drop (call $add (i32.const 0) (i32.const 72) (i32.const 13) (i32.const 300) (i32.const 11)))
     (drop (call $add (i32.const 0) (i32.const 88) (i32.const 9) (i32.load (i32.const 1132)) (i32.load (i32.const 1136))))
     (drop (call $add (i32.const 0) (i32.const 100) (i32.const 6) (i32.load (i32.const 1140)) (i32.load (i32.const 1144))))
-    (drop (call $add (i32.const 0) (i32.const 108) (i32.const 9) (i32.const 310) (i32.const 1)))
+    (drop (call $add (i32.const 0) (i32.const 108) (i32.const 9) (i32.const 320) (i32.const 1)))
     ;; wasmgate.sha256 of "ping" (result 1152/1156), as 64 hex digits at 1200
     (if (i32.eqz (call $foreign (i32.const 120) (i32.const 15) (i32.const 48) (i32.const 4) (i32.const 1152) (i32.const 1156)))
       (then

@@ -2,6 +2,7 @@ package proxywasm
 
 import (
 	"crypto/sha256"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -83,6 +84,87 @@ func bytesToString(b []byte) string {
 // Remove deletes the header.
 func (h HeaderMap) Remove(name string) error {
 	return check(host().RemoveMapValue(uint32(h), name))
+}
+
+// ResponseEdits changes the response's headers before the response
+// exists: from OnRequestHeaders, say, a policy that only sets response
+// headers needs no OnResponseHeaders. The edits apply when the response
+// headers come, where the plugin's OnResponseHeaders would run (to an
+// upstream's or a direct response, not to a local response or a gateway
+// error), in the order made; made once the response headers have come,
+// they apply at once. On wasmgate the host applies them (the foreign
+// function wasmgate.response_header), and the request costs the plugin
+// one call fewer; on other hosts the SDK keeps them and applies them in
+// the response-headers callback. Names may not be pseudo-headers, and
+// neither names nor values may hold a NUL.
+type ResponseEdits struct{ id uint32 }
+
+// ResponseEdits returns the request's response header edits.
+func (s Stream) ResponseEdits() ResponseEdits { return ResponseEdits{s.id} }
+
+// Set replaces the header's values with value.
+func (e ResponseEdits) Set(name, value string) error { return e.edit('r', name, value) }
+
+// SetBytes is Set with a value in bytes.
+func (e ResponseEdits) SetBytes(name string, value []byte) error {
+	return e.edit('r', name, bytesToString(value))
+}
+
+// Add adds a value, keeping those the header has.
+func (e ResponseEdits) Add(name, value string) error { return e.edit('a', name, value) }
+
+// Remove deletes the header.
+func (e ResponseEdits) Remove(name string) error { return e.edit('d', name, "") }
+
+// editBuf holds the argument of wasmgate.response_header or, on other
+// hosts, is where an edit is encoded before the stream keeps it.
+var editBuf []byte
+
+func (e ResponseEdits) edit(op byte, name, value string) error {
+	if name == "" || name[0] == ':' || strings.IndexByte(name, 0) >= 0 || strings.IndexByte(value, 0) >= 0 {
+		return ErrBadArgument
+	}
+	editBuf = append(append(append(append(editBuf[:0], op), name...), 0), value...)
+	if hostEdits {
+		_, st := host().CallForeign("wasmgate.response_header", editBuf)
+		return check(st)
+	}
+	st, ok := streamFor(e.id)
+	if !ok {
+		return ErrNotFound
+	}
+	if st.responding {
+		return applyEdit(editBuf)
+	}
+	st.later = append(append(st.later, editBuf...), 0)
+	return nil
+}
+
+// applyEdit makes one edit, encoded as for wasmgate.response_header, to
+// the response headers.
+func applyEdit(b []byte) error {
+	name, value, _ := strings.Cut(bytesToString(b[1:]), "\x00")
+	switch b[0] {
+	case 'a':
+		return mapResponseHeaders.Add(name, value)
+	case 'r':
+		return mapResponseHeaders.Set(name, value)
+	}
+	return mapResponseHeaders.Remove(name)
+}
+
+// applyLater makes the edits a stream kept, when its response headers
+// come on a host without wasmgate.response_header.
+func applyLater(st *stream) {
+	st.responding = true
+	for b := st.later; len(b) > 0; {
+		// Each edit: op, name, NUL, value, NUL.
+		end := 1 + strings.IndexByte(bytesToString(b[1:]), 0)
+		end += 1 + strings.IndexByte(bytesToString(b[end+1:]), 0)
+		_ = applyEdit(b[:end])
+		b = b[end+1:]
+	}
+	st.later = st.later[:0]
 }
 
 // All returns a copy of every pair, in order.

@@ -152,6 +152,8 @@ var (
 	lazyContexts bool
 	finishFlag   bool
 	lazyRoot     *root
+	// hostEdits: wasmgate applies response header edits itself.
+	hostEdits bool
 )
 
 // finished is the bit of a callback's result that tells wasmgate the
@@ -175,6 +177,11 @@ type stream struct {
 	done             DoneHandler
 	resetter         Resetter
 	inTable          bool
+	// later holds response header edits the host does not apply itself
+	// (see ResponseEdits); responding is set once the response headers
+	// have come.
+	later      []byte
+	responding bool
 }
 
 func newStreamFor(h HTTP, r *root) *stream {
@@ -224,8 +231,9 @@ func reset() {
 	clear(callouts)
 	declared = false
 	lastRoot = nil
-	lazyContexts, finishFlag, lazyRoot = false, false, nil
+	lazyContexts, finishFlag, lazyRoot, hostEdits = false, false, nil, false
 	hostSHA256 = 0
+	current, currentID = nil, 0
 }
 
 func onContextCreate(id, parent uint32) {
@@ -259,9 +267,27 @@ func newStream(r *root) *stream {
 func streamOf(id uint32) (*stream, bool) {
 	st, ok := streams.get(id)
 	if !ok && lazyContexts && lazyRoot != nil {
-		return newStream(lazyRoot), true
+		st, ok = newStream(lazyRoot), true
+	}
+	if ok {
+		current, currentID = st, id
 	}
 	return st, ok
+}
+
+// current is the stream of the callback in progress, which may not be in
+// the table yet.
+var (
+	current   *stream
+	currentID uint32
+)
+
+// streamFor finds a request's context during a callback.
+func streamFor(id uint32) (*stream, bool) {
+	if current != nil && currentID == id {
+		return current, true
+	}
+	return streams.get(id)
 }
 
 // after ends callback p of a request: when it was the last part (a body
@@ -370,12 +396,19 @@ func declarePhases(r *root) {
 		}
 	}
 	list = list[1:]
-	// The lifecycle names first; a wasmgate that does not know them
-	// refuses the whole list, and gets the phases alone.
-	_, st := hostcall.Current.CallForeign("wasmgate.declare_phases", []byte(list+",context_on_first_call,finished_flag"))
+	// The lifecycle and the response header edits first; a wasmgate that
+	// does not know them refuses the whole list, and gets the phases
+	// alone, with response_headers always: that is where the SDK then
+	// applies the edits.
+	_, st := hostcall.Current.CallForeign("wasmgate.declare_phases",
+		[]byte(list+",context_on_first_call,finished_flag,response_header_edits"))
 	if st == 0 {
-		lazyContexts, finishFlag, lazyRoot = true, true, r
+		lazyContexts, finishFlag, lazyRoot, hostEdits = true, true, r, true
 	} else if Status(st) == ErrBadArgument {
+		if !phases[phaseResponseHeaders-1].has(h) {
+			list += ",response_headers"
+			r.last = max(r.last, phaseResponseHeaders)
+		}
 		_, _ = hostcall.Current.CallForeign("wasmgate.declare_phases", []byte(list))
 	}
 	if st := newStreamFor(h, r); st.resetter != nil {
@@ -429,6 +462,9 @@ func onRequestTrailers(id, n uint32) uint32 {
 
 func onResponseHeaders(id, n uint32, eos bool) uint32 {
 	if st, ok := streamOf(id); ok {
+		if !st.responding {
+			applyLater(st)
+		}
 		if h := st.responseHeaders; h != nil {
 			return after(id, st, phaseResponseHeaders, true, h.OnResponseHeaders(Stream{id}, eos))
 		}
@@ -491,6 +527,10 @@ func releaseStream(id uint32, st *stream) {
 	if st.inTable {
 		streams.del(id)
 		st.inTable = false
+	}
+	st.later, st.responding = st.later[:0], false
+	if current == st {
+		current, currentID = nil, 0
 	}
 	if len(callouts) > 0 {
 		for token, c := range callouts {

@@ -3,6 +3,7 @@ package proxywasm_test
 import (
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -455,7 +456,7 @@ func TestLifecycleSavesCalls(t *testing.T) {
 		}
 	}
 	h := start(t, &plugin{newHTTP: probe(false, false)}, proxytest.Options{})
-	if strings.Join(h.Lifecycle, ",") != "context_on_first_call,finished_flag" || strings.Join(h.Phases, ",") != "request_headers" {
+	if strings.Join(h.Lifecycle, ",") != "context_on_first_call,finished_flag,response_header_edits" || strings.Join(h.Phases, ",") != "request_headers" {
 		t.Fatalf("lifecycle %v, phases %v", h.Lifecycle, h.Phases)
 	}
 	for i := 0; i < 3; i++ {
@@ -502,7 +503,9 @@ func TestLifecycleSavesCalls(t *testing.T) {
 
 	made, resets = 0, 0
 	h = start(t, &plugin{newHTTP: probe(false, false)}, proxytest.Options{RefuseLifecycle: true})
-	if len(h.Lifecycle) != 0 || strings.Join(h.Phases, ",") != "request_headers" {
+	// Without wasmgate's extensions the SDK takes the response headers
+	// too: it applies response header edits there itself.
+	if len(h.Lifecycle) != 0 || strings.Join(h.Phases, ",") != "request_headers,response_headers" {
 		t.Fatalf("refused: lifecycle %v, phases %v", h.Lifecycle, h.Phases)
 	}
 	s = h.NewStream()
@@ -544,3 +547,53 @@ func TestSHA256(t *testing.T) {
 		}
 	}
 }
+
+func TestResponseEdits(t *testing.T) {
+	for _, refuse := range []bool{false, true} {
+		calls := 0
+		h := start(t, &plugin{newHTTP: func() proxywasm.HTTP {
+			return requestOnly(func(s proxywasm.Stream) proxywasm.Action {
+				calls++
+				e := s.ResponseEdits()
+				for _, err := range []error{
+					e.Set("X-Limit", "10"), e.Add("X-Multi", "b"), e.Remove("X-Secret"),
+					e.SetBytes("X-Upstream", []byte("replaced")),
+				} {
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+				for _, err := range []error{e.Set(":status", "500"), e.Set("", "x"), e.Add("X-Nul", "a\x00b")} {
+					if !errors.Is(err, proxywasm.ErrBadArgument) {
+						t.Fatalf("a bad edit gave %v", err)
+					}
+				}
+				return proxywasm.Continue
+			})
+		}}, proxytest.Options{RefuseLifecycle: refuse})
+		s := h.NewStream()
+		s.RequestHeaders(get, true)
+		s.ResponseHeaders([][2]string{{":status", "200"}, {"x-multi", "a"}, {"x-secret", "s"},
+			{"x-upstream", "1"}, {"x-upstream", "2"}}, true)
+		got := fmt.Sprint(s.Response)
+		want := "[[:status 200] [x-multi a] [x-upstream replaced] [x-limit 10] [x-multi b]]"
+		if got != want {
+			t.Errorf("refused %v: response %s, want %s", refuse, got, want)
+		}
+		// On wasmgate the host applied the edits: the plugin, headers-only,
+		// was called once. Without the extension the SDK asked for the
+		// response callback to apply them itself.
+		if n := h.Foreign["wasmgate.response_header"]; refuse && n != 0 || !refuse && n != 4 || calls != 1 {
+			t.Errorf("refused %v: %d host edits, %d calls", refuse, n, calls)
+		}
+		if !refuse && !s.Finished {
+			t.Error("a headers-only plugin with response edits kept its context")
+		}
+		s.Complete()
+	}
+}
+
+// requestOnly is a request type with no phase but the request headers.
+type requestOnly func(proxywasm.Stream) proxywasm.Action
+
+func (f requestOnly) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action { return f(s) }

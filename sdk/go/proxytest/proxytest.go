@@ -58,9 +58,10 @@ type Options struct {
 	Now func() time.Time
 	// LogLevel is the lowest level the host keeps (default trace).
 	LogLevel proxywasm.LogLevel
-	// RefuseLifecycle answers the lifecycle names of the phase
-	// declaration as a wasmgate that does not know them would: the
-	// whole list refused.
+	// RefuseLifecycle answers the wasmgate names of the phase
+	// declaration (the lifecycle, response_header_edits) as a wasmgate
+	// that does not know them would: the whole list refused. The
+	// emulator then has no wasmgate.response_header either.
 	RefuseLifecycle bool
 	// NoSHA256 leaves out wasmgate.sha256, as a host other than wasmgate
 	// would: proxywasm.SHA256 then hashes in the plugin.
@@ -88,8 +89,8 @@ type Host struct {
 	// them when it declared none.
 	Phases []string
 	// Lifecycle lists what the plugin agreed with the host besides its
-	// phases (context_on_first_call, finished_flag), as wasmgate takes
-	// them: see the gateway's pluginhost package.
+	// phases (context_on_first_call, finished_flag, response_header_edits),
+	// as wasmgate takes them: see the gateway's pluginhost package.
 	Lifecycle []string
 
 	Logs       []LogEntry
@@ -196,6 +197,10 @@ type Stream struct {
 	// last callback (the finished flag): no more callbacks reach it.
 	Finished bool
 	touched  bool // the plugin has been called for this context
+	// edits are the plugin's response header edits made before the
+	// response came (wasmgate.response_header), applied as wasmgate does.
+	edits      [][3]string
+	responding bool
 }
 
 // LocalResponse is what the plugin answered with.
@@ -259,6 +264,11 @@ func (s *Stream) SendRequestTrailers(trailers [][2]string) proxywasm.Action {
 // :status).
 func (s *Stream) ResponseHeaders(headers [][2]string, endOfStream bool) proxywasm.Action {
 	s.Response = lowerPairs(headers)
+	s.responding = true
+	for _, e := range s.edits {
+		s.edit(e)
+	}
+	s.edits = nil
 	return s.phase("response_headers", func(d hostcall.Guest) uint32 {
 		return d.ResponseHeaders(s.ID, uint32(len(s.Response)), endOfStream)
 	})
@@ -820,7 +830,40 @@ func (h *impl) GetMetric(id uint32) (uint64, uint32) {
 	return m.Value, stOK
 }
 
+// edit makes a response header edit: op ('a', 'r' or 'd'), name, value.
+func (s *Stream) edit(e [3]string) {
+	key := strings.ToLower(e[1])
+	out, placed := s.Response[:0], false
+	for _, kv := range s.Response {
+		switch {
+		case kv[0] != key || e[0] == "a":
+			out = append(out, kv)
+		case e[0] == "r" && !placed:
+			out, placed = append(out, [2]string{key, e[2]}), true
+		}
+	}
+	if e[0] == "a" || e[0] == "r" && !placed {
+		out = append(out, [2]string{key, e[2]})
+	}
+	s.Response = out
+}
+
 func (h *impl) CallForeign(name string, arg []byte) ([]byte, uint32) {
+	if name == "wasmgate.response_header" && !h.opts.RefuseLifecycle {
+		h.Foreign[name]++
+		s := h.stream()
+		k, v, ok := strings.Cut(string(arg[min(1, len(arg)):]), "\x00")
+		if s == nil || len(arg) < 2 || !strings.Contains("ard", string(arg[:1])) || !ok || k == "" || k[0] == ':' {
+			return nil, stBadArgument
+		}
+		e := [3]string{string(arg[:1]), k, v}
+		if s.responding {
+			s.edit(e)
+		} else {
+			s.edits = append(s.edits, e)
+		}
+		return nil, stOK
+	}
 	if name == "wasmgate.sha256" && !h.opts.NoSHA256 {
 		h.Foreign[name]++
 		h.digest = sha256.Sum256(arg) // not a local: it would allocate
@@ -831,7 +874,7 @@ func (h *impl) CallForeign(name string, arg []byte) ([]byte, uint32) {
 		var phases, lifecycle []string
 		for _, p := range strings.Split(string(arg), ",") {
 			switch p {
-			case "context_on_first_call", "finished_flag":
+			case "context_on_first_call", "finished_flag", "response_header_edits":
 				if h.opts.RefuseLifecycle {
 					return nil, stBadArgument
 				}
