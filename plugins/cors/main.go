@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/wasmgate/wasmgate/sdk/go"
 )
@@ -68,61 +69,60 @@ func (p *plugin) allowed(origin string) bool {
 
 func (p *plugin) NewHTTP() proxywasm.HTTP { return &request{p: p} }
 
-type request struct {
-	p      *plugin
-	origin string // allowed origin of this request, "" for none
-}
+// request handles a request. It has no response phase: the CORS headers
+// of an allowed origin are response edits, which the host applies.
+type request struct{ p *plugin }
 
-func (r *request) Reset() { r.origin = "" }
+func (r *request) Reset() {}
 
 func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action {
 	h := s.RequestHeaders()
-	origin, err := h.Get("origin")
-	if err != nil || origin == "" {
+	o, err := h.Peek("origin")
+	if err != nil || len(o) == 0 {
 		return proxywasm.Continue
 	}
-	method, _ := h.Get(":method")
-	wanted, werr := h.Get("access-control-request-method")
-	if method == "OPTIONS" && werr == nil && wanted != "" {
-		if !r.p.allowed(origin) {
-			_ = s.Respond(403, [][2]string{{"content-type", "application/json"}},
-				[]byte(`{"error":"cors_origin","message":"origin not allowed"}`+"\n"))
-			return proxywasm.Pause
+	// A view of the host's bytes, valid in this callback: no copy for
+	// the common case of a request that is not a preflight.
+	origin := unsafe.String(&o[0], len(o))
+	if m, _ := h.Peek(":method"); string(m) == "OPTIONS" {
+		if wanted, err := h.Peek("access-control-request-method"); err == nil && len(wanted) > 0 {
+			return r.preflight(s, strings.Clone(origin))
 		}
-		headers := [][2]string{
-			{"access-control-allow-origin", origin},
-			{"access-control-allow-methods", r.p.methods},
-			{"vary", "Origin"},
-		}
-		if r.p.headers != "" {
-			headers = append(headers, [2]string{"access-control-allow-headers", r.p.headers})
-		}
-		if r.p.cfg.Credentials {
-			headers = append(headers, [2]string{"access-control-allow-credentials", "true"})
-		}
-		if r.p.cfg.MaxAge > 0 {
-			headers = append(headers, [2]string{"access-control-max-age", strconv.Itoa(r.p.cfg.MaxAge)})
-		}
-		_ = s.Respond(204, headers, nil)
-		return proxywasm.Pause
 	}
 	if r.p.allowed(origin) {
-		r.origin = origin
+		e := s.ResponseEdits()
+		_ = e.Set("access-control-allow-origin", origin)
+		_ = e.Add("vary", "Origin")
+		if r.p.cfg.Credentials {
+			_ = e.Set("access-control-allow-credentials", "true")
+		}
 	}
 	return proxywasm.Continue
 }
 
-func (r *request) OnResponseHeaders(s proxywasm.Stream, _ bool) proxywasm.Action {
-	if r.origin == "" {
-		return proxywasm.Continue
+// preflight answers an OPTIONS request that asks for CORS permission.
+func (r *request) preflight(s proxywasm.Stream, origin string) proxywasm.Action {
+	if !r.p.allowed(origin) {
+		_ = s.Respond(403, [][2]string{{"content-type", "application/json"}},
+			[]byte(`{"error":"cors_origin","message":"origin not allowed"}`+"\n"))
+		return proxywasm.Pause
 	}
-	h := s.ResponseHeaders()
-	_ = h.Set("access-control-allow-origin", r.origin)
-	_ = h.Add("vary", "Origin")
+	headers := [][2]string{
+		{"access-control-allow-origin", origin},
+		{"access-control-allow-methods", r.p.methods},
+		{"vary", "Origin"},
+	}
+	if r.p.headers != "" {
+		headers = append(headers, [2]string{"access-control-allow-headers", r.p.headers})
+	}
 	if r.p.cfg.Credentials {
-		_ = h.Set("access-control-allow-credentials", "true")
+		headers = append(headers, [2]string{"access-control-allow-credentials", "true"})
 	}
-	return proxywasm.Continue
+	if r.p.cfg.MaxAge > 0 {
+		headers = append(headers, [2]string{"access-control-max-age", strconv.Itoa(r.p.cfg.MaxAge)})
+	}
+	_ = s.Respond(204, headers, nil)
+	return proxywasm.Pause
 }
 
 func init() { proxywasm.Register(func() proxywasm.Plugin { return &plugin{} }) }

@@ -57,8 +57,12 @@ func TestActualRequests(t *testing.T) {
 	}
 	s.ResponseHeaders([][2]string{{":status", "200"}}, true)
 	if s.ResponseHeader("access-control-allow-origin") != "https://app.example.com" ||
-		s.ResponseHeader("access-control-allow-credentials") != "true" {
+		s.ResponseHeader("access-control-allow-credentials") != "true" || s.ResponseHeader("vary") != "Origin" {
 		t.Fatalf("allowed origin: %v", s.Response)
+	}
+	// The headers are response edits: no response phase, one call.
+	if strings.Join(h.Phases, ",") != "request_headers" || !s.Finished {
+		t.Fatalf("phases %v, finished %v", h.Phases, s.Finished)
 	}
 	s.Complete()
 

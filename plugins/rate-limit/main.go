@@ -225,23 +225,14 @@ func validHeaderName(s string) bool {
 	return true
 }
 
-func (p *plugin) NewHTTP() proxywasm.HTTP {
-	if p.headers {
-		return &requestWithHeaders{request{p: p}}
-	}
-	return &request{p: p}
-}
+func (p *plugin) NewHTTP() proxywasm.HTTP { return &request{p: p} }
 
-// request handles a request when the plugin adds no headers to responses:
-// it has no response phase, so the host does not call one.
-type request struct {
-	p *plugin
-	// The numbers for the response's headers, when set.
-	set                     bool
-	limit, remaining, reset int64
-}
+// request handles a request. It has no response phase, so the host calls
+// none: the X-RateLimit-* headers of an allowed request are response
+// edits made with the decision, which the host applies to the response.
+type request struct{ p *plugin }
 
-func (r *request) Reset() { *r = request{p: r.p} }
+func (r *request) Reset() {}
 
 func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action {
 	p := r.p
@@ -258,26 +249,13 @@ func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action 
 		return proxywasm.Pause
 	}
 	p.allowed.add()
-	r.set, r.limit, r.remaining, r.reset = true, res.Limit, res.Remaining, res.Reset
-	return proxywasm.Continue
-}
-
-// requestWithHeaders adds X-RateLimit-* to the responses of allowed
-// requests.
-type requestWithHeaders struct{ request }
-
-func (r *requestWithHeaders) Reset() { r.request.Reset() }
-
-func (r *requestWithHeaders) OnResponseHeaders(s proxywasm.Stream, _ bool) proxywasm.Action {
-	if !r.set {
-		return proxywasm.Continue
+	if p.headers {
+		p.numBuf = p.numBuf[:0]
+		e := s.ResponseEdits()
+		_ = e.SetBytes("X-RateLimit-Limit", p.number(res.Limit))
+		_ = e.SetBytes("X-RateLimit-Remaining", p.number(res.Remaining))
+		_ = e.SetBytes("X-RateLimit-Reset", p.number(res.Reset))
 	}
-	p := r.p
-	p.numBuf = p.numBuf[:0]
-	h := s.ResponseHeaders()
-	_ = h.SetBytes("X-RateLimit-Limit", p.number(r.limit))
-	_ = h.SetBytes("X-RateLimit-Remaining", p.number(r.remaining))
-	_ = h.SetBytes("X-RateLimit-Reset", p.number(r.reset))
 	return proxywasm.Continue
 }
 

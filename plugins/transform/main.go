@@ -102,6 +102,11 @@ func (o *orderedPairs) UnmarshalJSON(data []byte) error {
 type plugin struct {
 	cfg     config
 	skipped proxywasm.Counter
+	// laterHeaders: the response header operations are response edits
+	// made in the request phase, so the host applies them and calls no
+	// response phase. Renames read the response, so they cannot be; nor
+	// with a response body to edit, which needs the response phase anyway.
+	laterHeaders bool
 }
 
 func (p *plugin) OnConfigure(raw []byte) error {
@@ -128,6 +133,7 @@ func (p *plugin) OnConfigure(raw []byte) error {
 		return errors.New("max_body_bytes: must not be negative")
 	}
 	p.cfg = c
+	p.laterHeaders = !c.Response.Headers.empty() && len(c.Response.Headers.Rename) == 0 && c.Response.Body == nil
 	p.skipped, _ = proxywasm.NewCounter("transform_body_skipped")
 	return nil
 }
@@ -137,14 +143,17 @@ func (p *plugin) OnConfigure(raw []byte) error {
 func (p *plugin) NewHTTP() proxywasm.HTTP {
 	base := request{p: p}
 	reqBody, respBody := p.cfg.Request.Body != nil, p.cfg.Response.Body != nil
+	respHeaders := !p.cfg.Response.Headers.empty() && !p.laterHeaders
 	switch {
 	case reqBody && respBody:
 		return &bothBodies{withRequestBody{withResponse{base}}}
-	case reqBody:
+	case reqBody && respHeaders:
 		return &withRequestBody{withResponse{base}}
+	case reqBody:
+		return &requestBodyOnly{base}
 	case respBody:
 		return &withResponseBody{withResponse{base}}
-	case !p.cfg.Response.Headers.empty():
+	case respHeaders:
 		return &withResponse{base}
 	}
 	return &base
@@ -169,6 +178,9 @@ func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action 
 	if d.Body != nil {
 		r.reqJSON = isJSON(h)
 	}
+	if r.p.laterHeaders {
+		editLater(s.ResponseEdits(), r.p.cfg.Response.Headers)
+	}
 	return proxywasm.Continue
 }
 
@@ -181,6 +193,12 @@ func (r *withResponse) OnResponseHeaders(s proxywasm.Stream, _ bool) proxywasm.A
 		r.respJSON = isJSON(h)
 	}
 	return proxywasm.Continue
+}
+
+type requestBodyOnly struct{ request }
+
+func (r *requestBodyOnly) OnRequestBody(s proxywasm.Stream, _ int, _ bool) proxywasm.Action {
+	return r.editRequestBody(s)
 }
 
 type withRequestBody struct{ withResponse }
@@ -259,6 +277,20 @@ func applyHeaders(h proxywasm.HeaderMap, ops *headerOps) {
 	}
 	for _, kv := range ops.Add {
 		_ = h.Add(kv[0], kv[1])
+	}
+}
+
+// editLater makes the response header operations (no renames) as
+// response edits, in the order applyHeaders would run them.
+func editLater(e proxywasm.ResponseEdits, ops *headerOps) {
+	for _, name := range ops.Remove {
+		_ = e.Remove(name)
+	}
+	for _, kv := range ops.Set {
+		_ = e.Set(kv[0], kv[1])
+	}
+	for _, kv := range ops.Add {
+		_ = e.Add(kv[0], kv[1])
 	}
 }
 

@@ -35,8 +35,20 @@ func TestHeaders(t *testing.T) {
 	if s.ResponseHeader("server") != "" || s.ResponseHeader("x-served-by") != "wasmgate" {
 		t.Fatalf("response headers %v", s.Response)
 	}
-	if h.Handles("request_body") || h.Handles("response_body") || !h.Handles("response_headers") {
-		t.Fatalf("header-only transform declared %v", h.Phases)
+	// Without renames the response operations are response edits the
+	// host applies: the plugin is called once per request.
+	if strings.Join(h.Phases, ",") != "request_headers" || h.Foreign["wasmgate.response_header"] != 2 {
+		t.Fatalf("header-only transform declared %v, made %d response edits", h.Phases, h.Foreign["wasmgate.response_header"])
+	}
+
+	// A rename reads the response: that needs the response phase.
+	h = start(t, `{"response": {"headers": {"rename": {"Server": "X-Origin"}, "set": {"X-Served-By": "wasmgate"}}}}`)
+	s = h.NewStream()
+	s.RequestHeaders(req("/"), true)
+	s.ResponseHeaders([][2]string{{":status", "200"}, {"server", "echo"}}, true)
+	if got, want := pairs(s.Response), "[[:status 200] [x-origin echo] [x-served-by wasmgate]]"; got != want ||
+		!h.Handles("response_headers") {
+		t.Fatalf("rename: response %s, want %s; phases %v", got, want, h.Phases)
 	}
 }
 
