@@ -78,6 +78,10 @@ func benchRequest(ctx *fasthttp.RequestCtx, req *fasthttp.Request, remote *net.T
 	req.Header.Set("User-Agent", "bench")
 	req.Header.Set("Accept", "*/*")
 	ctx.Init(req, remote, nil)
+	// Init keeps the last response's headers; fasthttp's server resets
+	// them between requests, and so must the benchmarks, or a plugin that
+	// adds a header (cors's Vary) grows the response forever.
+	ctx.Response.Reset()
 }
 
 // BenchmarkProxyRoundTrip is one request through the gateway's handler to a
