@@ -430,7 +430,9 @@ func hGetShared(vm *VM, s []uint64) uint32 {
 	var data []byte
 	var cas uint32
 	if v != nil {
-		data, cas = append([]byte(nil), v.data...), v.cas
+		// Copied out under the lock, into a buffer the VM keeps.
+		vm.propVal = append(vm.propVal[:0], v.data...)
+		data, cas = vm.propVal, v.cas
 	}
 	sharedMu.Unlock()
 	if v == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -422,5 +423,30 @@ func TestInterruptionChecks(t *testing.T) {
 	// The bound is 10 call timeouts plus a second.
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("stopped after %v", d)
+	}
+}
+
+// TestAddressProperties: source.address and its kin are written without
+// String's allocations, and must read exactly as String writes them.
+func TestAddressProperties(t *testing.T) {
+	vm := &VM{}
+	for _, a := range []net.Addr{
+		&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000},
+		&net.TCPAddr{IP: net.IP{10, 1, 2, 3}, Port: 80},
+		&net.TCPAddr{IP: net.ParseIP("2001:db8::1"), Port: 443},
+		&net.TCPAddr{IP: net.ParseIP("fe80::1"), Port: 8080, Zone: "eth0"},
+		&net.UnixAddr{Name: "/run/x.sock", Net: "unix"},
+	} {
+		if got := string(vm.appendAddr(a)); got != a.String() {
+			t.Errorf("%#v: %q, want %q", a, got, a.String())
+		}
+		_, port := splitPort(a.String())
+		if got := portOf(a); got != port {
+			t.Errorf("%#v: port %d, want %d", a, got, port)
+		}
+	}
+	a := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 9), Port: 5}
+	if n := testing.AllocsPerRun(100, func() { vm.appendAddr(a) }); n != 0 {
+		t.Errorf("%v allocations", n)
 	}
 }

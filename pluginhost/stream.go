@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"iter"
+	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -637,8 +639,22 @@ func hGetProperty(vm *VM, s []uint64) uint32 {
 	if !ok {
 		return stInvalidMemory
 	}
-	// The path's parts are NUL-separated: "request\x00path".
-	path := string(bytes.ReplaceAll(bytes.TrimRight(raw, "\x00"), []byte{0}, []byte{'.'}))
+	// The path's parts are NUL-separated: "request\x00path". The dotted
+	// form is built in a buffer the VM keeps, and values that must be
+	// made go to another: a property read allocates nothing.
+	raw = bytes.TrimRight(raw, "\x00")
+	pb := append(vm.propPath[:0], raw...)
+	for i, c := range pb {
+		if c == 0 {
+			pb[i] = '.'
+		}
+	}
+	vm.propPath = pb
+	path := b2s(pb)
+	num := func(n uint64) []byte {
+		vm.propVal = binary.LittleEndian.AppendUint64(vm.propVal[:0], n)
+		return vm.propVal
+	}
 	var val []byte
 	switch path {
 	case "plugin_name":
@@ -669,31 +685,29 @@ func hGetProperty(vm *VM, s []uint64) uint32 {
 		case "request.query":
 			val = ctx.URI().QueryString()
 		case "request.time":
-			val = binary.LittleEndian.AppendUint64(nil, uint64(ctx.Time().UnixNano()))
+			val = num(uint64(ctx.Time().UnixNano()))
 		case "request.size":
-			val = binary.LittleEndian.AppendUint64(nil, uint64(max(ctx.Request.Header.ContentLength(), 0)))
+			val = num(uint64(max(ctx.Request.Header.ContentLength(), 0)))
 		case "source.address":
-			val = []byte(ctx.RemoteAddr().String())
+			val = vm.appendAddr(ctx.RemoteAddr())
 		case "source.port":
-			_, port := splitPort(ctx.RemoteAddr().String())
-			val = binary.LittleEndian.AppendUint64(nil, uint64(port))
+			val = num(uint64(portOf(ctx.RemoteAddr())))
 		case "destination.address":
-			val = []byte(ctx.LocalAddr().String())
+			val = vm.appendAddr(ctx.LocalAddr())
 		case "response.code":
-			val = binary.LittleEndian.AppendUint64(nil, uint64(ctx.Response.StatusCode()))
+			val = num(uint64(ctx.Response.StatusCode()))
 		case "response.size":
-			val = binary.LittleEndian.AppendUint64(nil, uint64(len(ctx.Response.Body())))
+			val = num(uint64(len(ctx.Response.Body())))
 		case "request.useragent":
 			val = ctx.Request.Header.UserAgent()
 		case "request.referer":
 			val = ctx.Request.Header.Referer()
 		case "request.duration":
-			val = binary.LittleEndian.AppendUint64(nil, uint64(time.Since(ctx.Time())))
+			val = num(uint64(time.Since(ctx.Time())))
 		case "destination.port":
-			_, port := splitPort(ctx.LocalAddr().String())
-			val = binary.LittleEndian.AppendUint64(nil, uint64(port))
+			val = num(uint64(portOf(ctx.LocalAddr())))
 		case "connection.id":
-			val = binary.LittleEndian.AppendUint64(nil, ctx.ConnID())
+			val = num(ctx.ConnID())
 		case "connection.mtls":
 			val = []byte{0}
 			if ctx.IsTLS() && len(ctx.TLSConnectionState().PeerCertificates) > 0 {
@@ -715,13 +729,35 @@ func hGetProperty(vm *VM, s []uint64) uint32 {
 			val = ctx.Response.Header.Peek(name)
 		}
 	}
-	if val == nil && vm.cur != nil && vm.cur.req != nil {
+	if val == nil && vm.cur != nil && vm.cur.req != nil && vm.cur.req.props != nil {
 		val = vm.cur.req.props[path]
 	}
 	if val == nil {
 		return stNotFound
 	}
 	return vm.give(val, s[2], s[3])
+}
+
+// portOf is an address's port, 0 if it has none.
+func portOf(a net.Addr) int {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.Port
+	}
+	_, port := splitPort(a.String())
+	return port
+}
+
+// appendAddr is an address as its String method writes it, in the VM's
+// value buffer when it is a TCP address (the usual case), without the
+// allocations of String.
+func (vm *VM) appendAddr(a net.Addr) []byte {
+	t, ok := a.(*net.TCPAddr)
+	if !ok {
+		return []byte(a.String())
+	}
+	ap := t.AddrPort()
+	vm.propVal = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).AppendTo(vm.propVal[:0])
+	return vm.propVal
 }
 
 func hSetProperty(vm *VM, s []uint64) uint32 {
@@ -767,6 +803,7 @@ func splitPort(addr string) (string, int) {
 // header.
 type headerList interface {
 	All() iter.Seq2[[]byte, []byte]
+	VisitAll(f func(k, v []byte))
 	PeekAll(key string) [][]byte
 	AddBytesKV(k, v []byte)
 	SetBytesKV(k, v []byte)
@@ -831,12 +868,7 @@ func (vm *VM) editHeader(h headerList, special [][]byte, key, value []byte, op b
 		// means nothing in HTTP, unless the moved header's name has other
 		// values too: then their order would change, and the list is
 		// rebuilt.
-		var last []byte
-		for k := range h.All() {
-			if !isSpecial(special, k) {
-				last = k
-			}
-		}
+		last := vm.lastKey(h, special)
 		if bytes.EqualFold(last, key) || len(h.PeekAll(b2s(last))) == 1 {
 			h.DelBytes(key)
 			return
@@ -873,6 +905,26 @@ func (vm *VM) editHeader(h headerList, special [][]byte, key, value []byte, op b
 		start = ends[i+1]
 	}
 	vm.hdrBuf, vm.hdrEnds = buf, ends
+}
+
+// lastKey is the name of the last header in fasthttp's ordered list.
+// Ranging over All, or handing VisitAll a new closure, would allocate on
+// every request; the visitor is a method value the VM makes once.
+func (vm *VM) lastKey(h headerList, special [][]byte) []byte {
+	if vm.visitLast == nil {
+		vm.visitLast = vm.noteLast
+	}
+	vm.last, vm.lastSpecial = nil, special
+	h.VisitAll(vm.visitLast)
+	last := vm.last
+	vm.last, vm.lastSpecial = nil, nil
+	return last
+}
+
+func (vm *VM) noteLast(k, _ []byte) {
+	if !isSpecial(vm.lastSpecial, k) {
+		vm.last = k
+	}
 }
 
 // b2s views b as a string without copying, for fasthttp calls that only

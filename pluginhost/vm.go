@@ -63,6 +63,14 @@ type VM struct {
 	// digest holds wasmgate.sha256's result on its way into the guest
 	// (a local would escape to the heap through Memory.Write).
 	digest [sha256.Size]byte
+	// propPath and propVal are host functions' scratch: the dotted path
+	// of a property, and values made for an answer (a property, a copy
+	// of shared data) on their way into the guest.
+	propPath, propVal []byte
+	// editHeader's search for the last header (see lastKey).
+	visitLast   func(k, v []byte)
+	last        []byte
+	lastSpecial [][]byte
 	// argFrames hold host calls' arguments (see argFrame).
 	argFrames [4][12]uint64
 	argDepth  int
