@@ -100,17 +100,22 @@ func (p *Plugin) instantiateHost(ctx context.Context) error {
 	for _, h := range hostFuncs {
 		h := h
 		b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
-			v, ok := vms.Load(mod.Name())
-			if !ok {
-				stack[0] = stInternal
-				return
+			// A callback's context carries its VM (see VM.ctx); other
+			// calls find it by the module's name.
+			vm, _ := ctx.Value(vmKey{}).(*VM)
+			if vm == nil || vm.name != mod.Name() {
+				v, ok := vms.Load(mod.Name())
+				if !ok {
+					stack[0] = stInternal
+					return
+				}
+				vm = v.(*VM)
 			}
 			// The arguments are copied out first: a host function that
 			// calls back into the guest (to allocate) runs the guest on the
 			// same engine stack, which may overwrite this slice. An i32 is
 			// only the low half of its slot; compiled guest code may leave
 			// anything in the high half.
-			vm := v.(*VM)
 			args := vm.argFrame()
 			defer vm.argDone()
 			for i, t := range h.params {
@@ -167,7 +172,7 @@ func (vm *VM) give(data []byte, retPtr, retSize uint64) uint32 {
 			return stInvalidMemory
 		}
 	} else if len(data) > 0 {
-		res, err := vm.fn.alloc.Call(context.Background(), uint64(len(data)))
+		res, err := vm.fn.alloc.Call(vm.ctx, uint64(len(data)))
 		if err != nil || len(res) == 0 || res[0] == 0 {
 			return stInternal
 		}

@@ -63,6 +63,9 @@ type VM struct {
 	// digest holds wasmgate.sha256's result on its way into the guest
 	// (a local would escape to the heap through Memory.Write).
 	digest [sha256.Size]byte
+	// ctx is given to the VM's callbacks: host functions find their VM
+	// in it, cheaper than a lookup by module name on every host call.
+	ctx context.Context
 	// propPath and propVal are host functions' scratch: the dotted path
 	// of a property, and values made for an answer (a property, a copy
 	// of shared data) on their way into the guest.
@@ -84,7 +87,11 @@ type VM struct {
 	lazyContext, finishedFlag bool
 }
 
-// vms by instance name, for host functions to find their caller.
+// vmKey is the context key under which a callback carries its VM.
+type vmKey struct{}
+
+// vms by instance name, for host functions to find their caller when the
+// call's context does not carry it (start-up functions).
 var (
 	vms   sync.Map
 	vmSeq atomic.Uint64
@@ -96,6 +103,7 @@ func (p *Plugin) startVM(ctx context.Context) (*VM, error) {
 	// names of the one it replaces.
 	name := p.opts.Name + "#" + strconv.FormatUint(vmSeq.Add(1), 10)
 	vm := &VM{p: p, name: name, rootID: 1, nextID: 2}
+	vm.ctx = context.WithValue(context.Background(), vmKey{}, vm)
 	vm.watchdog = time.AfterFunc(time.Hour, vm.expire)
 	vm.watchdog.Stop()
 	vms.Store(name, vm)
@@ -245,7 +253,7 @@ func (vm *VM) call(s *Stream, f api.Function, args ...uint64) (uint64, error) {
 	}
 	start := sinceStart()
 	vm.callStart.Store(int64(start) | 1) // never 0, which means idle
-	err := f.CallWithStack(context.Background(), stack)
+	err := f.CallWithStack(vm.ctx, stack)
 	vm.callStart.Store(0)
 	took := sinceStart() - start
 	if armed {
