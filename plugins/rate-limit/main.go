@@ -129,6 +129,8 @@ type plugin struct {
 
 	// Reused by every request: a VM runs one callback at a time.
 	keyBuf, numBuf, bodyBuf []byte
+	limitText               []byte // X-RateLimit-Limit's value, for limitOf
+	limitOf                 int64
 	respHeaders             [][2]string
 
 	allowed, limited, contention counter
@@ -252,7 +254,11 @@ func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action 
 	if p.headers {
 		p.numBuf = p.numBuf[:0]
 		e := s.ResponseEdits()
-		_ = e.SetBytes("X-RateLimit-Limit", p.number(res.Limit))
+		if res.Limit != p.limitOf || p.limitText == nil {
+			// The limiter's limit does not change: formatted once.
+			p.limitText, p.limitOf = strconv.AppendInt(p.limitText[:0], res.Limit, 10), res.Limit
+		}
+		_ = e.SetBytes("X-RateLimit-Limit", p.limitText)
 		_ = e.SetBytes("X-RateLimit-Remaining", p.number(res.Remaining))
 		_ = e.SetBytes("X-RateLimit-Reset", p.number(res.Reset))
 	}

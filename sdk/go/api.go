@@ -121,13 +121,17 @@ func (e ResponseEdits) Remove(name string) error { return e.edit('d', name, "") 
 var editBuf []byte
 
 func (e ResponseEdits) edit(op byte, name, value string) error {
-	if name == "" || name[0] == ':' || strings.IndexByte(name, 0) >= 0 || strings.IndexByte(value, 0) >= 0 {
+	if name == "" || name[0] == ':' {
 		return ErrBadArgument
 	}
 	editBuf = append(append(append(append(editBuf[:0], op), name...), 0), value...)
 	if hostEdits {
+		// wasmgate refuses a NUL in the name or value itself.
 		_, st := host().CallForeign("wasmgate.response_header", editBuf)
 		return check(st)
+	}
+	if strings.IndexByte(name, 0) >= 0 || strings.IndexByte(value, 0) >= 0 {
+		return ErrBadArgument
 	}
 	st, ok := streamFor(e.id)
 	if !ok {

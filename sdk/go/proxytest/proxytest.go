@@ -850,12 +850,13 @@ func (s *Stream) edit(e [3]string) {
 
 func (h *impl) CallForeign(name string, arg []byte) ([]byte, uint32) {
 	if name == "wasmgate.response_header" && !h.opts.RefuseLifecycle {
-		h.Foreign[name]++
 		s := h.stream()
 		k, v, ok := strings.Cut(string(arg[min(1, len(arg)):]), "\x00")
-		if s == nil || len(arg) < 2 || !strings.Contains("ard", string(arg[:1])) || !ok || k == "" || k[0] == ':' {
+		if s == nil || len(arg) < 2 || !strings.Contains("ard", string(arg[:1])) || !ok || k == "" || k[0] == ':' ||
+			strings.IndexByte(v, 0) >= 0 {
 			return nil, stBadArgument
 		}
+		h.Foreign[name]++ // edits made
 		e := [3]string{string(arg[:1]), k, v}
 		if s.responding {
 			s.edit(e)
