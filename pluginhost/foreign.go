@@ -43,18 +43,19 @@ func hForeignCall(vm *VM, s []uint64) uint32 {
 	if !ok {
 		return stInvalidMemory
 	}
-	if string(name) == declarePhasesName {
+	switch string(name) {
+	case declarePhasesName:
 		return vm.declarePhases(args)
-	}
-	if string(name) == resultAreaName {
+	case resultAreaName:
 		return vm.setResultArea(args)
-	}
-	if string(name) == responseEditName {
+	case responseEditName:
 		return vm.responseEdit(args)
-	}
-	if string(name) == sha256Name {
-		vm.digest = sha256.Sum256(args)
-		return vm.give(vm.digest[:], s[4], s[5])
+	case sha256Name:
+		sum := sha256.Sum256(args)
+		// Through the VM's value buffer: sum itself would escape to the
+		// heap by way of Memory.Write.
+		vm.propVal = append(vm.propVal[:0], sum[:]...)
+		return vm.give(vm.propVal, s[4], s[5])
 	}
 	foreignMu.RLock()
 	f := foreign[string(name)]

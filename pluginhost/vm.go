@@ -2,7 +2,6 @@ package pluginhost
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strconv"
@@ -60,15 +59,12 @@ type VM struct {
 	// The guest's result area, if it lent one (see resultAreaName), and
 	// how much of it the running callback has used.
 	areaPtr, areaLen, areaUsed uint32
-	// digest holds wasmgate.sha256's result on its way into the guest
-	// (a local would escape to the heap through Memory.Write).
-	digest [sha256.Size]byte
 	// ctx is given to the VM's callbacks: host functions find their VM
 	// in it, cheaper than a lookup by module name on every host call.
 	ctx context.Context
 	// propPath and propVal are host functions' scratch: the dotted path
 	// of a property, and values made for an answer (a property, a copy
-	// of shared data) on their way into the guest.
+	// of shared data, a digest) on their way into the guest.
 	propPath, propVal []byte
 	// editHeader's search for the last header (see lastKey).
 	visitLast   func(k, v []byte)

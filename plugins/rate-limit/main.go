@@ -129,8 +129,7 @@ type plugin struct {
 
 	// Reused by every request: a VM runs one callback at a time.
 	keyBuf, numBuf, bodyBuf []byte
-	limitText               []byte // X-RateLimit-Limit's value, for limitOf
-	limitOf                 int64
+	limitText               []byte // X-RateLimit-Limit's value, which never changes
 	respHeaders             [][2]string
 
 	allowed, limited, contention counter
@@ -203,6 +202,7 @@ func (p *plugin) OnConfigure(raw []byte) error {
 	}
 	p.prefix = name + "/"
 	p.shared = ratelimit.Shared{Limiter: lim, Store: store, Clock: hostNanos}
+	p.limitText = strconv.AppendInt(nil, lim.Capacity(), 10)
 	p.keyBuf = make([]byte, 0, len(p.prefix)+80)
 	p.numBuf = make([]byte, 0, 4*20) // four int64s: never reallocated
 	p.bodyBuf = make([]byte, 0, 128)
@@ -254,10 +254,6 @@ func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action 
 	if p.headers {
 		p.numBuf = p.numBuf[:0]
 		e := s.ResponseEdits()
-		if res.Limit != p.limitOf || p.limitText == nil {
-			// The limiter's limit does not change: formatted once.
-			p.limitText, p.limitOf = strconv.AppendInt(p.limitText[:0], res.Limit, 10), res.Limit
-		}
 		_ = e.SetBytes("X-RateLimit-Limit", p.limitText)
 		_ = e.SetBytes("X-RateLimit-Remaining", p.number(res.Remaining))
 		_ = e.SetBytes("X-RateLimit-Reset", p.number(res.Reset))

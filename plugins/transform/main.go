@@ -179,7 +179,7 @@ func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action 
 		r.reqJSON = isJSON(h)
 	}
 	if r.p.laterHeaders {
-		editLater(s.ResponseEdits(), r.p.cfg.Response.Headers)
+		editHeaders(s.ResponseEdits(), r.p.cfg.Response.Headers)
 	}
 	return proxywasm.Continue
 }
@@ -269,20 +269,21 @@ func applyHeaders(h proxywasm.HeaderMap, ops *headerOps) {
 			_ = h.Set(kv[1], v)
 		}
 	}
-	for _, name := range ops.Remove {
-		_ = h.Remove(name)
-	}
-	for _, kv := range ops.Set {
-		_ = h.Set(kv[0], kv[1])
-	}
-	for _, kv := range ops.Add {
-		_ = h.Add(kv[0], kv[1])
-	}
+	editHeaders(h, ops)
 }
 
-// editLater makes the response header operations (no renames) as
-// response edits, in the order applyHeaders would run them.
-func editLater(e proxywasm.ResponseEdits, ops *headerOps) {
+// headerEditor is a header map, or the response edits made before the
+// response comes.
+type headerEditor interface {
+	Remove(name string) error
+	Set(name, value string) error
+	Add(name, value string) error
+}
+
+// editHeaders runs the removals, sets and adds, in that order. Generic
+// rather than taking the interface: a value in an interface would be
+// allocated on every request.
+func editHeaders[E headerEditor](e E, ops *headerOps) {
 	for _, name := range ops.Remove {
 		_ = e.Remove(name)
 	}

@@ -133,7 +133,9 @@ func (e ResponseEdits) edit(op byte, name, value string) error {
 	if strings.IndexByte(name, 0) >= 0 || strings.IndexByte(value, 0) >= 0 {
 		return ErrBadArgument
 	}
-	st, ok := streamFor(e.id)
+	// Without wasmgate's extensions every context is created up front,
+	// so the stream is in the table.
+	st, ok := streams.get(e.id)
 	if !ok {
 		return ErrNotFound
 	}

@@ -233,7 +233,6 @@ func reset() {
 	lastRoot = nil
 	lazyContexts, finishFlag, lazyRoot, hostEdits = false, false, nil, false
 	hostSHA256 = 0
-	current, currentID = nil, 0
 }
 
 func onContextCreate(id, parent uint32) {
@@ -267,27 +266,9 @@ func newStream(r *root) *stream {
 func streamOf(id uint32) (*stream, bool) {
 	st, ok := streams.get(id)
 	if !ok && lazyContexts && lazyRoot != nil {
-		st, ok = newStream(lazyRoot), true
-	}
-	if ok {
-		current, currentID = st, id
+		return newStream(lazyRoot), true
 	}
 	return st, ok
-}
-
-// current is the stream of the callback in progress, which may not be in
-// the table yet.
-var (
-	current   *stream
-	currentID uint32
-)
-
-// streamFor finds a request's context during a callback.
-func streamFor(id uint32) (*stream, bool) {
-	if current != nil && currentID == id {
-		return current, true
-	}
-	return streams.get(id)
 }
 
 // after ends callback p of a request: when it was the last part (a body
@@ -529,9 +510,6 @@ func releaseStream(id uint32, st *stream) {
 		st.inTable = false
 	}
 	st.later, st.responding = st.later[:0], false
-	if current == st {
-		current, currentID = nil, 0
-	}
 	if len(callouts) > 0 {
 		for token, c := range callouts {
 			if c.stream == id {

@@ -106,6 +106,15 @@ func (l *Limiter) Window() time.Duration   { return time.Duration(l.window) }
 func (l *Limiter) Burst() int64            { return l.burst }
 func (l *Limiter) Interval() time.Duration { return time.Duration(l.interval) }
 
+// Capacity is what every Result reports as its Limit: the bucket's
+// capacity, or the window's limit.
+func (l *Limiter) Capacity() int64 {
+	if l.alg == TokenBucket {
+		return l.burst
+	}
+	return l.limit
+}
+
 // Result is a decision and the numbers a client is told.
 type Result struct {
 	Allowed bool
@@ -147,7 +156,7 @@ func (l *Limiter) takeBucket(state []byte, now int64, dst []byte) ([]byte, bool,
 		// reload, or damaged. Empty.
 		full = now + capacity
 	}
-	r := Result{Limit: l.burst}
+	r := Result{Limit: l.Capacity()}
 	if full+l.interval-now > capacity {
 		// Less than one token: the next one is there when
 		// full - now <= capacity - interval.
@@ -201,7 +210,7 @@ func (l *Limiter) takeWindow(state []byte, now int64, dst []byte) ([]byte, bool,
 	}
 	elapsed := max(0, now-start)
 	weighted := mulDivCeil(prev, w-elapsed, w)
-	r := Result{Limit: l.limit, Reset: ceilSeconds(start + w - now)}
+	r := Result{Limit: l.Capacity(), Reset: ceilSeconds(start + w - now)}
 	if cur+weighted >= l.limit {
 		var at int64 // the first instant a request would be allowed
 		if cur < l.limit {

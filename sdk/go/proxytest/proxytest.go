@@ -96,7 +96,8 @@ type Host struct {
 	Logs       []LogEntry
 	TickPeriod time.Duration
 	// Foreign counts the plugin's calls of each foreign function the
-	// emulator has (wasmgate.declare_phases, wasmgate.sha256).
+	// emulator has (wasmgate.declare_phases, wasmgate.sha256, and the
+	// edits wasmgate.response_header took).
 	Foreign map[string]int
 
 	shared    map[string]sharedValue
@@ -199,8 +200,14 @@ type Stream struct {
 	touched  bool // the plugin has been called for this context
 	// edits are the plugin's response header edits made before the
 	// response came (wasmgate.response_header), applied as wasmgate does.
-	edits      [][3]string
+	edits      []responseEdit
 	responding bool
+}
+
+// responseEdit is a response header edit waiting for the response.
+type responseEdit struct {
+	op          byte
+	name, value string
 }
 
 // LocalResponse is what the plugin answered with.
@@ -266,7 +273,7 @@ func (s *Stream) ResponseHeaders(headers [][2]string, endOfStream bool) proxywas
 	s.Response = lowerPairs(headers)
 	s.responding = true
 	for _, e := range s.edits {
-		s.edit(e)
+		editPairs(&s.Response, e.op, e.name, e.value)
 	}
 	s.edits = nil
 	return s.phase("response_headers", func(d hostcall.Guest) uint32 {
@@ -585,7 +592,7 @@ func (h *impl) AddMapValue(m uint32, key, value string) uint32 {
 	if !writable {
 		return stBadArgument
 	}
-	*p = append(*p, [2]string{strings.ToLower(key), strings.Clone(value)})
+	editPairs(p, 'a', key, value)
 	return stOK
 }
 
@@ -598,18 +605,7 @@ func (h *impl) ReplaceMapValue(m uint32, key, value string) uint32 {
 	if !writable {
 		return stBadArgument
 	}
-	out, placed := (*p)[:0], false
-	for _, kv := range *p {
-		if !strings.EqualFold(kv[0], key) {
-			out = append(out, kv)
-		} else if !placed {
-			out, placed = append(out, [2]string{kv[0], strings.Clone(value)}), true
-		}
-	}
-	if !placed {
-		out = append(out, [2]string{strings.ToLower(key), strings.Clone(value)})
-	}
-	*p = out
+	editPairs(p, 'r', key, value)
 	return stOK
 }
 
@@ -621,14 +617,29 @@ func (h *impl) RemoveMapValue(m uint32, key string) uint32 {
 	if !writable {
 		return stBadArgument
 	}
-	out := (*p)[:0]
+	editPairs(p, 'd', key, "")
+	return stOK
+}
+
+// editPairs adds ('a'), replaces ('r': every value becomes one, where the
+// first was) or removes ('d') a header, as wasmgate does.
+func editPairs(p *[][2]string, op byte, key, value string) {
+	if op == 'a' {
+		*p = append(*p, [2]string{strings.ToLower(key), strings.Clone(value)})
+		return
+	}
+	out, placed := (*p)[:0], false
 	for _, kv := range *p {
 		if !strings.EqualFold(kv[0], key) {
 			out = append(out, kv)
+		} else if op == 'r' && !placed {
+			out, placed = append(out, [2]string{kv[0], strings.Clone(value)}), true
 		}
 	}
+	if op == 'r' && !placed {
+		out = append(out, [2]string{strings.ToLower(key), strings.Clone(value)})
+	}
 	*p = out
-	return stOK
 }
 
 func (h *impl) GetProperty(path []byte) ([]byte, uint32) {
@@ -830,24 +841,6 @@ func (h *impl) GetMetric(id uint32) (uint64, uint32) {
 	return m.Value, stOK
 }
 
-// edit makes a response header edit: op ('a', 'r' or 'd'), name, value.
-func (s *Stream) edit(e [3]string) {
-	key := strings.ToLower(e[1])
-	out, placed := s.Response[:0], false
-	for _, kv := range s.Response {
-		switch {
-		case kv[0] != key || e[0] == "a":
-			out = append(out, kv)
-		case e[0] == "r" && !placed:
-			out, placed = append(out, [2]string{key, e[2]}), true
-		}
-	}
-	if e[0] == "a" || e[0] == "r" && !placed {
-		out = append(out, [2]string{key, e[2]})
-	}
-	s.Response = out
-}
-
 func (h *impl) CallForeign(name string, arg []byte) ([]byte, uint32) {
 	if name == "wasmgate.response_header" && !h.opts.RefuseLifecycle {
 		s := h.stream()
@@ -857,11 +850,10 @@ func (h *impl) CallForeign(name string, arg []byte) ([]byte, uint32) {
 			return nil, stBadArgument
 		}
 		h.Foreign[name]++ // edits made
-		e := [3]string{string(arg[:1]), k, v}
 		if s.responding {
-			s.edit(e)
+			editPairs(&s.Response, arg[0], k, v)
 		} else {
-			s.edits = append(s.edits, e)
+			s.edits = append(s.edits, responseEdit{arg[0], k, v})
 		}
 		return nil, stOK
 	}
