@@ -315,6 +315,21 @@ plugins = ["p"]
 		r, _ := doReq(t, client, "GET", g.URL+"/check", nil, nil)
 		return r.Header.Get("X-Plugin") == "hello"
 	})
+
+	// Once the file has settled the watcher stops reading it: several
+	// ticks pass without a read. (Reading and hashing every module on
+	// every tick cost throughput under load.)
+	waitFor(t, "the watcher to stop reading the unchanged module", func() bool {
+		n := g.G.ModuleReads()
+		time.Sleep(300 * time.Millisecond)
+		return g.G.ModuleReads() == n
+	})
+	// A file rewritten in place with new content is still seen.
+	writeFile(t, module, string(noop))
+	waitFor(t, "the rewritten module file to be swapped in", func() bool {
+		r, _ := doReq(t, client, "GET", g.URL+"/check", nil, nil)
+		return r.StatusCode == 200 && r.Header.Get("X-Plugin") == ""
+	})
 }
 
 // TestE2EPluginHTTPCallout: a plugin authorizes each request against

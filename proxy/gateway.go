@@ -37,12 +37,13 @@ type Gateway struct {
 	ids       *idGen
 	admin     *adminServer
 
-	reloadMu   sync.Mutex
-	configHash [32]byte
-	ready      atomic.Bool
-	stop       chan struct{}
-	stopOnce   sync.Once
-	serveErr   chan error
+	reloadMu    sync.Mutex
+	configHash  [32]byte
+	moduleReads atomic.Int64 // module files the watcher read
+	ready       atomic.Bool
+	stop        chan struct{}
+	stopOnce    sync.Once
+	serveErr    chan error
 }
 
 var (
