@@ -5,10 +5,13 @@ import (
 	"crypto/rand"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/wasmgate/wasmgate/internal/percpu"
 )
 
 // Status values of the Proxy-Wasm ABI (proxy_status_t).
@@ -298,17 +301,20 @@ func hGetStatus(vm *VM, s []uint64) uint32 {
 // ---- metrics: defined per plugin, exported with its name as a label.
 
 type metric struct {
-	kind    uint64 // 0 counter, 1 gauge, 2 histogram
-	counter *metrics.Counter
+	kind    uint64          // 0 counter, 1 gauge, 2 histogram
+	counter *percpu.Counter // sharded: plugins count on every request, on every core
 	gauge   *metrics.Gauge
 	hist    *metrics.Histogram
+	mu      sync.Mutex // a gauge's value
 	value   int64
 }
 
 var (
 	metricsMu sync.Mutex
 	metricIDs = map[string]uint32{}
-	metricSet []*metric
+	// metricSet is read on every increment without a lock: a new metric
+	// publishes a longer copy.
+	metricSet atomic.Pointer[[]*metric]
 )
 
 func hDefineMetric(vm *VM, s []uint64) uint32 {
@@ -327,14 +333,19 @@ func hDefineMetric(vm *VM, s []uint64) uint32 {
 		m := &metric{kind: s[0]}
 		switch s[0] {
 		case 0:
-			m.counter = metrics.GetOrCreateCounter(full)
+			m.counter = percpu.GetOrCreateCounter(full)
 		case 1:
 			m.gauge = metrics.GetOrCreateGauge(full, nil)
 		case 2:
 			m.hist = metrics.GetOrCreateHistogram(full)
 		}
-		id = uint32(len(metricSet))
-		metricSet = append(metricSet, m)
+		var set []*metric
+		if old := metricSet.Load(); old != nil {
+			set = *old
+		}
+		id = uint32(len(set))
+		set = append(set[:len(set):len(set)], m)
+		metricSet.Store(&set)
 		metricIDs[full] = id
 	}
 	if !vm.putU32(s[3], id) {
@@ -344,12 +355,11 @@ func hDefineMetric(vm *VM, s []uint64) uint32 {
 }
 
 func lookupMetric(id uint64) *metric {
-	metricsMu.Lock()
-	defer metricsMu.Unlock()
-	if id >= uint64(len(metricSet)) {
+	set := metricSet.Load()
+	if set == nil || id >= uint64(len(*set)) {
 		return nil
 	}
-	return metricSet[id]
+	return (*set)[id]
 }
 
 func hIncrementMetric(_ *VM, s []uint64) uint32 {
@@ -358,18 +368,17 @@ func hIncrementMetric(_ *VM, s []uint64) uint32 {
 		return stNotFound
 	}
 	delta := int64(s[1])
-	metricsMu.Lock()
-	m.value += delta
-	v := m.value
-	metricsMu.Unlock()
 	switch m.kind {
 	case 0:
 		if delta < 0 {
 			return stBadArgument
 		}
-		m.counter.Add(int(delta))
+		m.counter.Add(uint64(delta))
 	case 1:
-		m.gauge.Set(float64(v))
+		m.mu.Lock()
+		m.value += delta
+		m.gauge.Set(float64(m.value))
+		m.mu.Unlock()
 	default:
 		return stBadArgument
 	}
@@ -386,10 +395,10 @@ func hRecordMetric(_ *VM, s []uint64) uint32 {
 	case 0:
 		return stBadArgument
 	case 1:
-		metricsMu.Lock()
+		m.mu.Lock()
 		m.value = v
-		metricsMu.Unlock()
 		m.gauge.Set(float64(v))
+		m.mu.Unlock()
 	case 2:
 		m.hist.Update(float64(v))
 	}
@@ -401,10 +410,15 @@ func hGetMetric(vm *VM, s []uint64) uint32 {
 	if m == nil {
 		return stNotFound
 	}
-	metricsMu.Lock()
-	v := m.value
-	metricsMu.Unlock()
-	if m.kind == 2 {
+	var v int64
+	switch m.kind {
+	case 0:
+		v = int64(m.counter.Get())
+	case 1:
+		m.mu.Lock()
+		v = m.value
+		m.mu.Unlock()
+	default:
 		return stBadArgument
 	}
 	if !vm.mod.Memory().WriteUint64Le(uint32(s[1]), uint64(v)) {

@@ -34,7 +34,7 @@ func (r *Request) wants(has func(*VM) bool) bool {
 func (r *Request) RequestBody() (Action, error) {
 	return r.phase(func(s *Stream) (uint64, error) {
 		n := uint64(len(s.req.Ctx.Request.Body()))
-		return s.vm.call(s, s.vm.fn.requestBody, uint64(s.id), n, 1)
+		return s.vm.call(s, phRequestBody, uint64(s.id), n, 1)
 	}, false)
 }
 
@@ -42,7 +42,7 @@ func (r *Request) RequestBody() (Action, error) {
 func (r *Request) ResponseBody() (Action, error) {
 	return r.phase(func(s *Stream) (uint64, error) {
 		n := uint64(len(s.req.Ctx.Response.Body()))
-		return s.vm.call(s, s.vm.fn.responseBody, uint64(s.id), n, 1)
+		return s.vm.call(s, phResponseBody, uint64(s.id), n, 1)
 	}, true)
 }
 
@@ -109,7 +109,7 @@ func (r *Request) WantsResponseTrailers() bool {
 func (r *Request) RequestTrailers() (Action, error) {
 	n := uint64(len(r.Ctx.Request.Header.PeekTrailerKeys()))
 	return r.phase(func(s *Stream) (uint64, error) {
-		return s.vm.call(s, s.vm.fn.requestTrailers, uint64(s.id), n)
+		return s.vm.call(s, phRequestTrailers, uint64(s.id), n)
 	}, false)
 }
 
@@ -117,6 +117,6 @@ func (r *Request) RequestTrailers() (Action, error) {
 func (r *Request) ResponseTrailers() (Action, error) {
 	n := uint64(len(r.Ctx.Response.Header.PeekTrailerKeys()))
 	return r.phase(func(s *Stream) (uint64, error) {
-		return s.vm.call(s, s.vm.fn.responseTrailers, uint64(s.id), n)
+		return s.vm.call(s, phResponseTrailers, uint64(s.id), n)
 	}, true)
 }

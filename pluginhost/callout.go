@@ -117,12 +117,11 @@ func (s *Stream) runCallouts() error {
 			s.callFailed = false
 		}
 		s.callResp = resp
-		f := vm.fn.callResponse
 		nHeaders := uint64(0)
 		if !s.callFailed {
 			nHeaders = uint64(resp.Header.Len() + 1)
 		}
-		_, cerr := vm.call(s, f, uint64(vm.rootID), uint64(call.token),
+		_, cerr := vm.call(s, phCallResponse, uint64(vm.rootID), uint64(call.token),
 			nHeaders, uint64(len(resp.Body())), 0)
 		s.callResp = nil
 		fasthttp.ReleaseResponse(resp)

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
+	"github.com/wasmgate/wasmgate/internal/percpu"
 	"github.com/wasmgate/wasmgate/pluginhost/internal/interrupt"
 )
 
@@ -97,18 +99,21 @@ type Plugin struct {
 	runtime  wazero.Runtime
 	compiled wazero.CompiledModule
 
-	mu   sync.RWMutex
-	vms  []*VM
-	next atomic.Uint64
+	mu  sync.RWMutex
+	vms []*VM
+	// pool is vms for pick, which runs on every request and so takes no
+	// lock; it is republished whenever vms changes.
+	pool atomic.Pointer[[]*VM]
 
-	active   atomic.Int64 // requests holding a context in one of the VMs
 	replaced atomic.Uint64
-	calls    atomic.Uint64
-	errs     atomic.Uint64
-	closed   atomic.Bool
+	// retiredCalls are the calls of VMs replaced since; the live VMs
+	// count their own (see VM.calls).
+	retiredCalls atomic.Uint64
+	errs         atomic.Uint64
+	closed       atomic.Bool
 
-	faults    map[string]*metrics.Counter    // by kind: trap, timeout, memory, exit, abi
-	durations []*metrics.PrometheusHistogram // by phase, see phases
+	faults    map[string]*metrics.Counter // by kind: trap, timeout, memory, exit, abi
+	durations []*percpu.Histogram         // by phase, see phases
 	replacedM *metrics.Counter
 	logLevel  int32
 }
@@ -170,7 +175,7 @@ func Load(ctx context.Context, o Options) (*Plugin, error) {
 	}
 	labels := fmt.Sprintf(`{plugin=%q`, o.Name)
 	for _, ph := range phases {
-		p.durations = append(p.durations, metrics.GetOrCreatePrometheusHistogramExt(
+		p.durations = append(p.durations, percpu.GetOrCreateHistogram(
 			fmt.Sprintf(`wasmgate_plugin_callback_duration_seconds%s,phase=%q}`, labels, ph), callbackBuckets))
 	}
 	p.replacedM = metrics.GetOrCreateCounter("wasmgate_plugin_vms_replaced_total" + labels + "}")
@@ -199,6 +204,7 @@ func Load(ctx context.Context, o Options) (*Plugin, error) {
 		}
 		p.vms = append(p.vms, vm)
 	}
+	p.publish()
 	if !o.Trusted {
 		go p.sweep()
 	}
@@ -277,9 +283,13 @@ func (p *Plugin) Stats() Stats {
 			phases = vm.phaseNames()
 		}
 	}
+	calls := p.retiredCalls.Load()
+	for _, vm := range p.vms {
+		calls += vm.calls.Load()
+	}
 	p.mu.RUnlock()
 	return Stats{Name: p.opts.Name, Hash: p.Hash, ABI: p.ABI, Pool: p.opts.Pool, Live: live, Trusted: p.opts.Trusted,
-		Replaced: p.replaced.Load(), Calls: p.calls.Load(), Errors: p.errs.Load(), Phases: phases}
+		Replaced: p.replaced.Load(), Calls: calls, Errors: p.errs.Load(), Phases: phases}
 }
 
 // live is the latest loaded version of each plugin, by name, for gauges.
@@ -301,18 +311,42 @@ func (p *Plugin) memoryBytes() uint64 {
 	return n
 }
 
-// pick returns a healthy VM, round robin.
+// pick returns a healthy VM: the one of the processor the request runs
+// on when it is healthy. Keeping each VM on one core keeps its memory in
+// that core's cache and off the other's; round robin, which sent each
+// VM's guest stack and heap from core to core, made two busy cores serve
+// a three-plugin chain more slowly than one.
 func (p *Plugin) pick() *VM {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	n := uint64(len(p.vms))
-	start := p.next.Add(1)
-	for i := uint64(0); i < n; i++ {
-		if vm := p.vms[(start+i)%n]; !vm.broken.Load() {
+	vms := *p.pool.Load()
+	n := len(vms)
+	if n == 0 {
+		return nil
+	}
+	start := percpu.ID()
+	for i := 0; i < n; i++ {
+		if vm := vms[(start+i)%n]; !vm.broken.Load() {
 			return vm
 		}
 	}
 	return nil
+}
+
+// publish makes the current vms the pool pick chooses from; p.mu is held,
+// or p is not yet shared.
+func (p *Plugin) publish() {
+	vms := slices.Clone(p.vms)
+	p.pool.Store(&vms)
+}
+
+// active is how many requests hold a context in one of p's VMs.
+func (p *Plugin) active() int64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	var n int64
+	for _, vm := range p.vms {
+		n += vm.active.Load()
+	}
+	return n
 }
 
 // replace swaps a broken VM for a fresh one, in the background.
@@ -329,6 +363,8 @@ func (p *Plugin) replace(old *VM) {
 						p.vms[i] = vm
 					}
 				}
+				p.retiredCalls.Add(old.calls.Load())
+				p.publish()
 				p.mu.Unlock()
 				old.close()
 				if p.closed.Load() {

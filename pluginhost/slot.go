@@ -43,7 +43,7 @@ func (s *Slot) Close() {
 // wait at the latest.
 func (p *Plugin) closeWhenIdle(wait time.Duration) {
 	deadline := time.Now().Add(wait)
-	for p.active.Load() > 0 && time.Now().Before(deadline) {
+	for p.active() > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	p.Close()

@@ -103,7 +103,7 @@ func (c Chain) Begin(ctx *fasthttp.RequestCtx, route, upstream string) (*Request
 		id := vm.nextID
 		vm.nextID++
 		vm.mu.Unlock()
-		p.active.Add(1)
+		vm.active.Add(1)
 		s := &r.storage[r.n]
 		*s = Stream{vm: vm, id: id, req: r, idx: uint8(r.n)}
 		r.streams[r.n] = s
@@ -111,7 +111,7 @@ func (c Chain) Begin(ctx *fasthttp.RequestCtx, route, upstream string) (*Request
 		if vm.lazyContext {
 			continue // created by the guest at its first callback
 		}
-		if _, err := vm.call(s, vm.fn.contextCreate, uint64(id), uint64(vm.rootID)); err != nil {
+		if _, err := vm.call(s, phContextCreate, uint64(id), uint64(vm.rootID)); err != nil {
 			r.streams[r.n-1] = nil
 			if p.FailOpen() {
 				continue
@@ -136,7 +136,7 @@ const (
 func (r *Request) RequestHeaders() (Action, error) {
 	n := uint64(r.Ctx.Request.Header.Len())
 	return r.phase(func(s *Stream) (uint64, error) {
-		return s.vm.call(s, s.vm.fn.requestHeaders, uint64(s.id), n, 0)
+		return s.vm.call(s, phRequestHeaders, uint64(s.id), n, 0)
 	}, false)
 }
 
@@ -152,7 +152,7 @@ func (r *Request) ResponseHeaders() (Action, error) {
 			s.applyEdits()
 		}
 		n := uint64(r.Ctx.Response.Header.Len())
-		return s.vm.call(s, s.vm.fn.responseHeaders, uint64(s.id), n, 0)
+		return s.vm.call(s, phResponseHeaders, uint64(s.id), n, 0)
 	}, true)
 }
 
@@ -278,17 +278,17 @@ func (r *Request) End() {
 			continue
 		}
 		vm := s.vm
-		if _, err := vm.call(s, vm.fn.done, uint64(s.id)); err != nil {
+		if _, err := vm.call(s, phDone, uint64(s.id)); err != nil {
 			continue
 		}
-		if _, err := vm.call(s, vm.fn.log, uint64(s.id)); err != nil {
+		if _, err := vm.call(s, phLog, uint64(s.id)); err != nil {
 			continue
 		}
-		_, _ = vm.call(s, vm.fn.delete, uint64(s.id))
+		_, _ = vm.call(s, phDelete, uint64(s.id))
 	}
 	for i := 0; i < r.n; i++ {
 		if vm := r.storage[i].vm; vm != nil {
-			vm.p.active.Add(-1) // the plugin may close once this reaches 0
+			vm.active.Add(-1) // the plugin may close once none is left
 		}
 	}
 	r.Ctx, r.Local, r.n = nil, nil, 0

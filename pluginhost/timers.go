@@ -17,8 +17,7 @@ func hSetTick(vm *VM, s []uint64) uint32 {
 	if period <= 0 {
 		return stOK
 	}
-	f := vm.fn.tick
-	if f == nil {
+	if vm.fn.tick == nil {
 		return stOK
 	}
 	stop := make(chan struct{})
@@ -36,7 +35,7 @@ func hSetTick(vm *VM, s []uint64) uint32 {
 			if vm.broken.Load() {
 				return
 			}
-			if _, err := vm.call(root, f, uint64(vm.rootID)); err != nil {
+			if _, err := vm.call(root, phTick, uint64(vm.rootID)); err != nil {
 				return
 			}
 		}
@@ -131,12 +130,11 @@ func (p *Plugin) queueReady(id uint32) {
 	if vm == nil {
 		return
 	}
-	f := vm.fn.queueReady
-	if f == nil {
+	if vm.fn.queueReady == nil {
 		return
 	}
 	root := &Stream{vm: vm, id: vm.rootID, root: true}
-	_, _ = vm.call(root, f, uint64(vm.rootID), uint64(id))
+	_, _ = vm.call(root, phQueueReady, uint64(vm.rootID), uint64(id))
 }
 
 func hDequeue(vm *VM, s []uint64) uint32 {

@@ -47,6 +47,11 @@ type VM struct {
 	// not stopped.
 	watchdog  *time.Timer
 	callStart atomic.Int64
+	// calls and active (requests holding a context here) are kept per VM,
+	// as the VM is per processor, so that counting touches no memory
+	// another core writes.
+	calls     atomic.Uint64
+	active    atomic.Int64
 	expired   atomic.Bool
 	interrupt api.MutableGlobal
 
@@ -176,11 +181,11 @@ func (p *Plugin) startVM(ctx context.Context) (*VM, error) {
 	}
 
 	root := &Stream{vm: vm, id: vm.rootID, root: true}
-	if _, err := vm.call(root, vm.fn.contextCreate, uint64(vm.rootID), 0); err != nil {
+	if _, err := vm.call(root, phContextCreate, uint64(vm.rootID), 0); err != nil {
 		return fail(fmt.Errorf("proxy_on_context_create (root): %w", err))
 	}
 	if vm.fn.vmStart != nil {
-		ok, err := vm.call(root, vm.fn.vmStart, uint64(vm.rootID), uint64(len(p.opts.VMConfig)))
+		ok, err := vm.call(root, phVMStart, uint64(vm.rootID), uint64(len(p.opts.VMConfig)))
 		if err != nil {
 			return fail(fmt.Errorf("proxy_on_vm_start: %w", err))
 		}
@@ -189,7 +194,7 @@ func (p *Plugin) startVM(ctx context.Context) (*VM, error) {
 		}
 	}
 	if vm.fn.configure != nil {
-		ok, err := vm.call(root, vm.fn.configure, uint64(vm.rootID), uint64(len(p.opts.Config)))
+		ok, err := vm.call(root, phConfigure, uint64(vm.rootID), uint64(len(p.opts.Config)))
 		if err != nil {
 			return fail(fmt.Errorf("proxy_on_configure: %w", err))
 		}
@@ -220,7 +225,8 @@ func (vm *VM) close() {
 // call runs one guest function for stream s under the VM's lock and
 // returns its first result. Any failure breaks the VM, which is then
 // replaced; the error says what kind of failure it was.
-func (vm *VM) call(s *Stream, f api.Function, args ...uint64) (uint64, error) {
+func (vm *VM) call(s *Stream, ph int, args ...uint64) (uint64, error) {
+	f := vm.export(ph)
 	if f == nil {
 		return 0, nil
 	}
@@ -237,7 +243,7 @@ func (vm *VM) call(s *Stream, f api.Function, args ...uint64) (uint64, error) {
 	vm.areaUsed = 0 // the previous callback's results are the guest's no more
 	defer func() { vm.cur = nil }()
 	p := vm.p
-	p.calls.Add(1)
+	vm.calls.Add(1)
 	stack := vm.stack[:max(len(args), 1)]
 	copy(stack, args)
 	// Start-up callbacks have a longer bound, and their own timer: the
@@ -261,7 +267,7 @@ func (vm *VM) call(s *Stream, f api.Function, args ...uint64) (uint64, error) {
 		// set, the next call would trap, so this VM is done all the same.
 		err = errors.New("callback overran its deadline")
 	}
-	p.durations[vm.phase(f)].Update(took.Seconds())
+	p.durations[ph].Observe(took)
 	if err != nil {
 		kind := classify(err, expired)
 		if kind == faultTrap && p.opts.MemoryPages > 0 {
@@ -377,20 +383,65 @@ func (w logWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// Callback phases, the label of wasmgate_plugin_callback_duration_seconds.
+// Callback phases, the label of wasmgate_plugin_callback_duration_seconds,
+// in the order of the ph constants.
 var phases = []string{"other", "context_create", "request_headers", "request_body", "response_headers",
 	"response_body", "done", "log", "delete", "tick", "queue_ready", "http_call_response", "vm_start", "configure",
 	"request_trailers", "response_trailers"}
 
-// phase names the callback f is, by the exports the VM resolved at start.
-func (vm *VM) phase(f api.Function) int {
+const (
+	phOther = iota
+	phContextCreate
+	phRequestHeaders
+	phRequestBody
+	phResponseHeaders
+	phResponseBody
+	phDone
+	phLog
+	phDelete
+	phTick
+	phQueueReady
+	phCallResponse
+	phVMStart
+	phConfigure
+	phRequestTrailers
+	phResponseTrailers
+)
+
+// export is the guest's callback for phase ph; nil if it has none.
+func (vm *VM) export(ph int) api.Function {
 	fn := &vm.fn
-	for i, g := range []api.Function{nil, fn.contextCreate, fn.requestHeaders, fn.requestBody, fn.responseHeaders,
-		fn.responseBody, fn.done, fn.log, fn.delete, fn.tick, fn.queueReady, fn.callResponse, fn.vmStart, fn.configure,
-		fn.requestTrailers, fn.responseTrailers} {
-		if i > 0 && g == f {
-			return i
-		}
+	switch ph {
+	case phContextCreate:
+		return fn.contextCreate
+	case phRequestHeaders:
+		return fn.requestHeaders
+	case phRequestBody:
+		return fn.requestBody
+	case phResponseHeaders:
+		return fn.responseHeaders
+	case phResponseBody:
+		return fn.responseBody
+	case phDone:
+		return fn.done
+	case phLog:
+		return fn.log
+	case phDelete:
+		return fn.delete
+	case phTick:
+		return fn.tick
+	case phQueueReady:
+		return fn.queueReady
+	case phCallResponse:
+		return fn.callResponse
+	case phVMStart:
+		return fn.vmStart
+	case phConfigure:
+		return fn.configure
+	case phRequestTrailers:
+		return fn.requestTrailers
+	case phResponseTrailers:
+		return fn.responseTrailers
 	}
-	return 0
+	return nil
 }

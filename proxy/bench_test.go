@@ -159,6 +159,50 @@ func BenchmarkPluginChain(b *testing.B) {
 	}
 }
 
+// BenchmarkPluginChainParallel is BenchmarkPluginChain with three plugins
+// from as many goroutines as processors, each plugin with a VM per
+// processor: what the plugins' bookkeeping shared between VMs (pool
+// choice, counters, metrics) costs when every core is calling in.
+func BenchmarkPluginChainParallel(b *testing.B) {
+	noop, err := filepath.Abs(filepath.Join("..", "pluginhost", "testdata", "noop.wasm"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	plugins := ""
+	for _, n := range []string{"a", "b", "c"} {
+		plugins += "[[plugins]]\nname = \"" + n + "\"\nmodule = \"" + noop + "\"\ncall_timeout = \"5s\"\n"
+	}
+	for _, tc := range []struct{ name, chain string }{
+		{"plugins=0", `[]`}, {"plugins=3", `["a", "b", "c"]`},
+	} {
+		b.Run(tc.name, func(b *testing.B) { benchChainParallel(b, plugins, tc.chain) })
+	}
+}
+
+func benchChainParallel(b *testing.B, plugins, chain string) {
+	serve := benchGateway(b, plugins+`
+[[routes]]
+name = "status"
+path_prefix = "/"
+direct_response = { status = 200, body = "ok" }
+plugins = `+chain+"\n")
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
+		var ctx fasthttp.RequestCtx
+		var req fasthttp.Request
+		for pb.Next() {
+			benchRequest(&ctx, &req, remote)
+			serve(&ctx)
+			if ctx.Response.StatusCode() != 200 {
+				b.Errorf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+				return
+			}
+		}
+	})
+}
+
 // benchChain measures requests through a route that answers directly with
 // the given plugin chain, so only the gateway's own work is timed. warm
 // requests run first, untimed; prepare adds headers to each request.
