@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -61,9 +62,22 @@ func TestAmbiguousFramingFindsContentLengthBesideChunked(t *testing.T) {
 
 func TestRequestIDsAreUniqueHex(t *testing.T) {
 	g := newIDGen()
+	// From many goroutines at once, as requests on every core make them.
+	ids := make(chan string, 40000)
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 10000; i++ {
+				ids <- string(g.append(nil))
+			}
+		}()
+	}
+	wg.Wait()
+	close(ids)
 	seen := map[string]bool{}
-	for i := 0; i < 10000; i++ {
-		id := string(g.append(nil))
+	for id := range ids {
 		if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
 			t.Fatalf("bad id %q", id)
 		}

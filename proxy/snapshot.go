@@ -9,9 +9,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/rs/zerolog"
 
+	"github.com/wasmgate/wasmgate/internal/percpu"
 	"github.com/wasmgate/wasmgate/pluginhost"
 	"github.com/wasmgate/wasmgate/proxy/config"
 	"github.com/wasmgate/wasmgate/proxy/router"
@@ -62,17 +62,19 @@ type directResponse struct {
 }
 
 // routeMetrics are created once per route name when a snapshot is built,
-// so the hot path only increments counters it already holds.
+// so the hot path only increments counters it already holds. They are
+// per-processor (package percpu): every request on every core updates
+// them.
 type routeMetrics struct {
-	byClass  [6]*metrics.Counter // index status/100; 0 is for anything out of range
-	duration *metrics.PrometheusHistogram
+	byClass  [6]*percpu.Counter // index status/100; 0 is for anything out of range
+	duration *percpu.Histogram
 }
 
 func newRouteMetrics(name string) *routeMetrics {
-	m := &routeMetrics{duration: metrics.GetOrCreatePrometheusHistogramExt(
+	m := &routeMetrics{duration: percpu.GetOrCreateHistogram(
 		fmt.Sprintf(`wasmgate_request_duration_seconds{route=%q}`, name), DurationBuckets)}
 	for c := 1; c <= 5; c++ {
-		m.byClass[c] = metrics.GetOrCreateCounter(
+		m.byClass[c] = percpu.GetOrCreateCounter(
 			fmt.Sprintf(`wasmgate_requests_total{route=%q,status="%dxx"}`, name, c))
 	}
 	m.byClass[0] = m.byClass[5]
@@ -85,7 +87,7 @@ func (m *routeMetrics) observe(status int, start time.Time) {
 		c = 0
 	}
 	m.byClass[c].Inc()
-	m.duration.UpdateDuration(start)
+	m.duration.Observe(time.Since(start))
 }
 
 // DurationBuckets are the histogram bounds, in seconds, of every request

@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/wasmgate/wasmgate/internal/fastconn"
+	"github.com/wasmgate/wasmgate/internal/percpu"
 	"github.com/wasmgate/wasmgate/proxy/config"
 )
 
@@ -44,7 +45,7 @@ type Target struct {
 	ctx           context.Context
 	healthStarted atomic.Bool
 
-	duration       *metrics.PrometheusHistogram
+	duration       *percpu.Histogram
 	errors         *metrics.Counter
 	ejectionsTotal *metrics.Counter
 	healthGauge    *metrics.Gauge
@@ -77,7 +78,7 @@ func (t *Target) Do(req *fasthttp.Request, resp *fasthttp.Response, timeout time
 	err := t.client.DoTimeout(req, resp, timeout)
 	t.inflight.Add(-1)
 	d := time.Since(start)
-	t.duration.Update(d.Seconds())
+	t.duration.Observe(d)
 	t.observeLatency(int64(d))
 	if err != nil {
 		t.failures.Add(1)
@@ -440,7 +441,7 @@ func newTarget(uc config.Upstream, tc config.Target, key string) *Target {
 		connectTimeout: connect,
 		hostHeader:     []byte(tc.Address),
 		key:            key,
-		duration:       metrics.GetOrCreatePrometheusHistogramExt("wasmgate_upstream_request_duration_seconds"+labels, DurationBuckets),
+		duration:       percpu.GetOrCreateHistogram("wasmgate_upstream_request_duration_seconds"+labels, DurationBuckets),
 		errors:         metrics.GetOrCreateCounter("wasmgate_upstream_errors_total" + labels),
 		ejectionsTotal: metrics.GetOrCreateCounter("wasmgate_upstream_ejections_total" + labels),
 		healthGauge:    metrics.GetOrCreateGauge("wasmgate_upstream_target_healthy"+labels, nil),
