@@ -68,17 +68,23 @@ config = '{"request": {"headers": {"set": {"X-Gateway": "wasmgate"}, "remove": [
 trusted = true
 `, builtModule(b, "key_auth.wasm"), key, builtModule(b, "rate_limit.wasm"), builtModule(b, "transform.wasm"))
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("bench:pw"))
-	for _, tc := range []struct{ name, chain string }{
-		{"none", `[]`},
-		{"key-auth", `["key-auth"]`},
-		{"basic-auth-sha256", `["basic-auth"]`},
-		{"rate-limit", `["rate-limit"]`},
-		{"transform", `["transform"]`},
-		{"cors", `["cors"]`},
-		{"ip-filter", `["ip-filter"]`},
-		{"key-auth+rate-limit+transform", `["key-auth", "rate-limit", "transform"]`},
-		{"key-auth-trusted", `["key-auth-trusted"]`},
-		{"key-auth+rate-limit+transform-trusted", `["key-auth-trusted", "rate-limit-trusted", "transform-trusted"]`},
+	for _, tc := range []struct {
+		name, chain string
+		parallel    bool
+	}{
+		{"none", `[]`, false},
+		{"key-auth", `["key-auth"]`, false},
+		{"basic-auth-sha256", `["basic-auth"]`, false},
+		{"rate-limit", `["rate-limit"]`, false},
+		{"transform", `["transform"]`, false},
+		{"cors", `["cors"]`, false},
+		{"ip-filter", `["ip-filter"]`, false},
+		{"key-auth+rate-limit+transform", `["key-auth", "rate-limit", "transform"]`, false},
+		{"key-auth-trusted", `["key-auth-trusted"]`, false},
+		{"key-auth+rate-limit+transform-trusted", `["key-auth-trusted", "rate-limit-trusted", "transform-trusted"]`, false},
+		// Both cores at once: what contention between them adds.
+		{"none-parallel", `[]`, true},
+		{"key-auth+rate-limit+transform-parallel", `["key-auth", "rate-limit", "transform"]`, true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			// 500 untimed requests warm every VM of the pools (maps,
@@ -87,7 +93,7 @@ trusted = true
 				h.Set("X-Api-Key", "bench-key")
 				h.Set("Authorization", basic)
 				h.Set("Origin", "https://app.example.com")
-			})
+			}, tc.parallel)
 		})
 	}
 }

@@ -155,7 +155,7 @@ func BenchmarkPluginChain(b *testing.B) {
 	for _, tc := range []struct{ name, chain string }{
 		{"plugins=0", `[]`}, {"plugins=1", `["a"]`}, {"plugins=3", `["a", "b", "c"]`},
 	} {
-		b.Run(tc.name, func(b *testing.B) { benchChain(b, plugins, tc.chain, 0, nil) })
+		b.Run(tc.name, func(b *testing.B) { benchChain(b, plugins, tc.chain, 0, nil, false) })
 	}
 }
 
@@ -175,63 +175,57 @@ func BenchmarkPluginChainParallel(b *testing.B) {
 	for _, tc := range []struct{ name, chain string }{
 		{"plugins=0", `[]`}, {"plugins=3", `["a", "b", "c"]`},
 	} {
-		b.Run(tc.name, func(b *testing.B) { benchChainParallel(b, plugins, tc.chain) })
+		b.Run(tc.name, func(b *testing.B) { benchChain(b, plugins, tc.chain, 0, nil, true) })
 	}
-}
-
-func benchChainParallel(b *testing.B, plugins, chain string) {
-	serve := benchGateway(b, plugins+`
-[[routes]]
-name = "status"
-path_prefix = "/"
-direct_response = { status = 200, body = "ok" }
-plugins = `+chain+"\n")
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
-		var ctx fasthttp.RequestCtx
-		var req fasthttp.Request
-		for pb.Next() {
-			benchRequest(&ctx, &req, remote)
-			serve(&ctx)
-			if ctx.Response.StatusCode() != 200 {
-				b.Errorf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
-				return
-			}
-		}
-	})
 }
 
 // benchChain measures requests through a route that answers directly with
 // the given plugin chain, so only the gateway's own work is timed. warm
-// requests run first, untimed; prepare adds headers to each request.
-func benchChain(b *testing.B, plugins, chain string, warm int, prepare func(*fasthttp.RequestHeader)) {
+// requests run first, untimed; prepare adds headers to each request. With
+// parallel, GOMAXPROCS goroutines send requests at once, as the cores of a
+// loaded gateway do.
+func benchChain(b *testing.B, plugins, chain string, warm int, prepare func(*fasthttp.RequestHeader), parallel bool) {
 	serve := benchGateway(b, plugins+`
 [[routes]]
 name = "status"
 path_prefix = "/"
 direct_response = { status = 200, body = "ok" }
 plugins = `+chain+"\n")
-	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
-	var ctx fasthttp.RequestCtx
-	var req fasthttp.Request
-	run := func() {
-		benchRequest(&ctx, &req, remote)
-		if prepare != nil {
-			prepare(&ctx.Request.Header)
-		}
-		serve(&ctx)
-		if ctx.Response.StatusCode() != 200 {
-			b.Fatalf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+	// client is one sender: each call sends a request, false when the
+	// answer was wrong.
+	client := func() func() bool {
+		remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
+		var ctx fasthttp.RequestCtx
+		var req fasthttp.Request
+		return func() bool {
+			benchRequest(&ctx, &req, remote)
+			if prepare != nil {
+				prepare(&ctx.Request.Header)
+			}
+			serve(&ctx)
+			if ctx.Response.StatusCode() != 200 {
+				b.Errorf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+				return false
+			}
+			return true
 		}
 	}
+	run := client()
 	for i := 0; i < warm; i++ {
-		run()
+		if !run() {
+			return
+		}
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		run()
+	if parallel {
+		b.RunParallel(func(pb *testing.PB) {
+			run := client()
+			for pb.Next() && run() {
+			}
+		})
+		return
+	}
+	for i := 0; i < b.N && run(); i++ {
 	}
 }
