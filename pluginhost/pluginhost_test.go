@@ -231,12 +231,23 @@ func TestHostServices(t *testing.T) {
 	r.End()
 	h := &ctx.Request.Header
 	// define, increment, get, set, get, stale-cas set (8), foreign,
-	// property, log level, response edit, pseudo-header edit (2)
-	if got := string(h.Peek("x-host-status")); got != "00000800002" {
-		t.Errorf("statuses %q, want 00000800002", got)
+	// property, log level, response edit, pseudo-header edit (2), a batch
+	// of edits, a batch with a pseudo-header edit (2)
+	if got := string(h.Peek("x-host-status")); got != "0000080000202" {
+		t.Errorf("statuses %q, want 0000080000202", got)
 	}
 	if got := string(ctx.Response.Header.Peek("x-edit")); got != "1" || ctx.Response.StatusCode() != 200 {
 		t.Errorf("response edit: x-edit %q, status %d", got, ctx.Response.StatusCode())
+	}
+	var batch []string
+	for _, v := range ctx.Response.Header.PeekAll("x-b") {
+		batch = append(batch, string(v))
+	}
+	if strings.Join(batch, ",") != "one,two" {
+		t.Errorf("batched edits: x-b %q, want one, two", batch)
+	}
+	if v := ctx.Response.Header.Peek("x-c"); v != nil {
+		t.Errorf("a refused batch applied its first edit: x-c %q", v)
 	}
 	if got := string(h.Peek("x-foreign")); got != "ping" {
 		t.Errorf("foreign echo %q", got)

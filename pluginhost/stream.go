@@ -158,8 +158,12 @@ func (r *Request) ResponseHeaders() (Action, error) {
 
 // responseEditName is the foreign function with which a plugin changes
 // the response's headers before the response exists, from a request
-// phase: one edit per call, its argument an op ('a' add, 'r' replace
-// every value, 'd' remove), the header name, a NUL, and the value. The
+// phase. An edit is an op ('a' add, 'r' replace every value, 'd' remove),
+// the header name, a NUL, and the value; one call may carry several,
+// separated by NULs (headers hold no NUL, so this is unambiguous, and a
+// single edit reads as before), so that a policy setting three headers
+// makes one host call, not three. A batch with any bad edit is refused
+// whole. The
 // edits apply where the plugin's proxy_on_response_headers would be
 // called (so to an upstream's or a direct response, not to a local
 // response or a gateway error), in the order made; once the response
@@ -177,22 +181,48 @@ func (vm *VM) responseEdit(arg []byte) uint32 {
 	if s == nil || s.root || s.req == nil || len(arg) < 2 {
 		return stBadArgument
 	}
-	op := arg[0]
-	name, value, ok := bytes.Cut(arg[1:], []byte{0})
-	if op != 'a' && op != 'r' && op != 'd' || !ok || len(name) == 0 || name[0] == ':' ||
-		bytes.IndexByte(value, 0) >= 0 || len(name) > 0xffff {
-		return stBadArgument
+	for rest := arg; rest != nil; {
+		var ok bool
+		if _, _, _, rest, ok = nextEdit(rest); !ok {
+			return stBadArgument
+		}
 	}
-	if s.req.responding {
-		s.setHeader(mapResponseHeads, name, value, op)
-		return stOK
+	for rest := arg; rest != nil; {
+		op, name, value, next, _ := nextEdit(rest)
+		rest = next
+		if s.req.responding {
+			s.setHeader(mapResponseHeads, name, value, op)
+			continue
+		}
+		r := s.req
+		r.edits = append(r.edits, s.idx, op, byte(len(name)), byte(len(name)>>8))
+		r.edits = binary.LittleEndian.AppendUint32(r.edits, uint32(len(value)))
+		r.edits = append(append(r.edits, name...), value...)
+		s.edits = true
 	}
-	r := s.req
-	r.edits = append(r.edits, s.idx, op, byte(len(name)), byte(len(name)>>8))
-	r.edits = binary.LittleEndian.AppendUint32(r.edits, uint32(len(value)))
-	r.edits = append(append(r.edits, name...), value...)
-	s.edits = true
 	return stOK
+}
+
+// nextEdit splits the first edit off a batch of response header edits;
+// rest is nil after the last. ok is false for a malformed edit: an
+// unknown op, a missing NUL, an empty, pseudo- or overlong name, or an
+// empty edit after a separator.
+func nextEdit(b []byte) (op byte, name, value, rest []byte, ok bool) {
+	if len(b) < 2 {
+		return 0, nil, nil, nil, false
+	}
+	op = b[0]
+	name, after, found := bytes.Cut(b[1:], []byte{0})
+	if op != 'a' && op != 'r' && op != 'd' || !found || len(name) == 0 || name[0] == ':' || len(name) > 0xffff {
+		return 0, nil, nil, nil, false
+	}
+	value, rest, more := bytes.Cut(after, []byte{0})
+	if !more {
+		rest = nil
+	} else if len(rest) == 0 {
+		return 0, nil, nil, nil, false
+	}
+	return op, name, value, rest, true
 }
 
 // applyEdits makes the stream's response header edits. The VM's lock

@@ -238,7 +238,9 @@ func (r *request) Reset() {}
 
 func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action {
 	p := r.p
-	res, err := p.shared.Take(p.key(s), hostNanos())
+	// Take reads the clock itself (Shared.Clock), after the state: a
+	// time read here would go unused, and costs a host call.
+	res, err := p.shared.Take(p.key(s), 0)
 	switch {
 	case err != nil:
 		// Fail open: no decision could be made.

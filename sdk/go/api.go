@@ -116,23 +116,35 @@ func (e ResponseEdits) Add(name, value string) error { return e.edit('a', name, 
 // Remove deletes the header.
 func (e ResponseEdits) Remove(name string) error { return e.edit('d', name, "") }
 
-// editBuf holds the argument of wasmgate.response_header or, on other
-// hosts, is where an edit is encoded before the stream keeps it.
+// editBuf is where an edit is encoded before, on hosts without
+// wasmgate.response_header, the stream keeps it.
 var editBuf []byte
 
+// On wasmgate, the edits a request-phase callback makes are sent in one
+// call of wasmgate.response_header when it returns (flushEdits), separated
+// by NULs: a policy setting three headers makes one host call, not three.
+// In a response-phase callback (inResponse) each goes at once, as it
+// applies at once.
+var (
+	pendingEdits []byte
+	inResponse   bool
+)
+
 func (e ResponseEdits) edit(op byte, name, value string) error {
-	if name == "" || name[0] == ':' {
+	if name == "" || name[0] == ':' || strings.IndexByte(name, 0) >= 0 || strings.IndexByte(value, 0) >= 0 {
 		return ErrBadArgument
+	}
+	if hostEdits {
+		if len(pendingEdits) > 0 {
+			pendingEdits = append(pendingEdits, 0)
+		}
+		pendingEdits = append(append(append(append(pendingEdits, op), name...), 0), value...)
+		if inResponse {
+			return flushEdits()
+		}
+		return nil
 	}
 	editBuf = append(append(append(append(editBuf[:0], op), name...), 0), value...)
-	if hostEdits {
-		// wasmgate refuses a NUL in the name or value itself.
-		_, st := host().CallForeign("wasmgate.response_header", editBuf)
-		return check(st)
-	}
-	if strings.IndexByte(name, 0) >= 0 || strings.IndexByte(value, 0) >= 0 {
-		return ErrBadArgument
-	}
 	// Without wasmgate's extensions every context is created up front,
 	// so the stream is in the table.
 	st, ok := streams.get(e.id)
@@ -143,6 +155,22 @@ func (e ResponseEdits) edit(op byte, name, value string) error {
 		return applyEdit(editBuf)
 	}
 	st.later = append(append(st.later, editBuf...), 0)
+	return nil
+}
+
+// flushEdits sends the pending edits to wasmgate, which applies them to
+// the stream its callback (or the last SetEffectiveContext) is for. The
+// SDK has checked each edit, so a refusal is unexpected: it is logged.
+func flushEdits() error {
+	if len(pendingEdits) == 0 {
+		return nil
+	}
+	_, st := host().CallForeign("wasmgate.response_header", pendingEdits)
+	pendingEdits = pendingEdits[:0]
+	if err := check(st); err != nil {
+		LogWarn("wasmgate refused response header edits: " + err.Error())
+		return err
+	}
 	return nil
 }
 
@@ -259,6 +287,7 @@ func (s Stream) Respond(status int, headers [][2]string, body []byte) error {
 // Resume continues a request paused by a callback that returned Pause,
 // typically from a callout's done function.
 func (s Stream) Resume() error {
+	_ = flushEdits() // they are the running callback's stream's
 	if err := check(host().SetEffectiveContext(s.id)); err != nil {
 		return err
 	}
@@ -268,6 +297,7 @@ func (s Stream) Resume() error {
 // Close ends the request abruptly: the client's connection is closed
 // without a response.
 func (s Stream) Close() error {
+	_ = flushEdits()
 	if err := check(host().SetEffectiveContext(s.id)); err != nil {
 		return err
 	}
@@ -379,8 +409,10 @@ func onHTTPCallResponse(_, token, headers, bodySize, _ uint32) {
 	if _, alive := streams.get(c.stream); !alive {
 		return
 	}
+	_ = flushEdits()
 	_ = host().SetEffectiveContext(c.stream)
 	c.done(Stream{c.stream}, &CalloutResponse{headers: int(headers), bodySize: int(bodySize)})
+	_ = flushEdits()
 }
 
 // ---- shared data and queues, shared by every VM of the plugin's host

@@ -232,6 +232,7 @@ func reset() {
 	declared = false
 	lastRoot = nil
 	lazyContexts, finishFlag, lazyRoot, hostEdits = false, false, nil, false
+	pendingEdits, inResponse = pendingEdits[:0], false
 	hostSHA256 = 0
 }
 
@@ -276,6 +277,8 @@ func streamOf(id uint32) (*stream, bool) {
 // (a callout would come back to the context), the context is released now
 // and wasmgate told so.
 func after(id uint32, st *stream, p phase, last bool, action Action) uint32 {
+	_ = flushEdits()
+	inResponse = false
 	if !finishFlag || !last || p < st.root.last || len(callouts) > 0 && waiting(id) {
 		if !st.inTable {
 			st.inTable = true
@@ -447,6 +450,7 @@ func onResponseHeaders(id, n uint32, eos bool) uint32 {
 			applyLater(st)
 		}
 		if h := st.responseHeaders; h != nil {
+			inResponse = true
 			return after(id, st, phaseResponseHeaders, true, h.OnResponseHeaders(Stream{id}, eos))
 		}
 	}
@@ -456,6 +460,7 @@ func onResponseHeaders(id, n uint32, eos bool) uint32 {
 func onResponseBody(id, size uint32, eos bool) uint32 {
 	if st, ok := streamOf(id); ok {
 		if h := st.responseBody; h != nil {
+			inResponse = true
 			return after(id, st, phaseResponseBody, eos, h.OnResponseBody(Stream{id}, int(size), eos))
 		}
 	}
@@ -465,6 +470,7 @@ func onResponseBody(id, size uint32, eos bool) uint32 {
 func onResponseTrailers(id, n uint32) uint32 {
 	if st, ok := streamOf(id); ok {
 		if h := st.responseTrailers; h != nil {
+			inResponse = true
 			return after(id, st, phaseResponseTrailers, true, h.OnResponseTrailers(Stream{id}))
 		}
 	}
@@ -474,6 +480,7 @@ func onResponseTrailers(id, n uint32) uint32 {
 func onLog(id uint32) {
 	if st, ok := streams.get(id); ok && st.done != nil {
 		st.done.OnDone(Stream{id})
+		_ = flushEdits() // too late to apply, but not to be left for another stream
 	}
 }
 
@@ -531,6 +538,7 @@ func onTick(id uint32) {
 	if r := roots[id]; r != nil {
 		if t, ok := r.plugin.(Ticker); ok {
 			t.OnTick()
+			_ = flushEdits()
 		}
 	}
 }
@@ -539,6 +547,7 @@ func onQueueReady(id, q uint32) {
 	if r := roots[id]; r != nil {
 		if qr, ok := r.plugin.(QueueReceiver); ok {
 			qr.OnQueueReady(Queue(q))
+			_ = flushEdits()
 		}
 	}
 }

@@ -580,17 +580,44 @@ func TestResponseEdits(t *testing.T) {
 		if got != want {
 			t.Errorf("refused %v: response %s, want %s", refuse, got, want)
 		}
-		// On wasmgate the host applied the edits: the plugin, headers-only,
-		// was called once. Without the extension the SDK asked for the
+		// On wasmgate the host applied the edits, all four sent in one
+		// call when the callback returned: the plugin, headers-only, was
+		// called once. Without the extension the SDK asked for the
 		// response callback to apply them itself.
-		if n := h.Foreign["wasmgate.response_header"]; refuse && n != 0 || !refuse && n != 4 || calls != 1 {
-			t.Errorf("refused %v: %d host edits, %d calls", refuse, n, calls)
+		if n := h.Foreign["wasmgate.response_header"]; refuse && n != 0 || !refuse && n != 1 || calls != 1 {
+			t.Errorf("refused %v: %d calls of wasmgate.response_header, %d calls of the plugin", refuse, n, calls)
 		}
 		if !refuse && !s.Finished {
 			t.Error("a headers-only plugin with response edits kept its context")
 		}
 		s.Complete()
 	}
+}
+
+// An edit made in the response phase applies at once: the plugin reads it
+// back in the same callback.
+func TestResponseEditInResponsePhase(t *testing.T) {
+	var seen string
+	h := start(t, &plugin{newHTTP: func() proxywasm.HTTP { return &lateEdit{seen: &seen} }}, proxytest.Options{})
+	s := h.NewStream()
+	s.RequestHeaders(get, true)
+	s.ResponseHeaders([][2]string{{":status", "200"}}, true)
+	if seen != "1" || s.ResponseHeader("x-late") != "1" {
+		t.Fatalf("read back %q, response %v", seen, s.Response)
+	}
+	if n := h.Foreign["wasmgate.response_header"]; n != 1 {
+		t.Fatalf("%d calls of wasmgate.response_header, want 1", n)
+	}
+	s.Complete()
+}
+
+type lateEdit struct{ seen *string }
+
+func (*lateEdit) OnRequestHeaders(proxywasm.Stream, bool) proxywasm.Action { return proxywasm.Continue }
+func (l *lateEdit) OnResponseHeaders(s proxywasm.Stream, _ bool) proxywasm.Action {
+	_ = s.ResponseEdits().Set("X-Late", "1")
+	*l.seen, _ = s.ResponseHeaders().Get("x-late")
+	return proxywasm.Continue
 }
 
 // requestOnly is a request type with no phase but the request headers.

@@ -96,8 +96,8 @@ type Host struct {
 	Logs       []LogEntry
 	TickPeriod time.Duration
 	// Foreign counts the plugin's calls of each foreign function the
-	// emulator has (wasmgate.declare_phases, wasmgate.sha256, and the
-	// edits wasmgate.response_header took).
+	// emulator has (wasmgate.declare_phases, wasmgate.sha256 and
+	// wasmgate.response_header, which takes a callback's edits at once).
 	Foreign map[string]int
 
 	shared    map[string]sharedValue
@@ -843,17 +843,26 @@ func (h *impl) GetMetric(id uint32) (uint64, uint32) {
 
 func (h *impl) CallForeign(name string, arg []byte) ([]byte, uint32) {
 	if name == "wasmgate.response_header" && !h.opts.RefuseLifecycle {
+		// One edit or several, each op, name, NUL, value, separated by
+		// NULs; a batch with a bad edit is refused whole, as wasmgate does.
 		s := h.stream()
-		k, v, ok := strings.Cut(string(arg[min(1, len(arg)):]), "\x00")
-		if s == nil || len(arg) < 2 || !strings.Contains("ard", string(arg[:1])) || !ok || k == "" || k[0] == ':' ||
-			strings.IndexByte(v, 0) >= 0 {
+		parts := strings.Split(string(arg), "\x00")
+		if s == nil || len(arg) < 2 || len(parts)%2 != 0 {
 			return nil, stBadArgument
 		}
-		h.Foreign[name]++ // edits made
-		if s.responding {
-			editPairs(&s.Response, arg[0], k, v)
-		} else {
-			s.edits = append(s.edits, responseEdit{arg[0], k, v})
+		for i := 0; i < len(parts); i += 2 {
+			if k := parts[i]; len(k) < 2 || !strings.Contains("ard", k[:1]) || k[1] == ':' {
+				return nil, stBadArgument
+			}
+		}
+		h.Foreign[name]++
+		for i := 0; i < len(parts); i += 2 {
+			op, k, v := parts[i][0], parts[i][1:], parts[i+1]
+			if s.responding {
+				editPairs(&s.Response, op, k, v)
+			} else {
+				s.edits = append(s.edits, responseEdit{op, k, v})
+			}
 		}
 		return nil, stOK
 	}
