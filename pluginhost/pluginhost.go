@@ -203,8 +203,8 @@ func Load(ctx context.Context, o Options) (*Plugin, error) {
 			return nil, err
 		}
 		p.vms = append(p.vms, vm)
+		p.publish() // a later VM's start may deliver to this one (a queue)
 	}
-	p.publish()
 	if !o.Trusted {
 		go p.sweep()
 	}
@@ -317,7 +317,11 @@ func (p *Plugin) memoryBytes() uint64 {
 // VM's guest stack and heap from core to core, made two busy cores serve
 // a three-plugin chain more slowly than one.
 func (p *Plugin) pick() *VM {
-	vms := *p.pool.Load()
+	pool := p.pool.Load()
+	if pool == nil {
+		return nil // no VM has started yet
+	}
+	vms := *pool
 	n := len(vms)
 	if n == 0 {
 		return nil
