@@ -93,7 +93,8 @@ func (h HeaderMap) Remove(name string) error {
 // upstream's or a direct response, not to a local response or a gateway
 // error), in the order made; made once the response headers have come,
 // they apply at once. On wasmgate the host applies them (the foreign
-// function wasmgate.response_header), and the request costs the plugin
+// function wasmgate.response_header, which takes a callback's edits in
+// one call as the callback returns), and the request costs the plugin
 // one call fewer; on other hosts the SDK keeps them and applies them in
 // the response-headers callback. Names may not be pseudo-headers, and
 // neither names nor values may hold a NUL.
