@@ -15,10 +15,11 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/netip"
-	"strings"
+	"unsafe"
 
 	"github.com/wasmgate/wasmgate/sdk/go"
 )
@@ -78,29 +79,62 @@ func (r *request) Reset() {}
 // client finds the address to judge; false when there is none to trust.
 func (r *request) client(s proxywasm.Stream) (netip.Addr, bool) {
 	if r.p.trusted > 0 {
-		xff, err := s.RequestHeaders().Get("x-forwarded-for")
+		xff, err := s.RequestHeaders().Peek("x-forwarded-for")
 		if err != nil {
 			return netip.Addr{}, false
 		}
-		hops := strings.Split(xff, ",")
-		i := len(hops) - r.p.trusted
-		if i < 0 {
-			return netip.Addr{}, false
-		}
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		return a.Unmap(), err == nil
+		return forwarded(xff, r.p.trusted)
 	}
 	raw, err := s.Property("source", "address")
 	if err != nil {
 		return netip.Addr{}, false
 	}
-	ap, err := netip.ParseAddrPort(string(raw))
+	return peer(raw)
+}
+
+// forwarded is the client address an X-Forwarded-For value gives behind
+// n trusted proxies: its n-th entry from the end.
+func forwarded(xff []byte, n int) (netip.Addr, bool) {
+	hop, ok := fromRight(xff, n)
+	if !ok {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(view(bytes.TrimSpace(hop)))
+	return a.Unmap(), err == nil
+}
+
+// peer is the address of the source.address property: host and port, or
+// a bare address.
+func peer(raw []byte) (netip.Addr, bool) {
+	ap, err := netip.ParseAddrPort(view(raw))
 	if err != nil {
-		a, aerr := netip.ParseAddr(string(raw))
+		a, aerr := netip.ParseAddr(view(raw))
 		return a.Unmap(), aerr == nil
 	}
 	return ap.Addr().Unmap(), true
 }
+
+// fromRight is the n-th element of a comma-separated list counted from
+// its end (1 is the last); false when the list has fewer.
+func fromRight(list []byte, n int) ([]byte, bool) {
+	for ; n > 1; n-- {
+		i := bytes.LastIndexByte(list, ',')
+		if i < 0 {
+			return nil, false
+		}
+		list = list[:i]
+	}
+	if i := bytes.LastIndexByte(list, ','); i >= 0 {
+		list = list[i+1:]
+	}
+	return list, true
+}
+
+// view is b as a string without copying, for parsing a value the host
+// returned: a conversion would allocate on every request (the parser's
+// error keeps its input, so the compiler cannot avoid the copy), and no
+// string made here outlives the callback (errors are dropped).
+func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func contains(list []netip.Prefix, a netip.Addr) bool {
 	for _, p := range list {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -42,6 +43,45 @@ func TestAllowDeny(t *testing.T) {
 		if !tc.pass && (s.Local == nil || s.Local.Status != 403 || !strings.Contains(string(s.Local.Body), "ip_denied")) {
 			t.Errorf("%s peer %s: %+v", tc.config, tc.peer, s.Local)
 		}
+	}
+}
+
+func TestFromRight(t *testing.T) {
+	for _, tc := range []struct {
+		list string
+		n    int
+		want string
+		ok   bool
+	}{
+		{"a, b, c", 1, " c", true}, {"a, b, c", 2, " b", true}, {"a, b, c", 3, "a", true},
+		{"a, b, c", 4, "", false}, {"a", 1, "a", true}, {"a", 2, "", false}, {"", 1, "", true},
+	} {
+		got, ok := fromRight([]byte(tc.list), tc.n)
+		if string(got) != tc.want || ok != tc.ok {
+			t.Errorf("fromRight(%q, %d) = %q %v, want %q %v", tc.list, tc.n, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestAddressParsingDoesNotAllocate: the plugin's own part of a request
+// (the emulator's host calls allocate, the real host's do not). A string
+// conversion here used to allocate on every request, and the guest's
+// heap grew until its collector ran.
+func TestAddressParsingDoesNotAllocate(t *testing.T) {
+	v4, v6, xff := []byte("10.1.2.3:5000"), []byte("[2001:db8::1]:443"), []byte("203.0.113.9, 198.51.100.7")
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, ok := peer(v4); !ok {
+			t.Fatal("v4")
+		}
+		if _, ok := peer(v6); !ok {
+			t.Fatal("v6")
+		}
+		if a, ok := forwarded(xff, 2); !ok || a != netip.MustParseAddr("203.0.113.9") {
+			t.Fatal("xff")
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations", allocs)
 	}
 }
 
