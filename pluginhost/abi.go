@@ -303,7 +303,7 @@ func hGetStatus(vm *VM, s []uint64) uint32 {
 type metric struct {
 	kind    uint64          // 0 counter, 1 gauge, 2 histogram
 	counter *percpu.Counter // sharded: plugins count on every request, on every core
-	gauge   *metrics.Gauge
+	gauge   *percpu.Gauge   // beside the counters of the same family on /metrics
 	hist    *metrics.Histogram
 	mu      sync.Mutex // a gauge's value
 	value   int64
@@ -335,7 +335,7 @@ func hDefineMetric(vm *VM, s []uint64) uint32 {
 		case 0:
 			m.counter = percpu.GetOrCreateCounter(full)
 		case 1:
-			m.gauge = metrics.GetOrCreateGauge(full, nil)
+			m.gauge = percpu.GetOrCreateGauge(full)
 		case 2:
 			m.hist = metrics.GetOrCreateHistogram(full)
 		}
@@ -377,7 +377,7 @@ func hIncrementMetric(_ *VM, s []uint64) uint32 {
 	case 1:
 		m.mu.Lock()
 		m.value += delta
-		m.gauge.Set(float64(m.value))
+		m.gauge.Set(m.value)
 		m.mu.Unlock()
 	default:
 		return stBadArgument
@@ -397,7 +397,7 @@ func hRecordMetric(_ *VM, s []uint64) uint32 {
 	case 1:
 		m.mu.Lock()
 		m.value = v
-		m.gauge.Set(float64(v))
+		m.gauge.Set(v)
 		m.mu.Unlock()
 	case 2:
 		m.hist.Update(float64(v))

@@ -81,6 +81,21 @@ func (c *Counter) Get() uint64 {
 	return n
 }
 
+// Gauge is a value that is set, not added to: one word, not sharded. It
+// is here so that a metric family whose counters are per-processor can
+// keep its gauges beside them on /metrics (the text format wants a
+// family's lines together).
+type Gauge struct {
+	name string
+	v    atomic.Int64
+}
+
+// Set sets the value.
+func (g *Gauge) Set(v int64) { g.v.Store(v) }
+
+// Get is the value.
+func (g *Gauge) Get() int64 { return g.v.Load() }
+
 // Histogram is a Prometheus histogram of durations with fixed buckets.
 type Histogram struct {
 	name   string
@@ -127,6 +142,7 @@ func (h *Histogram) Count() uint64 {
 var (
 	mu       sync.Mutex
 	counters = map[string]*Counter{}
+	gauges   = map[string]*Gauge{}
 	hists    = map[string]*Histogram{}
 )
 
@@ -143,6 +159,19 @@ func GetOrCreateCounter(name string) *Counter {
 	c := &Counter{name: name, shards: make([]counterShard, shards)}
 	counters[name] = c
 	return c
+}
+
+// GetOrCreateGauge returns the gauge with this full name (labels
+// included), registering it for /metrics on first use.
+func GetOrCreateGauge(name string) *Gauge {
+	mu.Lock()
+	defer mu.Unlock()
+	if g := gauges[name]; g != nil {
+		return g
+	}
+	g := &Gauge{name: name}
+	gauges[name] = g
+	return g
 }
 
 // GetOrCreateHistogram returns the histogram with this full name (labels
@@ -166,22 +195,32 @@ func GetOrCreateHistogram(name string, bounds []float64) *Histogram {
 	return h
 }
 
-// write renders every counter and histogram, sorted by name.
+// write renders every counter and gauge, then every histogram, each
+// sorted by name, so that a family's lines come together.
 func write(w io.Writer) {
+	type scalar struct {
+		name string
+		v    int64
+		kind string
+	}
 	mu.Lock()
-	cs := make([]*Counter, 0, len(counters))
+	ss := make([]scalar, 0, len(counters)+len(gauges))
 	for _, c := range counters {
-		cs = append(cs, c)
+		ss = append(ss, scalar{c.name, int64(c.Get()), "counter"})
+	}
+	for _, g := range gauges {
+		ss = append(ss, scalar{g.name, g.Get(), "gauge"})
 	}
 	hs := make([]*Histogram, 0, len(hists))
 	for _, h := range hists {
 		hs = append(hs, h)
 	}
 	mu.Unlock()
-	slices.SortFunc(cs, func(a, b *Counter) int { return strings.Compare(a.name, b.name) })
+	slices.SortFunc(ss, func(a, b scalar) int { return strings.Compare(a.name, b.name) })
 	slices.SortFunc(hs, func(a, b *Histogram) int { return strings.Compare(a.name, b.name) })
-	for _, c := range cs {
-		metrics.WriteCounterUint64(w, c.name, c.Get())
+	for _, s := range ss {
+		metrics.WriteMetadataIfNeeded(w, s.name, s.kind)
+		fmt.Fprintf(w, "%s %d\n", s.name, s.v)
 	}
 	for _, h := range hs {
 		h.writeTo(w)

@@ -75,6 +75,24 @@ func TestCounterSumsShards(t *testing.T) {
 	}
 }
 
+// Counters and gauges come out together, sorted by name, so that a
+// family that has both keeps its lines in one group.
+func TestGaugeBesideCounters(t *testing.T) {
+	c := GetOrCreateCounter(`test_family{name="a"}`)
+	g := GetOrCreateGauge(`test_family{name="b"}`)
+	c.Add(3)
+	g.Set(-7)
+	if GetOrCreateGauge(`test_family{name="b"}`) != g || g.Get() != -7 {
+		t.Fatal("gauge lookup or value")
+	}
+	var buf bytes.Buffer
+	metrics.WritePrometheus(&buf, false)
+	want := `test_family{name="a"} 3` + "\n" + `test_family{name="b"} -7` + "\n"
+	if !strings.Contains(buf.String(), want) {
+		t.Fatalf("missing %q in\n%s", want, buf.String())
+	}
+}
+
 // ID stays within the processors, so it can index per-processor state.
 func TestIDInRange(t *testing.T) {
 	for i := 0; i < 100; i++ {
