@@ -8,12 +8,12 @@ const (
 // WantsRequestBody reports whether a plugin of the chain handles the
 // request body: the gateway must then buffer it and call RequestBody.
 func (r *Request) WantsRequestBody() bool {
-	return r.wants(func(vm *VM) bool { return vm.fn.requestBody != nil })
+	return r.wants(func(vm *VM) bool { return vm.callbacks[phRequestBody] != nil })
 }
 
 // WantsResponseBody is WantsRequestBody for the response.
 func (r *Request) WantsResponseBody() bool {
-	return r.wants(func(vm *VM) bool { return vm.fn.responseBody != nil })
+	return r.wants(func(vm *VM) bool { return vm.callbacks[phResponseBody] != nil })
 }
 
 func (r *Request) wants(has func(*VM) bool) bool {
@@ -95,13 +95,13 @@ func hSetBuffer(vm *VM, s []uint64) uint32 {
 // and the request declares some: the body must then be read to its end.
 func (r *Request) WantsRequestTrailers() bool {
 	return r != nil && len(r.Ctx.Request.Header.PeekTrailerKeys()) > 0 &&
-		r.wants(func(vm *VM) bool { return vm.fn.requestTrailers != nil })
+		r.wants(func(vm *VM) bool { return vm.callbacks[phRequestTrailers] != nil })
 }
 
 // WantsResponseTrailers is WantsRequestTrailers for the response.
 func (r *Request) WantsResponseTrailers() bool {
 	return r != nil && len(r.Ctx.Response.Header.PeekTrailerKeys()) > 0 &&
-		r.wants(func(vm *VM) bool { return vm.fn.responseTrailers != nil })
+		r.wants(func(vm *VM) bool { return vm.callbacks[phResponseTrailers] != nil })
 }
 
 // RequestTrailers runs proxy_on_request_trailers through the chain; the

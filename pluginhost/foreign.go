@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-
-	"github.com/tetratelabs/wazero/api"
 )
 
 // ForeignFunc is a host extension a plugin reaches through
@@ -111,8 +109,7 @@ func (vm *VM) declarePhases(args []byte) uint32 {
 	if vm.started || vm.cur == nil || !vm.cur.root {
 		return stBadArgument
 	}
-	slots := vm.phaseSlots()
-	keep := make([]bool, len(slots))
+	var keep [len(declarable)]bool
 	var lazy, flag bool
 	for _, name := range strings.Split(string(args), ",") {
 		name = strings.TrimSpace(name)
@@ -126,44 +123,33 @@ func (vm *VM) declarePhases(args []byte) uint32 {
 		case "response_header_edits":
 			continue // a question: the host has wasmgate.response_header
 		}
-		i := slices.IndexFunc(slots, func(ps phaseSlot) bool { return ps.name == name })
+		i := slices.IndexFunc(declarable[:], func(ph int) bool { return phases[ph].label == name })
 		if i < 0 {
 			return stBadArgument
 		}
 		keep[i] = true
 	}
 	vm.lazyContext, vm.finishedFlag = lazy, flag
-	for i, ps := range slots {
+	for i, ph := range declarable {
 		if !keep[i] {
-			*ps.f = nil
+			vm.callbacks[ph] = nil
 		}
 	}
 	return stOK
 }
 
-// phaseSlot is a per-request callback a plugin may declare, by name.
-type phaseSlot struct {
-	name string
-	f    *api.Function
-}
-
-// phaseSlots are the per-request callbacks, in the order GET /plugins
-// lists them.
-func (vm *VM) phaseSlots() []phaseSlot {
-	fn := &vm.fn
-	return []phaseSlot{{"request_headers", &fn.requestHeaders}, {"request_body", &fn.requestBody},
-		{"request_trailers", &fn.requestTrailers}, {"response_headers", &fn.responseHeaders},
-		{"response_body", &fn.responseBody}, {"response_trailers", &fn.responseTrailers},
-		{"done", &fn.done}, {"log", &fn.log}}
-}
+// declarable are the per-request callbacks a plugin may declare, by
+// their labels, in the order GET /plugins lists them.
+var declarable = [...]int{phRequestHeaders, phRequestBody, phRequestTrailers, phResponseHeaders,
+	phResponseBody, phResponseTrailers, phDone, phLog}
 
 // phaseNames lists the per-request callbacks the VM is called for. The
 // functions are fixed once the VM has started.
 func (vm *VM) phaseNames() []string {
 	var out []string
-	for _, ps := range vm.phaseSlots() {
-		if *ps.f != nil {
-			out = append(out, ps.name)
+	for _, ph := range declarable {
+		if vm.callbacks[ph] != nil {
+			out = append(out, phases[ph].label)
 		}
 	}
 	return out

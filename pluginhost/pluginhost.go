@@ -176,7 +176,7 @@ func Load(ctx context.Context, o Options) (*Plugin, error) {
 	labels := fmt.Sprintf(`{plugin=%q`, o.Name)
 	for _, ph := range phases {
 		p.durations = append(p.durations, percpu.GetOrCreateHistogram(
-			fmt.Sprintf(`wasmgate_plugin_callback_duration_seconds%s,phase=%q}`, labels, ph), callbackBuckets))
+			fmt.Sprintf(`wasmgate_plugin_callback_duration_seconds%s,phase=%q}`, labels, ph.label), callbackBuckets))
 	}
 	p.replacedM = metrics.GetOrCreateCounter("wasmgate_plugin_vms_replaced_total" + labels + "}")
 	// The gauge outlives this version of the plugin (a swap registers the

@@ -156,23 +156,22 @@ func (r *Request) ResponseHeaders() (Action, error) {
 	}, true)
 }
 
-// responseEditName is the foreign function with which a plugin changes
-// the response's headers before the response exists, from a request
-// phase. An edit is an op ('a' add, 'r' replace every value, 'd' remove),
-// the header name, a NUL, and the value; one call may carry several,
-// separated by NULs (headers hold no NUL, so this is unambiguous, and a
-// single edit reads as before), so that a policy setting three headers
-// makes one host call, not three. A batch with any bad edit is refused
-// whole. The
-// edits apply where the plugin's proxy_on_response_headers would be
-// called (so to an upstream's or a direct response, not to a local
-// response or a gateway error), in the order made; once the response
-// phase has begun they apply at once. A policy that only sets response
-// headers (rate-limit's X-RateLimit-*, transform's fixed ones) then needs
-// no response callback, and its request costs one call into the VM, not
-// two: the second is the dearer, as the guest's code and data have gone
-// cold by then. Kong's PDK does the same with kong.response.set_header in
-// the access phase. A plugin that declares "response_header_edits" in
+// responseEditName is the foreign function with which a plugin changes the
+// response's headers before the response exists, from a request phase. An
+// edit is an op ('a' add, 'r' replace every value, 'd' remove), the header
+// name, a NUL, and the value; one call may carry several, separated by
+// NULs (headers hold no NUL, so this is unambiguous, and a single edit
+// reads as before), so that a policy setting three headers makes one host
+// call, not three. A batch with any bad edit is refused whole. The edits
+// apply where the plugin's proxy_on_response_headers would be called (so
+// to an upstream's or a direct response, not to a local response or a
+// gateway error), in the order made; once the response phase has begun
+// they apply at once. A policy that only sets response headers
+// (rate-limit's X-RateLimit-*, transform's fixed ones) then needs no response
+// callback, and its request costs one call into the VM, not two: the
+// second is the dearer, as the guest's code and data have gone cold by
+// then. Kong's PDK does the same with kong.response.set_header in the
+// access phase. A plugin that declares "response_header_edits" in
 // wasmgate.declare_phases learns whether the host has it.
 const responseEditName = "wasmgate.response_header"
 
@@ -939,11 +938,8 @@ func (vm *VM) editHeader(h headerList, special [][]byte, key, value []byte, op b
 
 // lastKey is the name of the last header in fasthttp's ordered list.
 // Ranging over All, or handing VisitAll a new closure, would allocate on
-// every request; the visitor is a method value the VM makes once.
+// every request; the visitor is a method value the VM makes at start.
 func (vm *VM) lastKey(h headerList, special [][]byte) []byte {
-	if vm.visitLast == nil {
-		vm.visitLast = vm.noteLast
-	}
 	vm.last, vm.lastSpecial = nil, special
 	h.VisitAll(vm.visitLast)
 	last := vm.last

@@ -17,7 +17,7 @@ func hSetTick(vm *VM, s []uint64) uint32 {
 	if period <= 0 {
 		return stOK
 	}
-	if vm.fn.tick == nil {
+	if vm.callbacks[phTick] == nil {
 		return stOK
 	}
 	stop := make(chan struct{})
@@ -130,7 +130,7 @@ func (p *Plugin) queueReady(id uint32) {
 	if vm == nil {
 		return
 	}
-	if vm.fn.queueReady == nil {
+	if vm.callbacks[phQueueReady] == nil {
 		return
 	}
 	root := &Stream{vm: vm, id: vm.rootID, root: true}

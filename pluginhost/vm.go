@@ -55,12 +55,11 @@ type VM struct {
 	expired   atomic.Bool
 	interrupt api.MutableGlobal
 
-	fn struct {
-		alloc, contextCreate, requestHeaders, responseHeaders, done, log, delete api.Function
-		requestBody, responseBody, tick, queueReady, callResponse                api.Function
-		vmStart, configure, requestTrailers, responseTrailers                    api.Function
-	}
-	stack [8]uint64
+	// alloc is the guest's allocator; callbacks are its exports by
+	// phase (see phases), nil where it has none or did not declare one.
+	alloc     api.Function
+	callbacks [numPhases]api.Function
+	stack     [8]uint64
 	// The guest's result area, if it lent one (see resultAreaName), and
 	// how much of it the running callback has used.
 	areaPtr, areaLen, areaUsed uint32
@@ -105,6 +104,7 @@ func (p *Plugin) startVM(ctx context.Context) (*VM, error) {
 	name := p.opts.Name + "#" + strconv.FormatUint(vmSeq.Add(1), 10)
 	vm := &VM{p: p, name: name, rootID: 1, nextID: 2}
 	vm.ctx = context.WithValue(context.Background(), vmKey{}, vm)
+	vm.visitLast = vm.noteLast
 	vm.watchdog = time.AfterFunc(time.Hour, vm.expire)
 	vm.watchdog.Stop()
 	vms.Store(name, vm)
@@ -154,29 +154,19 @@ func (p *Plugin) startVM(ctx context.Context) (*VM, error) {
 	if vm.watchdog.Stop(); vm.expired.Load() {
 		return fail(fmt.Errorf("start-up overran its deadline (%s)", startBound(p.opts.CallTimeout)))
 	}
-	vm.fn.alloc = mod.ExportedFunction("proxy_on_memory_allocate")
-	if vm.fn.alloc == nil {
-		vm.fn.alloc = mod.ExportedFunction("malloc")
+	vm.alloc = mod.ExportedFunction("proxy_on_memory_allocate")
+	if vm.alloc == nil {
+		vm.alloc = mod.ExportedFunction("malloc")
 	}
-	if vm.fn.alloc == nil {
+	if vm.alloc == nil {
 		return fail(errors.New("the module exports neither proxy_on_memory_allocate nor malloc"))
 	}
-	vm.fn.contextCreate = mod.ExportedFunction("proxy_on_context_create")
-	vm.fn.requestHeaders = mod.ExportedFunction("proxy_on_request_headers")
-	vm.fn.responseHeaders = mod.ExportedFunction("proxy_on_response_headers")
-	vm.fn.requestBody = mod.ExportedFunction("proxy_on_request_body")
-	vm.fn.requestTrailers = mod.ExportedFunction("proxy_on_request_trailers")
-	vm.fn.responseTrailers = mod.ExportedFunction("proxy_on_response_trailers")
-	vm.fn.tick = mod.ExportedFunction("proxy_on_tick")
-	vm.fn.queueReady = mod.ExportedFunction("proxy_on_queue_ready")
-	vm.fn.callResponse = mod.ExportedFunction("proxy_on_http_call_response")
-	vm.fn.responseBody = mod.ExportedFunction("proxy_on_response_body")
-	vm.fn.done = mod.ExportedFunction("proxy_on_done")
-	vm.fn.log = mod.ExportedFunction("proxy_on_log")
-	vm.fn.delete = mod.ExportedFunction("proxy_on_delete")
-	vm.fn.vmStart = mod.ExportedFunction("proxy_on_vm_start")
-	vm.fn.configure = mod.ExportedFunction("proxy_on_configure")
-	if vm.fn.contextCreate == nil {
+	for ph, d := range phases {
+		if d.export != "" {
+			vm.callbacks[ph] = mod.ExportedFunction(d.export)
+		}
+	}
+	if vm.callbacks[phContextCreate] == nil {
 		return fail(errors.New("the module does not export proxy_on_context_create"))
 	}
 
@@ -184,7 +174,7 @@ func (p *Plugin) startVM(ctx context.Context) (*VM, error) {
 	if _, err := vm.call(root, phContextCreate, uint64(vm.rootID), 0); err != nil {
 		return fail(fmt.Errorf("proxy_on_context_create (root): %w", err))
 	}
-	if vm.fn.vmStart != nil {
+	if vm.callbacks[phVMStart] != nil {
 		ok, err := vm.call(root, phVMStart, uint64(vm.rootID), uint64(len(p.opts.VMConfig)))
 		if err != nil {
 			return fail(fmt.Errorf("proxy_on_vm_start: %w", err))
@@ -193,7 +183,7 @@ func (p *Plugin) startVM(ctx context.Context) (*VM, error) {
 			return fail(errors.New("proxy_on_vm_start refused the VM configuration"))
 		}
 	}
-	if vm.fn.configure != nil {
+	if vm.callbacks[phConfigure] != nil {
 		ok, err := vm.call(root, phConfigure, uint64(vm.rootID), uint64(len(p.opts.Config)))
 		if err != nil {
 			return fail(fmt.Errorf("proxy_on_configure: %w", err))
@@ -226,7 +216,7 @@ func (vm *VM) close() {
 // returns its first result. Any failure breaks the VM, which is then
 // replaced; the error says what kind of failure it was.
 func (vm *VM) call(s *Stream, ph int, args ...uint64) (uint64, error) {
-	f := vm.export(ph)
+	f := vm.callbacks[ph]
 	if f == nil {
 		return 0, nil
 	}
@@ -383,12 +373,8 @@ func (w logWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// Callback phases, the label of wasmgate_plugin_callback_duration_seconds,
-// in the order of the ph constants.
-var phases = []string{"other", "context_create", "request_headers", "request_body", "response_headers",
-	"response_body", "done", "log", "delete", "tick", "queue_ready", "http_call_response", "vm_start", "configure",
-	"request_trailers", "response_trailers"}
-
+// Callback phases, by which the host calls the guest and times the calls
+// (wasmgate_plugin_callback_duration_seconds, labelled by phase).
 const (
 	phOther = iota
 	phContextCreate
@@ -406,42 +392,25 @@ const (
 	phConfigure
 	phRequestTrailers
 	phResponseTrailers
+	numPhases
 )
 
-// export is the guest's callback for phase ph; nil if it has none.
-func (vm *VM) export(ph int) api.Function {
-	fn := &vm.fn
-	switch ph {
-	case phContextCreate:
-		return fn.contextCreate
-	case phRequestHeaders:
-		return fn.requestHeaders
-	case phRequestBody:
-		return fn.requestBody
-	case phResponseHeaders:
-		return fn.responseHeaders
-	case phResponseBody:
-		return fn.responseBody
-	case phDone:
-		return fn.done
-	case phLog:
-		return fn.log
-	case phDelete:
-		return fn.delete
-	case phTick:
-		return fn.tick
-	case phQueueReady:
-		return fn.queueReady
-	case phCallResponse:
-		return fn.callResponse
-	case phVMStart:
-		return fn.vmStart
-	case phConfigure:
-		return fn.configure
-	case phRequestTrailers:
-		return fn.requestTrailers
-	case phResponseTrailers:
-		return fn.responseTrailers
-	}
-	return nil
+// phases are each phase's label and the guest's export for it.
+var phases = [numPhases]struct{ label, export string }{
+	phOther:            {"other", ""},
+	phContextCreate:    {"context_create", "proxy_on_context_create"},
+	phRequestHeaders:   {"request_headers", "proxy_on_request_headers"},
+	phRequestBody:      {"request_body", "proxy_on_request_body"},
+	phResponseHeaders:  {"response_headers", "proxy_on_response_headers"},
+	phResponseBody:     {"response_body", "proxy_on_response_body"},
+	phDone:             {"done", "proxy_on_done"},
+	phLog:              {"log", "proxy_on_log"},
+	phDelete:           {"delete", "proxy_on_delete"},
+	phTick:             {"tick", "proxy_on_tick"},
+	phQueueReady:       {"queue_ready", "proxy_on_queue_ready"},
+	phCallResponse:     {"http_call_response", "proxy_on_http_call_response"},
+	phVMStart:          {"vm_start", "proxy_on_vm_start"},
+	phConfigure:        {"configure", "proxy_on_configure"},
+	phRequestTrailers:  {"request_trailers", "proxy_on_request_trailers"},
+	phResponseTrailers: {"response_trailers", "proxy_on_response_trailers"},
 }
