@@ -175,7 +175,7 @@ func (vm *VM) give(data []byte, retPtr, retSize uint64) uint32 {
 			return stInvalidMemory
 		}
 	} else if len(data) > 0 {
-		res, err := vm.fn.alloc.Call(vm.ctx, uint64(len(data)))
+		res, err := vm.alloc.Call(vm.ctx, uint64(len(data)))
 		if err != nil || len(res) == 0 || res[0] == 0 {
 			return stInternal
 		}
@@ -305,8 +305,6 @@ type metric struct {
 	counter *percpu.Counter // sharded: plugins count on every request, on every core
 	gauge   *percpu.Gauge   // beside the counters of the same family on /metrics
 	hist    *metrics.Histogram
-	mu      sync.Mutex // a gauge's value
-	value   int64
 }
 
 var (
@@ -375,10 +373,7 @@ func hIncrementMetric(_ *VM, s []uint64) uint32 {
 		}
 		m.counter.Add(uint64(delta))
 	case 1:
-		m.mu.Lock()
-		m.value += delta
-		m.gauge.Set(m.value)
-		m.mu.Unlock()
+		m.gauge.Add(delta)
 	default:
 		return stBadArgument
 	}
@@ -395,10 +390,7 @@ func hRecordMetric(_ *VM, s []uint64) uint32 {
 	case 0:
 		return stBadArgument
 	case 1:
-		m.mu.Lock()
-		m.value = v
 		m.gauge.Set(v)
-		m.mu.Unlock()
 	case 2:
 		m.hist.Update(float64(v))
 	}
@@ -415,9 +407,7 @@ func hGetMetric(vm *VM, s []uint64) uint32 {
 	case 0:
 		v = int64(m.counter.Get())
 	case 1:
-		m.mu.Lock()
-		v = m.value
-		m.mu.Unlock()
+		v = m.gauge.Get()
 	default:
 		return stBadArgument
 	}

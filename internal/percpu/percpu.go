@@ -81,10 +81,10 @@ func (c *Counter) Get() uint64 {
 	return n
 }
 
-// Gauge is a value that is set, not added to: one word, not sharded. It
-// is here so that a metric family whose counters are per-processor can
-// keep its gauges beside them on /metrics (the text format wants a
-// family's lines together).
+// Gauge is a value that is set or moved by deltas: one word, not
+// sharded. It is here so that a metric family whose counters are
+// per-processor can keep its gauges beside them on /metrics (the text
+// format wants a family's lines together).
 type Gauge struct {
 	name string
 	v    atomic.Int64
@@ -92,6 +92,9 @@ type Gauge struct {
 
 // Set sets the value.
 func (g *Gauge) Set(v int64) { g.v.Store(v) }
+
+// Add adds delta to the value.
+func (g *Gauge) Add(delta int64) { g.v.Add(delta) }
 
 // Get is the value.
 func (g *Gauge) Get() int64 { return g.v.Load() }

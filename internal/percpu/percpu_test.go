@@ -18,19 +18,11 @@ func TestHistogramRendersAllShards(t *testing.T) {
 	if GetOrCreateHistogram(`test_duration_seconds{plugin="a",phase="b"}`, nil) != h {
 		t.Fatal("a second GetOrCreateHistogram made a new histogram")
 	}
-	var wg sync.WaitGroup
-	for g := 0; g < 8; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 1000; i++ {
-				h.Observe(500 * time.Nanosecond) // first bucket
-				h.Observe(5 * time.Microsecond)  // second
-				h.Observe(time.Second)           // +Inf
-			}
-		}()
-	}
-	wg.Wait()
+	onEightGoroutines(func() {
+		h.Observe(500 * time.Nanosecond) // first bucket
+		h.Observe(5 * time.Microsecond)  // second
+		h.Observe(time.Second)           // +Inf
+	})
 	if h.Count() != 24000 {
 		t.Fatalf("count %d, want 24000", h.Count())
 	}
@@ -51,20 +43,28 @@ func TestHistogramRendersAllShards(t *testing.T) {
 	}
 }
 
-func TestCounterSumsShards(t *testing.T) {
-	c := GetOrCreateCounter(`test_things_total{kind="x"}`)
+// onEightGoroutines runs f 1000 times on each of eight goroutines at
+// once, and returns when all are done.
+func onEightGoroutines(f func()) {
 	var wg sync.WaitGroup
-	for g := 0; g < 8; g++ {
+	for range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; i < 1000; i++ {
-				c.Inc()
-				c.Add(2)
+			for range 1000 {
+				f()
 			}
 		}()
 	}
 	wg.Wait()
+}
+
+func TestCounterSumsShards(t *testing.T) {
+	c := GetOrCreateCounter(`test_things_total{kind="x"}`)
+	onEightGoroutines(func() {
+		c.Inc()
+		c.Add(2)
+	})
 	if c.Get() != 24000 {
 		t.Fatalf("counter %d, want 24000", c.Get())
 	}
@@ -81,7 +81,8 @@ func TestGaugeBesideCounters(t *testing.T) {
 	c := GetOrCreateCounter(`test_family{name="a"}`)
 	g := GetOrCreateGauge(`test_family{name="b"}`)
 	c.Add(3)
-	g.Set(-7)
+	g.Set(-5)
+	g.Add(-2)
 	if GetOrCreateGauge(`test_family{name="b"}`) != g || g.Get() != -7 {
 		t.Fatal("gauge lookup or value")
 	}
