@@ -117,10 +117,6 @@ func (e ResponseEdits) Add(name, value string) error { return e.edit('a', name, 
 // Remove deletes the header.
 func (e ResponseEdits) Remove(name string) error { return e.edit('d', name, "") }
 
-// editBuf is where an edit is encoded before, on hosts without
-// wasmgate.response_header, the stream keeps it.
-var editBuf []byte
-
 // On wasmgate, the edits a request-phase callback makes are sent in one
 // call of wasmgate.response_header when it returns (flushEdits), separated
 // by NULs: a policy setting three headers makes one host call, not three.
@@ -139,13 +135,12 @@ func (e ResponseEdits) edit(op byte, name, value string) error {
 		if len(pendingEdits) > 0 {
 			pendingEdits = append(pendingEdits, 0)
 		}
-		pendingEdits = append(append(append(append(pendingEdits, op), name...), 0), value...)
+		pendingEdits = appendEdit(pendingEdits, op, name, value)
 		if inResponse {
 			return flushEdits()
 		}
 		return nil
 	}
-	editBuf = append(append(append(append(editBuf[:0], op), name...), 0), value...)
 	// Without wasmgate's extensions every context is created up front,
 	// so the stream is in the table.
 	st, ok := streams.get(e.id)
@@ -153,10 +148,16 @@ func (e ResponseEdits) edit(op byte, name, value string) error {
 		return ErrNotFound
 	}
 	if st.responding {
-		return applyEdit(editBuf)
+		return applyEdit(op, name, value)
 	}
-	st.later = append(append(st.later, editBuf...), 0)
+	st.later = append(appendEdit(st.later, op, name, value), 0)
 	return nil
+}
+
+// appendEdit encodes an edit as wasmgate.response_header takes it: op,
+// name, NUL, value.
+func appendEdit(b []byte, op byte, name, value string) []byte {
+	return append(append(append(append(b, op), name...), 0), value...)
 }
 
 // flushEdits sends the pending edits to wasmgate, which applies them to
@@ -175,11 +176,9 @@ func flushEdits() error {
 	return nil
 }
 
-// applyEdit makes one edit, encoded as for wasmgate.response_header, to
-// the response headers.
-func applyEdit(b []byte) error {
-	name, value, _ := strings.Cut(bytesToString(b[1:]), "\x00")
-	switch b[0] {
+// applyEdit makes one edit to the response headers.
+func applyEdit(op byte, name, value string) error {
+	switch op {
 	case 'a':
 		return mapResponseHeaders.Add(name, value)
 	case 'r':
@@ -192,12 +191,12 @@ func applyEdit(b []byte) error {
 // come on a host without wasmgate.response_header.
 func applyLater(st *stream) {
 	st.responding = true
-	for b := st.later; len(b) > 0; {
+	for b := bytesToString(st.later); len(b) > 0; {
 		// Each edit: op, name, NUL, value, NUL.
-		end := 1 + strings.IndexByte(bytesToString(b[1:]), 0)
-		end += 1 + strings.IndexByte(bytesToString(b[end+1:]), 0)
-		_ = applyEdit(b[:end])
-		b = b[end+1:]
+		name, rest, _ := strings.Cut(b[1:], "\x00")
+		value, rest, _ := strings.Cut(rest, "\x00")
+		_ = applyEdit(b[0], name, value)
+		b = rest
 	}
 	st.later = st.later[:0]
 }
