@@ -20,8 +20,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
-	"unsafe"
 
+	"github.com/wasmgate/wasmgate/plugins/internal/zerocopy"
 	"github.com/wasmgate/wasmgate/sdk/go"
 )
 
@@ -83,7 +83,7 @@ func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action 
 	}
 	// A view of the host's bytes, valid in this callback: no copy for
 	// the common case of a request that is not a preflight.
-	origin := unsafe.String(&o[0], len(o))
+	origin := zerocopy.String(o)
 	if m, _ := h.Peek(":method"); string(m) == "OPTIONS" {
 		if wanted, err := h.Peek("access-control-request-method"); err == nil && len(wanted) > 0 {
 			return r.preflight(s, strings.Clone(origin))

@@ -19,8 +19,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
-	"unsafe"
 
+	"github.com/wasmgate/wasmgate/plugins/internal/zerocopy"
 	"github.com/wasmgate/wasmgate/sdk/go"
 )
 
@@ -99,16 +99,19 @@ func forwarded(xff []byte, n int) (netip.Addr, bool) {
 	if !ok {
 		return netip.Addr{}, false
 	}
-	a, err := netip.ParseAddr(view(bytes.TrimSpace(hop)))
+	a, err := netip.ParseAddr(zerocopy.String(bytes.TrimSpace(hop)))
 	return a.Unmap(), err == nil
 }
 
 // peer is the address of the source.address property: host and port, or
 // a bare address.
 func peer(raw []byte) (netip.Addr, bool) {
-	ap, err := netip.ParseAddrPort(view(raw))
+	// Parsed through a view: a conversion would copy on every request
+	// (the parser's error keeps its input), and no string made here
+	// outlives the callback (errors are dropped).
+	ap, err := netip.ParseAddrPort(zerocopy.String(raw))
 	if err != nil {
-		a, aerr := netip.ParseAddr(view(raw))
+		a, aerr := netip.ParseAddr(zerocopy.String(raw))
 		return a.Unmap(), aerr == nil
 	}
 	return ap.Addr().Unmap(), true
@@ -129,12 +132,6 @@ func fromRight(list []byte, n int) ([]byte, bool) {
 	}
 	return list, true
 }
-
-// view is b as a string without copying, for parsing a value the host
-// returned: a conversion would allocate on every request (the parser's
-// error keeps its input, so the compiler cannot avoid the copy), and no
-// string made here outlives the callback (errors are dropped).
-func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func contains(list []netip.Prefix, a netip.Addr) bool {
 	for _, p := range list {

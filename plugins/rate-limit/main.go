@@ -96,9 +96,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/wasmgate/wasmgate/plugins/internal/ratelimit"
+	"github.com/wasmgate/wasmgate/plugins/internal/zerocopy"
 	"github.com/wasmgate/wasmgate/sdk/go"
 )
 
@@ -270,12 +270,12 @@ func (p *plugin) deny(s proxywasm.Stream, res ratelimit.Result) {
 	p.numBuf = p.numBuf[:0]
 	hs := append(p.respHeaders[:0],
 		[2]string{"Content-Type", "application/json"},
-		[2]string{"Retry-After", hostString(p.number(res.RetryAfter))})
+		[2]string{"Retry-After", zerocopy.String(p.number(res.RetryAfter))})
 	if p.headers {
 		hs = append(hs,
-			[2]string{"X-RateLimit-Limit", hostString(p.number(res.Limit))},
-			[2]string{"X-RateLimit-Remaining", hostString(p.number(res.Remaining))},
-			[2]string{"X-RateLimit-Reset", hostString(p.number(res.Reset))})
+			[2]string{"X-RateLimit-Limit", zerocopy.String(p.number(res.Limit))},
+			[2]string{"X-RateLimit-Remaining", zerocopy.String(p.number(res.Remaining))},
+			[2]string{"X-RateLimit-Reset", zerocopy.String(p.number(res.Reset))})
 	}
 	p.respHeaders = hs
 	b := append(p.bodyBuf[:0], `{"error":"rate_limited","message":"rate limit exceeded, retry in `...)
@@ -294,7 +294,8 @@ func (p *plugin) number(n int64) []byte {
 	return p.numBuf[start:]
 }
 
-// key is the request's shared-data key, built in keyBuf.
+// key is the request's shared-data key, built in keyBuf and viewed as
+// a string without a copy: the host copies the key during the call.
 func (p *plugin) key(s proxywasm.Stream) string {
 	b := append(p.keyBuf[:0], p.prefix...)
 	switch p.kind {
@@ -312,7 +313,7 @@ func (p *plugin) key(s proxywasm.Stream) string {
 		b = appendValue(append(b, kindAddress, ':'), hostOnly(v))
 	}
 	p.keyBuf = b
-	return hostString(b)
+	return zerocopy.String(b)
 }
 
 // maxValue is the longest value kept as is in a key; longer ones are
@@ -342,11 +343,6 @@ func hostOnly(a []byte) []byte {
 	}
 	return a
 }
-
-// hostString is b as a string without copying: for strings handed to the
-// host, which copies them during the call (the shared-data key, local
-// response headers), over buffers the next request reuses.
-func hostString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // hostStore is the host's shared data as a ratelimit.Store.
 type hostStore struct{}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wasmgate/wasmgate/plugins/internal/ratelimit"
+	"github.com/wasmgate/wasmgate/plugins/internal/zerocopy"
 	proxywasm "github.com/wasmgate/wasmgate/sdk/go"
 	"github.com/wasmgate/wasmgate/sdk/go/proxytest"
 )
@@ -394,9 +395,9 @@ func TestKeyBuildingDoesNotAllocate(t *testing.T) {
 	allocs := testing.AllocsPerRun(100, func() {
 		buf = appendValue(append(buf[:0], "rl/a:"...), hostOnly(short))
 		buf = appendValue(buf[:0], long)
-		_ = hostString(buf)
+		_ = zerocopy.String(buf)
 		p.numBuf = p.numBuf[:0]
-		_, _ = hostString(p.number(1<<62)), p.number(-5)
+		_, _ = zerocopy.String(p.number(1<<62)), p.number(-5)
 	})
 	if allocs != 0 {
 		t.Fatalf("%v allocations", allocs)
