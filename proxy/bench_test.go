@@ -146,14 +146,7 @@ direct_response = { status = 200, body = "ok" }
 // context and runs request headers, response headers, done, log and
 // delete: five calls into its VM per request.
 func BenchmarkPluginChain(b *testing.B) {
-	noop, err := filepath.Abs(filepath.Join("..", "pluginhost", "testdata", "noop.wasm"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	plugins := ""
-	for _, n := range []string{"a", "b", "c"} {
-		plugins += "[[plugins]]\nname = \"" + n + "\"\nmodule = \"" + noop + "\"\npool = 1\ncall_timeout = \"5s\"\n"
-	}
+	plugins := noopPlugins(b, "pool = 1\n")
 	for _, tc := range []struct{ name, chain string }{
 		{"plugins=0", `[]`}, {"plugins=1", `["a"]`}, {"plugins=3", `["a", "b", "c"]`},
 	} {
@@ -166,19 +159,26 @@ func BenchmarkPluginChain(b *testing.B) {
 // processor: what the plugins' bookkeeping shared between VMs (pool
 // choice, counters, metrics) costs when every core is calling in.
 func BenchmarkPluginChainParallel(b *testing.B) {
+	plugins := noopPlugins(b, "") // the default pool: a VM per processor
+	for _, tc := range []struct{ name, chain string }{
+		{"plugins=0", `[]`}, {"plugins=3", `["a", "b", "c"]`},
+	} {
+		b.Run(tc.name, func(b *testing.B) { benchChain(b, plugins, tc.chain, 0, nil, true) })
+	}
+}
+
+// noopPlugins configures plugins a, b and c, each the no-op fixture, with
+// extra settings.
+func noopPlugins(b *testing.B, extra string) string {
 	noop, err := filepath.Abs(filepath.Join("..", "pluginhost", "testdata", "noop.wasm"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	plugins := ""
 	for _, n := range []string{"a", "b", "c"} {
-		plugins += "[[plugins]]\nname = \"" + n + "\"\nmodule = \"" + noop + "\"\ncall_timeout = \"5s\"\n"
+		plugins += "[[plugins]]\nname = \"" + n + "\"\nmodule = \"" + noop + "\"\ncall_timeout = \"5s\"\n" + extra
 	}
-	for _, tc := range []struct{ name, chain string }{
-		{"plugins=0", `[]`}, {"plugins=3", `["a", "b", "c"]`},
-	} {
-		b.Run(tc.name, func(b *testing.B) { benchChain(b, plugins, tc.chain, 0, nil, true) })
-	}
+	return plugins
 }
 
 // benchChain measures requests through a route that answers directly with
