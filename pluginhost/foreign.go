@@ -46,8 +46,10 @@ func hForeignCall(vm *VM, s []uint64) uint32 {
 		return vm.declarePhases(args)
 	case resultAreaName:
 		return vm.setResultArea(args)
-	case responseEditName:
-		return vm.responseEdit(args)
+	case headerEditsName:
+		return vm.headerEdits(args)
+	case editAreaName:
+		return vm.setEditArea(args)
 	case sha256Name:
 		sum := sha256.Sum256(args)
 		// Through the VM's value buffer: sum itself would escape to the
@@ -95,8 +97,8 @@ const sha256Name = "wasmgate.sha256"
 //     proxy_on_delete would: it has no later callback and nothing pending.
 //     The host then calls nothing more for that context.
 //
-// The name response_header_edits asks whether the host has
-// responseEditName; it changes nothing. A host without these names
+// The name header_edits asks whether the host has headerEditsName and
+// editAreaName; it changes nothing. A host without these names
 // answers BadArgument to the whole list, and the SDK declares again
 // without them.
 const declarePhasesName = "wasmgate.declare_phases"
@@ -120,8 +122,8 @@ func (vm *VM) declarePhases(args []byte) uint32 {
 		case "finished_flag":
 			flag = true
 			continue
-		case "response_header_edits":
-			continue // a question: the host has wasmgate.response_header
+		case "header_edits":
+			continue // a question: the host has wasmgate.header_edits
 		}
 		i := slices.IndexFunc(declarable[:], func(ph int) bool { return phases[ph].label == name })
 		if i < 0 {

@@ -216,7 +216,7 @@ func TestHostServices(t *testing.T) {
 	// Metrics are process-wide: a name of its own keeps a repeated run
 	// (-count) from seeing the last run's counter.
 	p := load(t, "host_probe", Options{Name: fmt.Sprintf("probe-%d", time.Now().UnixNano())})
-	ctx := reqCtx()
+	ctx := reqCtx("x-drop", "1")
 	r, _ := Chain{NewSlot(p)}.Begin(ctx, "r", "u")
 	if _, err := r.RequestHeaders(); err != nil {
 		t.Fatal(err)
@@ -232,9 +232,12 @@ func TestHostServices(t *testing.T) {
 	h := &ctx.Request.Header
 	// define, increment, get, set, get, stale-cas set (8), foreign,
 	// property, log level, response edit, pseudo-header edit (2), a batch
-	// of edits, a batch with a pseudo-header edit (2)
-	if got := string(h.Peek("x-host-status")); got != "0000080000202" {
-		t.Errorf("statuses %q, want 0000080000202", got)
+	// of edits, a batch with a pseudo-header edit (2), request edits
+	if got := string(h.Peek("x-host-status")); got != "00000800002020" {
+		t.Errorf("statuses %q, want 00000800002020", got)
+	}
+	if got, drop := string(h.Peek("x-q")), h.Peek("x-drop"); got != "yes" || drop != nil {
+		t.Errorf("request edits: x-q %q (want yes), x-drop %q (want none)", got, drop)
 	}
 	if got := string(ctx.Response.Header.Peek("x-edit")); got != "1" || ctx.Response.StatusCode() != 200 {
 		t.Errorf("response edit: x-edit %q, status %d", got, ctx.Response.StatusCode())
@@ -459,5 +462,40 @@ func TestAddressProperties(t *testing.T) {
 	a := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 9), Port: 5}
 	if n := testing.AllocsPerRun(100, func() { vm.appendAddr(a) }); n != 0 {
 		t.Errorf("%v allocations", n)
+	}
+}
+
+// TestEditArea: edits a plugin leaves in the edit area it lent apply when
+// its callback returns, with no host call: the request's at once, the
+// response's in the response phase. A malformed batch is dropped whole,
+// and the next request's edits apply again. A callback that leaves no
+// edits gets none: the host emptied the area after the last.
+func TestEditArea(t *testing.T) {
+	p := load(t, "edit_area", Options{})
+	for i, mark := range []string{"", "x-skip", "x-bad", ""} {
+		ctx := reqCtx()
+		bad := mark != ""
+		if bad {
+			ctx.Request.Header.Set(mark, "1")
+		}
+		r, _ := Chain{NewSlot(p)}.Begin(ctx, "r", "u")
+		if _, err := r.RequestHeaders(); err != nil {
+			t.Fatal(err)
+		}
+		if v := ctx.Response.Header.Peek("x-late"); v != nil {
+			t.Errorf("request %d: a response edit applied before the response phase: %q", i, v)
+		}
+		ctx.Response.SetStatusCode(200)
+		if _, err := r.ResponseHeaders(); err != nil {
+			t.Fatal(err)
+		}
+		r.End()
+		area, late := string(ctx.Request.Header.Peek("x-area")), string(ctx.Response.Header.Peek("x-late"))
+		if bad && (area != "" || late != "") {
+			t.Errorf("request %d (%s): edits applied: x-area %q, x-late %q", i, mark, area, late)
+		}
+		if !bad && (area != "yes" || late != "1") {
+			t.Errorf("request %d: x-area %q (want yes), x-late %q (want 1)", i, area, late)
+		}
 	}
 }

@@ -32,7 +32,7 @@ type Stream struct {
 	// it); finished: the guest has released it (see finishedFlag).
 	touched, finished bool
 	// idx is the stream's place in the chain; edits says whether it left
-	// response header edits in its request's (see responseEditName).
+	// response header edits in its request's (see headerEditsName).
 	idx   uint8
 	edits bool
 }
@@ -56,7 +56,7 @@ type Request struct {
 	n       int
 
 	// edits are response header edits plugins made before the response
-	// came (see responseEditName), kept with the request so that their
+	// came (see headerEditsName), kept with the request so that their
 	// memory is reused: records of stream index, op, name and value.
 	edits []byte
 	// responding: the response phase has begun, so edits apply at once.
@@ -156,39 +156,93 @@ func (r *Request) ResponseHeaders() (Action, error) {
 	}, true)
 }
 
-// responseEditName is the foreign function with which a plugin changes the
-// response's headers before the response exists, from a request phase. An
-// edit is an op ('a' add, 'r' replace every value, 'd' remove), the header
-// name, a NUL, and the value; one call may carry several, separated by
-// NULs (headers hold no NUL, so this is unambiguous, and a single edit
-// reads as before), so that a policy setting three headers makes one host
-// call, not three. A batch with any bad edit is refused whole. The edits
-// apply where the plugin's proxy_on_response_headers would be called (so
-// to an upstream's or a direct response, not to a local response or a
-// gateway error), in the order made; once the response phase has begun
-// they apply at once. A policy that only sets response headers
-// (rate-limit's X-RateLimit-*, transform's fixed ones) then needs no response
-// callback, and its request costs one call into the VM, not two: the
-// second is the dearer, as the guest's code and data have gone cold by
-// then. Kong's PDK does the same with kong.response.set_header in the
-// access phase. A plugin that declares "response_header_edits" in
-// wasmgate.declare_phases learns whether the host has it.
-const responseEditName = "wasmgate.response_header"
+// headerEditsName is the foreign function with which a plugin sends
+// header edits in a batch: one host call for what would be several, or
+// none when the plugin lent an edit area (see editAreaName). An edit is
+// a kind ('q' the request's headers, 's' the response's), an op ('a' add,
+// 'r' replace every value, 'd' remove), the header name, a NUL and the
+// value; edits are separated by NULs (headers hold no NUL, so this is
+// unambiguous). A batch with any bad edit is refused whole.
+//
+// Request edits apply at once, in order, as proxy_replace_header_map_value
+// and its kin would; pseudo-headers (the request line, the status) are
+// not edited in batches. Response edits may come before the response exists, from a
+// request phase: they apply where the plugin's proxy_on_response_headers
+// would be called (so to an upstream's or a direct response, not to a
+// local response or a gateway error), in the order made; once the
+// response phase has begun they apply at once. A policy that only sets
+// response headers (rate-limit's X-RateLimit-*, transform's fixed ones)
+// then needs no response callback, and its request costs one call into
+// the VM, not two: the second is the dearer, as the guest's code and data
+// have gone cold by then. Kong's PDK does the same with
+// kong.response.set_header in the access phase. A plugin that declares
+// "header_edits" in wasmgate.declare_phases learns whether the host has
+// it.
+const headerEditsName = "wasmgate.header_edits"
 
-func (vm *VM) responseEdit(arg []byte) uint32 {
+// editAreaName is the foreign function with which a starting plugin lends
+// the host a buffer of its memory for header edits (8 bytes of arguments:
+// address and length, little-endian). The buffer starts with the length,
+// a little-endian u32, of the batch that follows it, in
+// wasmgate.header_edits' form. When a callback returns, the host applies
+// the batch there and sets the length to 0: a policy that only edits
+// headers then makes no host call at all. A plugin that must observe its
+// edits before the callback ends (reading a header back, say) sends them
+// with wasmgate.header_edits first, and sets the length to 0 itself.
+const editAreaName = "wasmgate.edit_area"
+
+func (vm *VM) setEditArea(args []byte) uint32 {
+	if vm.started || vm.cur == nil || !vm.cur.root || len(args) != 8 {
+		return stBadArgument
+	}
+	ptr, n := binary.LittleEndian.Uint32(args), binary.LittleEndian.Uint32(args[4:])
+	if ptr == 0 || n < 64 || uint64(ptr)+uint64(n) > uint64(vm.mod.Memory().Size()) {
+		return stBadArgument
+	}
+	vm.editPtr, vm.editLen = ptr, n
+	return stOK
+}
+
+// takeEdits applies the batch a callback left in the VM's edit area. A
+// batch the host cannot read or refuses is the plugin's bug: it is
+// logged and dropped, and the request goes on.
+func (vm *VM) takeEdits() {
+	mem := vm.mod.Memory()
+	n, ok := mem.ReadUint32Le(vm.editPtr)
+	if !ok || n == 0 {
+		return
+	}
+	st := uint32(stInvalidMemory)
+	if n <= vm.editLen-4 {
+		if b, ok := mem.Read(vm.editPtr+4, n); ok {
+			st = vm.headerEdits(b)
+		}
+	}
+	mem.WriteUint32Le(vm.editPtr, 0)
+	if st != stOK {
+		vm.p.opts.Log.Warn().Str("plugin", vm.p.opts.Name).Uint32("status", st).
+			Msg("plugin left header edits the host refused; dropped")
+	}
+}
+
+func (vm *VM) headerEdits(arg []byte) uint32 {
 	s := vm.cur
-	if s == nil || s.root || s.req == nil || len(arg) < 2 {
+	if s == nil || s.root || s.req == nil || len(arg) < 3 {
 		return stBadArgument
 	}
 	for rest := arg; rest != nil; {
 		var ok bool
-		if _, _, _, rest, ok = nextEdit(rest); !ok {
+		if _, _, _, _, rest, ok = nextEdit(rest); !ok {
 			return stBadArgument
 		}
 	}
 	for rest := arg; rest != nil; {
-		op, name, value, next, _ := nextEdit(rest)
+		kind, op, name, value, next, _ := nextEdit(rest)
 		rest = next
+		if kind == 'q' {
+			s.setHeader(mapRequestHeads, name, value, op)
+			continue
+		}
 		if s.req.responding {
 			s.setHeader(mapResponseHeads, name, value, op)
 			continue
@@ -202,26 +256,27 @@ func (vm *VM) responseEdit(arg []byte) uint32 {
 	return stOK
 }
 
-// nextEdit splits the first edit off a batch of response header edits;
-// rest is nil after the last. ok is false for a malformed edit: an
-// unknown op, a missing NUL, an empty, pseudo- or overlong name, or an
-// empty edit after a separator.
-func nextEdit(b []byte) (op byte, name, value, rest []byte, ok bool) {
-	if len(b) < 2 {
-		return 0, nil, nil, nil, false
+// nextEdit splits the first edit off a batch of header edits; rest is nil
+// after the last. ok is false for a malformed edit: an unknown kind or
+// op, a missing NUL, an empty, pseudo- or overlong name, or an empty edit
+// after a separator.
+func nextEdit(b []byte) (kind, op byte, name, value, rest []byte, ok bool) {
+	if len(b) < 3 {
+		return 0, 0, nil, nil, nil, false
 	}
-	op = b[0]
-	name, after, found := bytes.Cut(b[1:], []byte{0})
-	if op != 'a' && op != 'r' && op != 'd' || !found || len(name) == 0 || name[0] == ':' || len(name) > 0xffff {
-		return 0, nil, nil, nil, false
+	kind, op = b[0], b[1]
+	name, after, found := bytes.Cut(b[2:], []byte{0})
+	if kind != 'q' && kind != 's' || op != 'a' && op != 'r' && op != 'd' || !found ||
+		len(name) == 0 || name[0] == ':' || len(name) > 0xffff {
+		return 0, 0, nil, nil, nil, false
 	}
 	value, rest, more := bytes.Cut(after, []byte{0})
 	if !more {
 		rest = nil
 	} else if len(rest) == 0 {
-		return 0, nil, nil, nil, false
+		return 0, 0, nil, nil, nil, false
 	}
-	return op, name, value, rest, true
+	return kind, op, name, value, rest, true
 }
 
 // applyEdits makes the stream's response header edits. The VM's lock

@@ -63,6 +63,8 @@ type VM struct {
 	// The guest's result area, if it lent one (see resultAreaName), and
 	// how much of it the running callback has used.
 	areaPtr, areaLen, areaUsed uint32
+	// The guest's edit area, if it lent one (see editAreaName).
+	editPtr, editLen uint32
 	// ctx is given to the VM's callbacks: host functions find their VM
 	// in it, cheaper than a lookup by module name on every host call.
 	ctx context.Context
@@ -246,6 +248,9 @@ func (vm *VM) call(s *Stream, ph int, args ...uint64) (uint64, error) {
 	start := sinceStart()
 	vm.callStart.Store(int64(start) | 1) // never 0, which means idle
 	err := f.CallWithStack(vm.ctx, stack)
+	if err == nil && vm.editPtr != 0 {
+		vm.takeEdits()
+	}
 	vm.callStart.Store(0)
 	took := sinceStart() - start
 	if armed {

@@ -3,10 +3,11 @@
 ;; x-host-status holds one status digit per call, x-foreign the foreign
 ;; function's answer, x-path the request.path property, x-counter the
 ;; counter's value after adding 2, x-sha256 wasmgate.sha256 of "ping" in
-;; hex. It also asks for response header edits (wasmgate.response_header):
-;; x-edit: 1 on the response, and an edit of :status, which is refused;
-;; then a batch of two edits in one call (x-b: one, two), and a batch whose
-;; second edit is of :status, refused whole (no x-c).
+;; hex. It also sends header edits (wasmgate.header_edits): x-edit: 1 for
+;; the response, and an edit of :status, which is refused; then a batch of
+;; two edits in one call (x-b: one, two), a batch whose second edit is of
+;; :status, refused whole (no x-c), and a batch of request edits (x-q: yes
+;; set, x-drop removed).
 (module
   (import "env" "proxy_define_metric" (func $define (param i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_increment_metric" (func $incr (param i32 i64) (result i32)))
@@ -32,11 +33,12 @@
   (data (i32.const 120) "wasmgate.sha256")   ;; 15
   (data (i32.const 136) "x-sha256")          ;; 8
   (data (i32.const 144) "0123456789abcdef")
-  (data (i32.const 160) "wasmgate.response_header") ;; 24
-  (data (i32.const 192) "rx-edit\001")                ;; 9
-  (data (i32.const 208) "r:status\00500")             ;; 12
-  (data (i32.const 224) "ax-b\00one\00ax-b\00two")       ;; 17
-  (data (i32.const 248) "rx-c\00v\00r:status\00500")     ;; 19
+  (data (i32.const 160) "wasmgate.header_edits")   ;; 21
+  (data (i32.const 184) "srx-edit\001")               ;; 10
+  (data (i32.const 196) "sr:status\00500")            ;; 13
+  (data (i32.const 212) "sax-b\00one\00sax-b\00two")     ;; 19
+  (data (i32.const 232) "srx-c\00v\00sr:status\00500")   ;; 21
+  (data (i32.const 256) "qrx-q\00yes\00qdx-drop\00")    ;; 19
   (func (export "proxy_abi_version_0_2_1"))
   (func (export "proxy_on_memory_allocate") (param $n i32) (result i32)
     (local $p i32)
@@ -82,12 +84,14 @@
     ;; 9: the log level
     (call $digit (call $level (i32.const 1148)) (i32.const 308))
     ;; 10: a response header edit, 11: one of a pseudo-header (BadArgument, 2)
-    (call $digit (call $foreign (i32.const 160) (i32.const 24) (i32.const 192) (i32.const 9) (i32.const 1160) (i32.const 1164)) (i32.const 309))
-    (call $digit (call $foreign (i32.const 160) (i32.const 24) (i32.const 208) (i32.const 12) (i32.const 1160) (i32.const 1164)) (i32.const 310))
+    (call $digit (call $foreign (i32.const 160) (i32.const 21) (i32.const 184) (i32.const 10) (i32.const 1160) (i32.const 1164)) (i32.const 309))
+    (call $digit (call $foreign (i32.const 160) (i32.const 21) (i32.const 196) (i32.const 13) (i32.const 1160) (i32.const 1164)) (i32.const 310))
     ;; 12: a batch of two edits, 13: a batch with a bad edit (BadArgument, 2)
-    (call $digit (call $foreign (i32.const 160) (i32.const 24) (i32.const 224) (i32.const 17) (i32.const 1160) (i32.const 1164)) (i32.const 311))
-    (call $digit (call $foreign (i32.const 160) (i32.const 24) (i32.const 248) (i32.const 19) (i32.const 1160) (i32.const 1164)) (i32.const 312))
-    (drop (call $add (i32.const 0) (i32.const 72) (i32.const 13) (i32.const 300) (i32.const 13)))
+    (call $digit (call $foreign (i32.const 160) (i32.const 21) (i32.const 212) (i32.const 19) (i32.const 1160) (i32.const 1164)) (i32.const 311))
+    (call $digit (call $foreign (i32.const 160) (i32.const 21) (i32.const 232) (i32.const 21) (i32.const 1160) (i32.const 1164)) (i32.const 312))
+    ;; 14: request edits
+    (call $digit (call $foreign (i32.const 160) (i32.const 21) (i32.const 256) (i32.const 19) (i32.const 1160) (i32.const 1164)) (i32.const 313))
+    (drop (call $add (i32.const 0) (i32.const 72) (i32.const 13) (i32.const 300) (i32.const 14)))
     (drop (call $add (i32.const 0) (i32.const 88) (i32.const 9) (i32.load (i32.const 1132)) (i32.load (i32.const 1136))))
     (drop (call $add (i32.const 0) (i32.const 100) (i32.const 6) (i32.load (i32.const 1140)) (i32.load (i32.const 1144))))
     (drop (call $add (i32.const 0) (i32.const 108) (i32.const 9) (i32.const 320) (i32.const 1)))

@@ -36,10 +36,11 @@ func TestHeaders(t *testing.T) {
 		t.Fatalf("response headers %v", s.Response)
 	}
 	// Without renames the response operations are response edits the
-	// host applies, both sent in one host call: the plugin is called once
-	// per request.
-	if strings.Join(h.Phases, ",") != "request_headers" || h.Foreign["wasmgate.response_header"] != 1 {
-		t.Fatalf("header-only transform declared %v, sent response edits in %d calls", h.Phases, h.Foreign["wasmgate.response_header"])
+	// host applies, sent with the request's edits in one host call (on
+	// wasmgate, in none: the edit area): the plugin is called once per
+	// request.
+	if strings.Join(h.Phases, ",") != "request_headers" || h.Foreign["wasmgate.header_edits"] != 1 {
+		t.Fatalf("header-only transform declared %v, sent its edits in %d calls", h.Phases, h.Foreign["wasmgate.header_edits"])
 	}
 
 	// A rename reads the response: that needs the response phase.

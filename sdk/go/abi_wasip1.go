@@ -13,7 +13,7 @@ import (
 
 func init() {
 	hostcall.Current = wasmHost{}
-	starting = lendResultArea
+	starting = lendAreas
 }
 
 // resultArea is lent to the host (wasmgate's foreign function
@@ -21,13 +21,29 @@ func init() {
 // returning a value needs no call back into the plugin to allocate.
 var resultArea = make([]byte, 32<<10)
 
-func lendResultArea() {
+// lentEditArea is lent to the host (wasmgate.edit_area) for the batch of
+// header edits a callback makes, which the host takes from there when the
+// callback returns: a callback that only edits headers calls no host
+// function.
+var lentEditArea = make([]byte, 8<<10)
+
+func lendAreas() {
+	_ = lend("wasmgate.result_area", resultArea)
+	if lend("wasmgate.edit_area", lentEditArea) == 0 {
+		editArea = lentEditArea
+		pendingEdits = editArea[4:4]
+	}
+}
+
+// lend tells the host where b is, by the foreign function name.
+func lend(name string, b []byte) uint32 {
 	var arg [8]byte
-	p := uint32(uintptr(unsafe.Pointer(&resultArea[0])))
-	n := uint32(len(resultArea))
+	p := uint32(uintptr(unsafe.Pointer(&b[0])))
+	n := uint32(len(b))
 	arg[0], arg[1], arg[2], arg[3] = byte(p), byte(p>>8), byte(p>>16), byte(p>>24)
 	arg[4], arg[5], arg[6], arg[7] = byte(n), byte(n>>8), byte(n>>16), byte(n>>24)
-	_, _ = hostcall.Current.CallForeign("wasmgate.result_area", arg[:])
+	_, st := hostcall.Current.CallForeign(name, arg[:])
+	return st
 }
 
 // ---- memory the host writes into
@@ -59,8 +75,16 @@ func onMemoryAllocate(size uint32) unsafe.Pointer {
 	return unsafe.Pointer(&b[0])
 }
 
-// release makes the arena reusable once a callback returns.
+// release makes the arena reusable once a callback returns, and leaves
+// the callback's header edits, if any, for the host to take: the batch's
+// length goes before it in the lent area.
 func release() {
+	if editArea != nil {
+		n := len(pendingEdits)
+		editArea[0], editArea[1], editArea[2], editArea[3] = byte(n), byte(n>>8), byte(n>>16), byte(n>>24)
+		pendingEdits = pendingEdits[:0]
+	}
+	forStream = false
 	arenaUsed = 0
 	if len(spill) > 0 {
 		clear(spill)

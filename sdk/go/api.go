@@ -37,6 +37,7 @@ func (s Stream) ResponseTrailers() HeaderMap { return mapResponseTrailers }
 // Peek returns a header's value without copying it: valid until the
 // callback returns. ErrNotFound when the header is absent.
 func (h HeaderMap) Peek(name string) ([]byte, error) {
+	sync()
 	v, st := host().GetMapValue(uint32(h), name)
 	return v, check(st)
 }
@@ -55,12 +56,27 @@ func (h HeaderMap) Has(name string) bool {
 
 // Add adds a value, keeping those the header has.
 func (h HeaderMap) Add(name, value string) error {
+	if h.deferred(name) {
+		return queueEdit('q', 'a', name, value)
+	}
+	sync()
 	return check(host().AddMapValue(uint32(h), name, value))
 }
 
 // Set replaces the header's values with value.
 func (h HeaderMap) Set(name, value string) error {
+	if h.deferred(name) {
+		return queueEdit('q', 'r', name, value)
+	}
+	sync()
 	return check(host().ReplaceMapValue(uint32(h), name, value))
+}
+
+// deferred reports whether an edit of the map goes into the batch of
+// header edits: on wasmgate, the request's headers but its pseudo-headers
+// (the request line), during a callback for a request.
+func (h HeaderMap) deferred(name string) bool {
+	return h == mapRequestHeaders && hostEdits && forStream && (name == "" || name[0] != ':')
 }
 
 // SetBytes is Set with a value in bytes, without converting it to a
@@ -83,6 +99,10 @@ func bytesToString(b []byte) string {
 
 // Remove deletes the header.
 func (h HeaderMap) Remove(name string) error {
+	if h.deferred(name) {
+		return queueEdit('q', 'd', name, "")
+	}
+	sync()
 	return check(host().RemoveMapValue(uint32(h), name))
 }
 
@@ -92,11 +112,10 @@ func (h HeaderMap) Remove(name string) error {
 // headers come, where the plugin's OnResponseHeaders would run (to an
 // upstream's or a direct response, not to a local response or a gateway
 // error), in the order made; made once the response headers have come,
-// they apply at once. On wasmgate the host applies them (the foreign
-// function wasmgate.response_header, which takes a callback's edits in
-// one call as the callback returns), and the request costs the plugin
-// one call fewer; on other hosts the SDK keeps them and applies them in
-// the response-headers callback. Names may not be pseudo-headers, and
+// they apply at once. On wasmgate the host applies them (see
+// wasmgate.header_edits below), and the request costs the plugin one call
+// fewer; on other hosts the SDK keeps them and applies them in the
+// response-headers callback. Names may not be pseudo-headers, and
 // neither names nor values may hold a NUL.
 type ResponseEdits struct{ id uint32 }
 
@@ -117,29 +136,29 @@ func (e ResponseEdits) Add(name, value string) error { return e.edit('a', name, 
 // Remove deletes the header.
 func (e ResponseEdits) Remove(name string) error { return e.edit('d', name, "") }
 
-// On wasmgate, the edits a request-phase callback makes are sent in one
-// call of wasmgate.response_header when it returns (flushEdits), separated
-// by NULs: a policy setting three headers makes one host call, not three.
-// In a response-phase callback (inResponse) each goes at once, as it
-// applies at once.
+// On wasmgate, a callback's edits of the request's headers and its
+// response edits are batched (pendingEdits): each a kind ('q' request,
+// 's' response), an op, the name, a NUL and the value, separated by NULs.
+// The batch goes to the host when the callback returns, in one call of
+// wasmgate.header_edits or, when the plugin lent an edit area, in no call
+// at all (see abi_wasip1.go); before anything that could observe the
+// headers (reading one back, a property, a local response, another
+// context), sync sends it first, so a plugin sees its edits in order. A
+// policy setting three headers then makes one host call or none, not
+// three.
 var (
 	pendingEdits []byte
-	inResponse   bool
+	// forStream: the running callback is a request's (its root's
+	// callbacks have no headers to edit).
+	forStream bool
 )
 
 func (e ResponseEdits) edit(op byte, name, value string) error {
+	if hostEdits {
+		return queueEdit('s', op, name, value)
+	}
 	if name == "" || name[0] == ':' || strings.IndexByte(name, 0) >= 0 || strings.IndexByte(value, 0) >= 0 {
 		return ErrBadArgument
-	}
-	if hostEdits {
-		if len(pendingEdits) > 0 {
-			pendingEdits = append(pendingEdits, 0)
-		}
-		pendingEdits = appendEdit(pendingEdits, op, name, value)
-		if inResponse {
-			return flushEdits()
-		}
-		return nil
 	}
 	// Without wasmgate's extensions every context is created up front,
 	// so the stream is in the table.
@@ -154,23 +173,75 @@ func (e ResponseEdits) edit(op byte, name, value string) error {
 	return nil
 }
 
-// appendEdit encodes an edit as wasmgate.response_header takes it: op,
-// name, NUL, value.
+// queueEdit checks an edit as wasmgate would, so that a bad one is an
+// error now rather than a refused batch later, and adds it to the batch.
+func queueEdit(kind, op byte, name, value string) error {
+	if name == "" || name[0] == ':' || strings.IndexByte(name, 0) >= 0 || strings.IndexByte(value, 0) >= 0 {
+		return ErrBadArgument
+	}
+	need := 1 + 1 + len(name) + 1 + len(value) + 1
+	if editArea != nil && len(pendingEdits)+need > cap(pendingEdits) {
+		// The lent area is full: what it holds goes now, and an edit too
+		// large for it goes alone.
+		if err := flushEdits(); err != nil {
+			return err
+		}
+		if need > cap(pendingEdits) {
+			b := appendEdit(append([]byte(nil), kind), op, name, value)
+			return sendEdits(b)
+		}
+	}
+	if len(pendingEdits) > 0 {
+		pendingEdits = append(pendingEdits, 0)
+	}
+	pendingEdits = appendEdit(append(pendingEdits, kind), op, name, value)
+	return nil
+}
+
+// appendEdit encodes an edit: op, name, NUL, value.
 func appendEdit(b []byte, op byte, name, value string) []byte {
 	return append(append(append(append(b, op), name...), 0), value...)
 }
 
+// sync sends the pending edits before the plugin asks the host anything
+// that could show them.
+func sync() {
+	if len(pendingEdits) > 0 {
+		_ = flushEdits()
+	}
+}
+
+// editArea, when set, is the memory lent to wasmgate for the batch
+// (wasmgate.edit_area): its length, then pendingEdits, whose capacity it
+// bounds.
+var editArea []byte
+
+// endEdits ends a callback's edits: they are sent, or, in the lent area,
+// left for the host to take as the callback returns.
+func endEdits() {
+	if editArea == nil {
+		_ = flushEdits()
+	}
+	forStream = false
+}
+
 // flushEdits sends the pending edits to wasmgate, which applies them to
-// the stream its callback (or the last SetEffectiveContext) is for. The
-// SDK has checked each edit, so a refusal is unexpected: it is logged.
+// the stream its callback (or the last SetEffectiveContext) is for.
 func flushEdits() error {
 	if len(pendingEdits) == 0 {
 		return nil
 	}
-	_, st := host().CallForeign("wasmgate.response_header", pendingEdits)
+	err := sendEdits(pendingEdits)
 	pendingEdits = pendingEdits[:0]
+	return err
+}
+
+// sendEdits is one call of wasmgate.header_edits. The SDK has checked
+// each edit, so a refusal is unexpected: it is logged.
+func sendEdits(b []byte) error {
+	_, st := host().CallForeign("wasmgate.header_edits", b)
 	if err := check(st); err != nil {
-		LogWarn("wasmgate refused response header edits: " + err.Error())
+		LogWarn("wasmgate refused header edits: " + err.Error())
 		return err
 	}
 	return nil
@@ -188,7 +259,7 @@ func applyEdit(op byte, name, value string) error {
 }
 
 // applyLater makes the edits a stream kept, when its response headers
-// come on a host without wasmgate.response_header.
+// come on a host without wasmgate.header_edits.
 func applyLater(st *stream) {
 	st.responding = true
 	for b := bytesToString(st.later); len(b) > 0; {
@@ -203,6 +274,7 @@ func applyLater(st *stream) {
 
 // All returns a copy of every pair, in order.
 func (h HeaderMap) All() ([][2]string, error) {
+	sync()
 	b, st := host().GetMapPairs(uint32(h))
 	if err := check(st); err != nil {
 		return nil, err
@@ -212,6 +284,7 @@ func (h HeaderMap) All() ([][2]string, error) {
 
 // SetAll replaces the whole map.
 func (h HeaderMap) SetAll(pairs [][2]string) error {
+	sync()
 	return check(host().SetMapPairs(uint32(h), encodePairs(pairs)))
 }
 
@@ -281,6 +354,7 @@ func (b Body) Prepend(data []byte) error {
 // (or, from a response phase, its response is replaced). The callback
 // should then return Pause.
 func (s Stream) Respond(status int, headers [][2]string, body []byte) error {
+	sync()
 	return check(host().SendLocalResponse(uint32(status), "", body, encodePairs(headers), -1))
 }
 
@@ -311,12 +385,14 @@ func (s Stream) Property(path ...string) ([]byte, error) { return Property(path.
 
 // SetProperty sets a property (those the host lets plugins write).
 func (s Stream) SetProperty(value []byte, path ...string) error {
+	sync()
 	return check(host().SetProperty(joinPath(path), value))
 }
 
 // Property reads a property outside a request (root context), e.g.
 // ("plugin_name"). See Stream.Property.
 func Property(path ...string) ([]byte, error) {
+	sync()
 	v, st := host().GetProperty(joinPath(path))
 	return v, check(st)
 }
@@ -411,8 +487,10 @@ func onHTTPCallResponse(_, token, headers, bodySize, _ uint32) {
 	}
 	_ = flushEdits()
 	_ = host().SetEffectiveContext(c.stream)
+	forStream = true
 	c.done(Stream{c.stream}, &CalloutResponse{headers: int(headers), bodySize: int(bodySize)})
 	_ = flushEdits()
+	forStream = false
 }
 
 // ---- shared data and queues, shared by every VM of the plugin's host
@@ -558,6 +636,7 @@ func logAt(level LogLevel, msg string) { host().Log(uint32(level), msg) }
 // CallForeign calls a host extension by name (ErrNotFound when the host
 // has none of that name); the result is valid until the callback returns.
 func CallForeign(name string, arg []byte) ([]byte, error) {
+	sync() // another host extension might read the headers
 	v, st := host().CallForeign(name, arg)
 	return v, check(st)
 }

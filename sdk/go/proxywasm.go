@@ -152,7 +152,8 @@ var (
 	lazyContexts bool
 	finishFlag   bool
 	lazyRoot     *root
-	// hostEdits: wasmgate applies response header edits itself.
+	// hostEdits: wasmgate takes header edits in batches (see
+	// pendingEdits), and applies response edits itself.
 	hostEdits bool
 )
 
@@ -232,7 +233,7 @@ func reset() {
 	declared = false
 	lastRoot = nil
 	lazyContexts, finishFlag, lazyRoot, hostEdits = false, false, nil, false
-	pendingEdits, inResponse = pendingEdits[:0], false
+	pendingEdits, forStream = pendingEdits[:0], false
 	hostSHA256 = 0
 }
 
@@ -267,8 +268,9 @@ func newStream(r *root) *stream {
 func streamOf(id uint32) (*stream, bool) {
 	st, ok := streams.get(id)
 	if !ok && lazyContexts && lazyRoot != nil {
-		return newStream(lazyRoot), true
+		st, ok = newStream(lazyRoot), true
 	}
+	forStream = ok
 	return st, ok
 }
 
@@ -277,8 +279,7 @@ func streamOf(id uint32) (*stream, bool) {
 // (a callout would come back to the context), the context is released now
 // and wasmgate told so.
 func after(id uint32, st *stream, p phase, last bool, action Action) uint32 {
-	_ = flushEdits()
-	inResponse = false
+	endEdits()
 	if !finishFlag || !last || p < st.root.last || len(callouts) > 0 && waiting(id) {
 		if !st.inTable {
 			st.inTable = true
@@ -385,7 +386,7 @@ func declarePhases(r *root) {
 	// alone, with response_headers always: that is where the SDK then
 	// applies the edits.
 	_, st := hostcall.Current.CallForeign("wasmgate.declare_phases",
-		[]byte(list+",context_on_first_call,finished_flag,response_header_edits"))
+		[]byte(list+",context_on_first_call,finished_flag,header_edits"))
 	if st == 0 {
 		lazyContexts, finishFlag, lazyRoot, hostEdits = true, true, r, true
 	} else if Status(st) == ErrBadArgument {
@@ -450,7 +451,6 @@ func onResponseHeaders(id, n uint32, eos bool) uint32 {
 			applyLater(st)
 		}
 		if h := st.responseHeaders; h != nil {
-			inResponse = true
 			return after(id, st, phaseResponseHeaders, true, h.OnResponseHeaders(Stream{id}, eos))
 		}
 	}
@@ -460,7 +460,6 @@ func onResponseHeaders(id, n uint32, eos bool) uint32 {
 func onResponseBody(id, size uint32, eos bool) uint32 {
 	if st, ok := streamOf(id); ok {
 		if h := st.responseBody; h != nil {
-			inResponse = true
 			return after(id, st, phaseResponseBody, eos, h.OnResponseBody(Stream{id}, int(size), eos))
 		}
 	}
@@ -470,7 +469,6 @@ func onResponseBody(id, size uint32, eos bool) uint32 {
 func onResponseTrailers(id, n uint32) uint32 {
 	if st, ok := streamOf(id); ok {
 		if h := st.responseTrailers; h != nil {
-			inResponse = true
 			return after(id, st, phaseResponseTrailers, true, h.OnResponseTrailers(Stream{id}))
 		}
 	}
@@ -480,7 +478,7 @@ func onResponseTrailers(id, n uint32) uint32 {
 func onLog(id uint32) {
 	if st, ok := streams.get(id); ok && st.done != nil {
 		st.done.OnDone(Stream{id})
-		_ = flushEdits() // too late to apply, but not to be left for another stream
+		endEdits() // too late to apply, but not to be left for another stream
 	}
 }
 
@@ -537,8 +535,9 @@ const maxFree = 64
 func onTick(id uint32) {
 	if r := roots[id]; r != nil {
 		if t, ok := r.plugin.(Ticker); ok {
+			forStream = false
 			t.OnTick()
-			_ = flushEdits()
+			endEdits()
 		}
 	}
 }
@@ -546,8 +545,9 @@ func onTick(id uint32) {
 func onQueueReady(id, q uint32) {
 	if r := roots[id]; r != nil {
 		if qr, ok := r.plugin.(QueueReceiver); ok {
+			forStream = false
 			qr.OnQueueReady(Queue(q))
-			_ = flushEdits()
+			endEdits()
 		}
 	}
 }

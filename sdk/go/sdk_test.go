@@ -456,7 +456,7 @@ func TestLifecycleSavesCalls(t *testing.T) {
 		}
 	}
 	h := start(t, &plugin{newHTTP: probe(false, false)}, proxytest.Options{})
-	if strings.Join(h.Lifecycle, ",") != "context_on_first_call,finished_flag,response_header_edits" || strings.Join(h.Phases, ",") != "request_headers" {
+	if strings.Join(h.Lifecycle, ",") != "context_on_first_call,finished_flag,header_edits" || strings.Join(h.Phases, ",") != "request_headers" {
 		t.Fatalf("lifecycle %v, phases %v", h.Lifecycle, h.Phases)
 	}
 	for i := 0; i < 3; i++ {
@@ -584,8 +584,8 @@ func TestResponseEdits(t *testing.T) {
 		// call when the callback returned: the plugin, headers-only, was
 		// called once. Without the extension the SDK asked for the
 		// response callback to apply them itself.
-		if n := h.Foreign["wasmgate.response_header"]; refuse && n != 0 || !refuse && n != 1 || calls != 1 {
-			t.Errorf("refused %v: %d calls of wasmgate.response_header, %d calls of the plugin", refuse, n, calls)
+		if n := h.Foreign["wasmgate.header_edits"]; refuse && n != 0 || !refuse && n != 1 || calls != 1 {
+			t.Errorf("refused %v: %d calls of wasmgate.header_edits, %d calls of the plugin", refuse, n, calls)
 		}
 		if !refuse && !s.Finished {
 			t.Error("a headers-only plugin with response edits kept its context")
@@ -595,7 +595,7 @@ func TestResponseEdits(t *testing.T) {
 }
 
 // An edit made in the response phase applies at once: the plugin reads it
-// back in the same callback.
+// back in the same callback (which sends the batch first).
 func TestResponseEditInResponsePhase(t *testing.T) {
 	var seen string
 	h := start(t, &plugin{newHTTP: func() proxywasm.HTTP { return &lateEdit{seen: &seen} }}, proxytest.Options{})
@@ -605,8 +605,8 @@ func TestResponseEditInResponsePhase(t *testing.T) {
 	if seen != "1" || s.ResponseHeader("x-late") != "1" {
 		t.Fatalf("read back %q, response %v", seen, s.Response)
 	}
-	if n := h.Foreign["wasmgate.response_header"]; n != 1 {
-		t.Fatalf("%d calls of wasmgate.response_header, want 1", n)
+	if n := h.Foreign["wasmgate.header_edits"]; n != 1 {
+		t.Fatalf("%d calls of wasmgate.header_edits, want 1", n)
 	}
 	s.Complete()
 }
@@ -624,3 +624,51 @@ func (l *lateEdit) OnResponseHeaders(s proxywasm.Stream, _ bool) proxywasm.Actio
 type requestOnly func(proxywasm.Stream) proxywasm.Action
 
 func (f requestOnly) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action { return f(s) }
+
+// TestRequestHeaderEdits: on wasmgate a callback's edits of the request
+// headers go in batches: the plugin reading a header back sends those
+// made so far first, so it sees them, and the rest go as the callback
+// returns; a pseudo-header is edited at once. Without the extension each
+// edit is a host call of its own. Either way the request ends the same.
+func TestRequestHeaderEdits(t *testing.T) {
+	for _, refuse := range []bool{false, true} {
+		var seen string
+		h := start(t, &plugin{newHTTP: func() proxywasm.HTTP {
+			return requestOnly(func(s proxywasm.Stream) proxywasm.Action {
+				m := s.RequestHeaders()
+				_ = m.Set("x-a", "1")
+				_ = m.Remove("x-in")
+				_ = m.Add("x-b", "2")
+				seen, _ = m.Get("x-a")
+				_ = m.Set(":path", "/rewritten")
+				_ = m.Set("x-c", "3")
+				_ = s.ResponseEdits().Set("x-r", "4")
+				if !refuse {
+					// Checked as the batch is made, not refused with it.
+					for _, err := range []error{m.Set("x-nul", "a\x00b"), m.Add("", "v")} {
+						if !errors.Is(err, proxywasm.ErrBadArgument) {
+							t.Errorf("a bad edit gave %v", err)
+						}
+					}
+				}
+				return proxywasm.Continue
+			})
+		}}, proxytest.Options{RefuseLifecycle: refuse})
+		s := h.NewStream()
+		s.RequestHeaders(get, true)
+		got := fmt.Sprint(s.Request)
+		want := "[[:method GET] [:path /rewritten] [:authority example.com] [x-a 1] [x-b 2] [x-c 3]]"
+		if seen != "1" || got != want {
+			t.Errorf("refused %v: read back %q, request %s, want %s", refuse, seen, got, want)
+		}
+		// The read sent three edits, the end of the callback two more.
+		if n := h.Foreign["wasmgate.header_edits"]; refuse && n != 0 || !refuse && n != 2 {
+			t.Errorf("refused %v: %d calls of wasmgate.header_edits", refuse, n)
+		}
+		s.ResponseHeaders([][2]string{{":status", "200"}}, true)
+		if s.ResponseHeader("x-r") != "4" {
+			t.Errorf("refused %v: response %v", refuse, s.Response)
+		}
+		s.Complete()
+	}
+}

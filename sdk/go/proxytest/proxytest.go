@@ -59,9 +59,9 @@ type Options struct {
 	// LogLevel is the lowest level the host keeps (default trace).
 	LogLevel proxywasm.LogLevel
 	// RefuseLifecycle answers the wasmgate names of the phase
-	// declaration (the lifecycle, response_header_edits) as a wasmgate
-	// that does not know them would: the whole list refused. The
-	// emulator then has no wasmgate.response_header either.
+	// declaration (the lifecycle, header_edits) as a wasmgate that does
+	// not know them would: the whole list refused. The emulator then has
+	// no wasmgate.header_edits either.
 	RefuseLifecycle bool
 	// NoSHA256 leaves out wasmgate.sha256, as a host other than wasmgate
 	// would: proxywasm.SHA256 then hashes in the plugin.
@@ -89,7 +89,7 @@ type Host struct {
 	// them when it declared none.
 	Phases []string
 	// Lifecycle lists what the plugin agreed with the host besides its
-	// phases (context_on_first_call, finished_flag, response_header_edits),
+	// phases (context_on_first_call, finished_flag, header_edits),
 	// as wasmgate takes them: see the gateway's pluginhost package.
 	Lifecycle []string
 
@@ -97,7 +97,8 @@ type Host struct {
 	TickPeriod time.Duration
 	// Foreign counts the plugin's calls of each foreign function the
 	// emulator has (wasmgate.declare_phases, wasmgate.sha256 and
-	// wasmgate.response_header, which takes a callback's edits at once).
+	// wasmgate.header_edits, which takes a callback's header edits at
+	// once).
 	Foreign map[string]int
 
 	shared    map[string]sharedValue
@@ -199,7 +200,7 @@ type Stream struct {
 	Finished bool
 	touched  bool // the plugin has been called for this context
 	// edits are the plugin's response header edits made before the
-	// response came (wasmgate.response_header), applied as wasmgate does.
+	// response came (wasmgate.header_edits), applied as wasmgate does.
 	edits      []responseEdit
 	responding bool
 }
@@ -842,29 +843,8 @@ func (h *impl) GetMetric(id uint32) (uint64, uint32) {
 }
 
 func (h *impl) CallForeign(name string, arg []byte) ([]byte, uint32) {
-	if name == "wasmgate.response_header" && !h.opts.RefuseLifecycle {
-		// One edit or several, each op, name, NUL, value, separated by
-		// NULs; a batch with a bad edit is refused whole, as wasmgate does.
-		s := h.stream()
-		parts := strings.Split(string(arg), "\x00")
-		if s == nil || len(arg) < 2 || len(parts)%2 != 0 {
-			return nil, stBadArgument
-		}
-		for i := 0; i < len(parts); i += 2 {
-			if k := parts[i]; len(k) < 2 || !strings.Contains("ard", k[:1]) || k[1] == ':' {
-				return nil, stBadArgument
-			}
-		}
-		h.Foreign[name]++
-		for i := 0; i < len(parts); i += 2 {
-			op, k, v := parts[i][0], parts[i][1:], parts[i+1]
-			if s.responding {
-				editPairs(&s.Response, op, k, v)
-			} else {
-				s.edits = append(s.edits, responseEdit{op, k, v})
-			}
-		}
-		return nil, stOK
+	if name == "wasmgate.header_edits" && !h.opts.RefuseLifecycle {
+		return nil, h.headerEdits(arg)
 	}
 	if name == "wasmgate.sha256" && !h.opts.NoSHA256 {
 		h.Foreign[name]++
@@ -876,7 +856,7 @@ func (h *impl) CallForeign(name string, arg []byte) ([]byte, uint32) {
 		var phases, lifecycle []string
 		for _, p := range strings.Split(string(arg), ",") {
 			switch p {
-			case "context_on_first_call", "finished_flag", "response_header_edits":
+			case "context_on_first_call", "finished_flag", "header_edits":
 				if h.opts.RefuseLifecycle {
 					return nil, stBadArgument
 				}
@@ -893,6 +873,37 @@ func (h *impl) CallForeign(name string, arg []byte) ([]byte, uint32) {
 		return nil, stOK
 	}
 	return nil, stNotFound
+}
+
+// headerEdits takes a batch of header edits as wasmgate does: each a
+// kind ('q' request, 's' response), an op, a name, a NUL and the value,
+// separated by NULs; a batch with a bad edit is refused whole. Request
+// edits apply at once; response edits wait for the response.
+func (h *impl) headerEdits(arg []byte) uint32 {
+	s := h.stream()
+	parts := strings.Split(string(arg), "\x00")
+	if s == nil || len(arg) < 3 || len(parts)%2 != 0 {
+		return stBadArgument
+	}
+	for i := 0; i < len(parts); i += 2 {
+		k := parts[i]
+		if len(k) < 3 || k[0] != 'q' && k[0] != 's' || !strings.Contains("ard", k[1:2]) || k[2] == ':' {
+			return stBadArgument
+		}
+	}
+	h.Foreign["wasmgate.header_edits"]++
+	for i := 0; i < len(parts); i += 2 {
+		kind, op, k, v := parts[i][0], parts[i][1], parts[i][2:], parts[i+1]
+		switch {
+		case kind == 'q':
+			editPairs(&s.Request, op, k, v)
+		case s.responding:
+			editPairs(&s.Response, op, k, v)
+		default:
+			s.edits = append(s.edits, responseEdit{op, k, v})
+		}
+	}
+	return stOK
 }
 
 // ---- helpers
