@@ -255,6 +255,12 @@ func TestE2EPluginHotSwap(t *testing.T) {
 	noop, _ := os.ReadFile(fixturePath(t, "noop"))
 	stamp, _ := os.ReadFile(fixturePath(t, "add_header"))
 	writeFile(t, module, string(noop))
+	// Written well before the gateway starts: the load's reading of it is
+	// the watcher's first, and the watcher need not read it again.
+	old := time.Now().Add(-time.Minute)
+	if err := os.Chtimes(module, old, old); err != nil {
+		t.Fatal(err)
+	}
 	g := startGateway(t, "[gateway]\nwatch_interval = \"50ms\"\n"+publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
 [[plugins]]
 name = "p"
@@ -265,6 +271,10 @@ path_prefix = "/"
 upstream = "backend"
 plugins = ["p"]
 `, module))
+	time.Sleep(200 * time.Millisecond) // several ticks
+	if n := g.G.ModuleReads(); n != 0 {
+		t.Fatalf("the watcher read the module loaded from an old file %d times", n)
+	}
 	l := startLoad(t, g.URL+"/swap", 6)
 	client := newClient(t)
 	for i := 0; i < 20; i++ {

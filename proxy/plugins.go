@@ -56,6 +56,10 @@ func buildPlugins(cfg *config.Config, prev *Snapshot, log zerolog.Logger, callou
 	var errs []error
 	for i, pc := range cfg.Plugins {
 		path := cfg.ModulePath(pc)
+		// The file's metadata before it is read, so that the watcher's
+		// first tick need not read and hash it again (see unchanged).
+		fi, _ := os.Stat(path)
+		readAt := time.Now()
 		data, err := os.ReadFile(path)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("plugins[%d].module: %w", i, err))
@@ -88,7 +92,7 @@ func buildPlugins(cfg *config.Config, prev *Snapshot, log zerolog.Logger, callou
 			errs = append(errs, fmt.Errorf("plugins[%d].module: %w", i, err))
 			continue
 		}
-		lp := &loadedPlugin{slot: pluginhost.NewSlot(p), key: key, file: hash}
+		lp := &loadedPlugin{slot: pluginhost.NewSlot(p), key: key, file: hash, seen: fi, seenAt: readAt}
 		out[pc.Name] = lp
 		fresh = append(fresh, lp)
 	}
