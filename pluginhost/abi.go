@@ -361,23 +361,32 @@ func lookupMetric(id uint64) *metric {
 }
 
 func hIncrementMetric(_ *VM, s []uint64) uint32 {
-	m := lookupMetric(s[0])
-	if m == nil {
-		return stNotFound
+	m, st := incrementable(s[0], int64(s[1]))
+	if st == stOK {
+		m.add(int64(s[1]))
 	}
-	delta := int64(s[1])
-	switch m.kind {
-	case 0:
-		if delta < 0 {
-			return stBadArgument
-		}
+	return st
+}
+
+// incrementable finds the counter or gauge id that delta may be added
+// to: a counter only grows.
+func incrementable(id uint64, delta int64) (*metric, uint32) {
+	m := lookupMetric(id)
+	switch {
+	case m == nil:
+		return nil, stNotFound
+	case m.kind == 0 && delta < 0, m.kind > 1:
+		return nil, stBadArgument
+	}
+	return m, stOK
+}
+
+func (m *metric) add(delta int64) {
+	if m.kind == 0 {
 		m.counter.Add(uint64(delta))
-	case 1:
+	} else {
 		m.gauge.Add(delta)
-	default:
-		return stBadArgument
 	}
-	return stOK
 }
 
 func hRecordMetric(_ *VM, s []uint64) uint32 {

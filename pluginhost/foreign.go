@@ -46,8 +46,8 @@ func hForeignCall(vm *VM, s []uint64) uint32 {
 		return vm.declarePhases(args)
 	case resultAreaName:
 		return vm.setResultArea(args)
-	case headerEditsName:
-		return vm.headerEdits(args)
+	case editsName:
+		return vm.edits(args)
 	case editAreaName:
 		return vm.setEditArea(args)
 	case sha256Name:
@@ -97,7 +97,7 @@ const sha256Name = "wasmgate.sha256"
 //     proxy_on_delete would: it has no later callback and nothing pending.
 //     The host then calls nothing more for that context.
 //
-// The name header_edits asks whether the host has headerEditsName and
+// The name edits asks whether the host has editsName and
 // editAreaName; it changes nothing. A host without these names
 // answers BadArgument to the whole list, and the SDK declares again
 // without them.
@@ -122,8 +122,8 @@ func (vm *VM) declarePhases(args []byte) uint32 {
 		case "finished_flag":
 			flag = true
 			continue
-		case "header_edits":
-			continue // a question: the host has wasmgate.header_edits
+		case "edits":
+			continue // a question: the host has wasmgate.edits
 		}
 		i := slices.IndexFunc(declarable[:], func(ph int) bool { return phases[ph].label == name })
 		if i < 0 {

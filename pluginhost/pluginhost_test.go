@@ -232,9 +232,10 @@ func TestHostServices(t *testing.T) {
 	h := &ctx.Request.Header
 	// define, increment, get, set, get, stale-cas set (8), foreign,
 	// property, log level, response edit, pseudo-header edit (2), a batch
-	// of edits, a batch with a pseudo-header edit (2), request edits
-	if got := string(h.Peek("x-host-status")); got != "00000800002020" {
-		t.Errorf("statuses %q, want 00000800002020", got)
+	// of edits, a batch with a pseudo-header edit (2), request edits, a
+	// metric increment in a batch
+	if got := string(h.Peek("x-host-status")); got != "000008000020200" {
+		t.Errorf("statuses %q, want 000008000020200", got)
 	}
 	if got, drop := string(h.Peek("x-q")), h.Peek("x-drop"); got != "yes" || drop != nil {
 		t.Errorf("request edits: x-q %q (want yes), x-drop %q (want none)", got, drop)
@@ -258,8 +259,8 @@ func TestHostServices(t *testing.T) {
 	if got := string(h.Peek("x-path")); got != "/a/b?x=1" {
 		t.Errorf("request.path %q", got)
 	}
-	if got := string(h.Peek("x-counter")); got != "2" {
-		t.Errorf("counter %q, want 2", got)
+	if got := string(h.Peek("x-counter")); got != "5" {
+		t.Errorf("counter %q, want 5 (2, then 3 in a batch)", got)
 	}
 	if got, want := string(h.Peek("x-sha256")), fmt.Sprintf("%x", sha256.Sum256([]byte("ping"))); got != want {
 		t.Errorf("wasmgate.sha256 %q, want %q", got, want)

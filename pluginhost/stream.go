@@ -32,7 +32,7 @@ type Stream struct {
 	// it); finished: the guest has released it (see finishedFlag).
 	touched, finished bool
 	// idx is the stream's place in the chain; edits says whether it left
-	// response header edits in its request's (see headerEditsName).
+	// response header edits in its request's (see editsName).
 	idx   uint8
 	edits bool
 }
@@ -56,7 +56,7 @@ type Request struct {
 	n       int
 
 	// edits are response header edits plugins made before the response
-	// came (see headerEditsName), kept with the request so that their
+	// came (see editsName), kept with the request so that their
 	// memory is reused: records of stream index, op, name and value.
 	edits []byte
 	// responding: the response phase has begun, so edits apply at once.
@@ -156,39 +156,46 @@ func (r *Request) ResponseHeaders() (Action, error) {
 	}, true)
 }
 
-// headerEditsName is the foreign function with which a plugin sends
-// header edits in a batch: one host call for what would be several, or
-// none when the plugin lent an edit area (see editAreaName). An edit is
-// a kind ('q' the request's headers, 's' the response's), an op ('a' add,
-// 'r' replace every value, 'd' remove), the header name, a NUL and the
-// value; edits are separated by NULs (headers hold no NUL, so this is
-// unambiguous). A batch with any bad edit is refused whole.
+// editsName is the foreign function with which a plugin sends the
+// changes it would otherwise make one host call each for, in a batch: one
+// host call for several, or none when the plugin lent an edit area (see
+// editAreaName). An edit is a kind, an op, a name, a NUL and a value;
+// edits are separated by NULs (headers hold no NUL, so this is
+// unambiguous). A batch with any bad edit is refused whole. The kinds:
 //
-// Request edits apply at once, in order, as proxy_replace_header_map_value
-// and its kin would; pseudo-headers (the request line, the status) are
-// not edited in batches. Response edits may come before the response exists, from a
-// request phase: they apply where the plugin's proxy_on_response_headers
-// would be called (so to an upstream's or a direct response, not to a
-// local response or a gateway error), in the order made; once the
-// response phase has begun they apply at once. A policy that only sets
-// response headers (rate-limit's X-RateLimit-*, transform's fixed ones)
-// then needs no response callback, and its request costs one call into
-// the VM, not two: the second is the dearer, as the guest's code and data
-// have gone cold by then. Kong's PDK does the same with
-// kong.response.set_header in the access phase. A plugin that declares
-// "header_edits" in wasmgate.declare_phases learns whether the host has
-// it.
-const headerEditsName = "wasmgate.header_edits"
+//   - 'q', the request's headers, and 's', the response's: op 'a' add,
+//     'r' replace every value or 'd' remove, then the header's name and
+//     value. Pseudo-headers (the request line, the status) are not edited
+//     in batches. Request edits apply at once, in order, as
+//     proxy_replace_header_map_value and its kin would.
+//   - 'm', a metric: op 'a', the id proxy_define_metric gave, and the
+//     delta to add to that counter or gauge, both in decimal: what
+//     proxy_increment_metric does. A policy counting every request then
+//     counts with no host call.
+//
+// Response edits may come before the response exists, from a request
+// phase: they apply where the plugin's proxy_on_response_headers would be
+// called (so to an upstream's or a direct response, not to a local
+// response or a gateway error), in the order made; once the response
+// phase has begun they apply at once. A policy that only sets response
+// headers (rate-limit's X-RateLimit-*, transform's fixed ones) then needs
+// no response callback, and its request costs one call into the VM, not
+// two: the second is the dearer, as the guest's code and data have gone
+// cold by then. Kong's PDK does the same with kong.response.set_header in
+// the access phase. A plugin that declares "edits" in
+// wasmgate.declare_phases learns whether the host has this and the edit
+// area.
+const editsName = "wasmgate.edits"
 
 // editAreaName is the foreign function with which a starting plugin lends
-// the host a buffer of its memory for header edits (8 bytes of arguments:
+// the host a buffer of its memory for edits (8 bytes of arguments:
 // address and length, little-endian). The buffer starts with the length,
 // a little-endian u32, of the batch that follows it, in
-// wasmgate.header_edits' form. When a callback returns, the host applies
+// wasmgate.edits' form. When a callback returns, the host applies
 // the batch there and sets the length to 0: a policy that only edits
-// headers then makes no host call at all. A plugin that must observe its
+// headers and counts then makes no host call at all. A plugin that must observe its
 // edits before the callback ends (reading a header back, say) sends them
-// with wasmgate.header_edits first, and sets the length to 0 itself.
+// with wasmgate.edits first, and sets the length to 0 itself.
 const editAreaName = "wasmgate.edit_area"
 
 func (vm *VM) setEditArea(args []byte) uint32 {
@@ -215,7 +222,7 @@ func (vm *VM) takeEdits() {
 	st := uint32(stInvalidMemory)
 	if n <= vm.editLen-4 {
 		if b, ok := mem.Read(vm.editPtr+4, n); ok {
-			st = vm.headerEdits(b)
+			st = vm.edits(b)
 		}
 	}
 	mem.WriteUint32Le(vm.editPtr, 0)
@@ -225,49 +232,73 @@ func (vm *VM) takeEdits() {
 	}
 }
 
-func (vm *VM) headerEdits(arg []byte) uint32 {
+func (vm *VM) edits(arg []byte) uint32 {
 	s := vm.cur
-	if s == nil || s.root || s.req == nil || len(arg) < 3 {
+	stream := s != nil && !s.root && s.req != nil
+	if len(arg) < 3 {
 		return stBadArgument
 	}
 	for rest := arg; rest != nil; {
-		var ok bool
-		if _, _, _, _, rest, ok = nextEdit(rest); !ok {
+		kind, _, name, value, next, ok := nextEdit(rest)
+		if !ok || kind != 'm' && !stream {
 			return stBadArgument
 		}
+		if kind == 'm' {
+			if _, _, ok := metricEdit(name, value); !ok {
+				return stBadArgument
+			}
+		}
+		rest = next
 	}
 	for rest := arg; rest != nil; {
 		kind, op, name, value, next, _ := nextEdit(rest)
 		rest = next
-		if kind == 'q' {
+		switch {
+		case kind == 'm':
+			m, delta, _ := metricEdit(name, value)
+			m.add(delta)
+		case kind == 'q':
 			s.setHeader(mapRequestHeads, name, value, op)
-			continue
-		}
-		if s.req.responding {
+		case s.req.responding:
 			s.setHeader(mapResponseHeads, name, value, op)
-			continue
+		default:
+			r := s.req
+			r.edits = append(r.edits, s.idx, op, byte(len(name)), byte(len(name)>>8))
+			r.edits = binary.LittleEndian.AppendUint32(r.edits, uint32(len(value)))
+			r.edits = append(append(r.edits, name...), value...)
+			s.edits = true
 		}
-		r := s.req
-		r.edits = append(r.edits, s.idx, op, byte(len(name)), byte(len(name)>>8))
-		r.edits = binary.LittleEndian.AppendUint32(r.edits, uint32(len(value)))
-		r.edits = append(append(r.edits, name...), value...)
-		s.edits = true
 	}
 	return stOK
 }
 
-// nextEdit splits the first edit off a batch of header edits; rest is nil
-// after the last. ok is false for a malformed edit: an unknown kind or
-// op, a missing NUL, an empty, pseudo- or overlong name, or an empty edit
-// after a separator.
+// metricEdit reads a metric increment of a batch: the metric's id and
+// the delta, in decimal, as proxy_increment_metric takes them.
+func metricEdit(name, value []byte) (*metric, int64, bool) {
+	id, err := strconv.ParseUint(b2s(name), 10, 32)
+	if err != nil {
+		return nil, 0, false
+	}
+	delta, err := strconv.ParseInt(b2s(value), 10, 64)
+	if err != nil {
+		return nil, 0, false
+	}
+	m, st := incrementable(id, delta)
+	return m, delta, st == stOK
+}
+
+// nextEdit splits the first edit off a batch; rest is nil after the last.
+// ok is false for a malformed edit: an unknown kind or op (a metric's is
+// 'a'), a missing NUL, an empty, pseudo- or overlong name, or an empty
+// edit after a separator.
 func nextEdit(b []byte) (kind, op byte, name, value, rest []byte, ok bool) {
 	if len(b) < 3 {
 		return 0, 0, nil, nil, nil, false
 	}
 	kind, op = b[0], b[1]
 	name, after, found := bytes.Cut(b[2:], []byte{0})
-	if kind != 'q' && kind != 's' || op != 'a' && op != 'r' && op != 'd' || !found ||
-		len(name) == 0 || name[0] == ':' || len(name) > 0xffff {
+	if kind != 'q' && kind != 's' && kind != 'm' || op != 'a' && (kind == 'm' || op != 'r' && op != 'd') ||
+		!found || len(name) == 0 || name[0] == ':' || len(name) > 0xffff {
 		return 0, 0, nil, nil, nil, false
 	}
 	value, rest, more := bytes.Cut(after, []byte{0})

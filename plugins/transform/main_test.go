@@ -39,8 +39,8 @@ func TestHeaders(t *testing.T) {
 	// host applies, sent with the request's edits in one host call (on
 	// wasmgate, in none: the edit area): the plugin is called once per
 	// request.
-	if strings.Join(h.Phases, ",") != "request_headers" || h.Foreign["wasmgate.header_edits"] != 1 {
-		t.Fatalf("header-only transform declared %v, sent its edits in %d calls", h.Phases, h.Foreign["wasmgate.header_edits"])
+	if strings.Join(h.Phases, ",") != "request_headers" || h.Foreign["wasmgate.edits"] != 1 {
+		t.Fatalf("header-only transform declared %v, sent its edits in %d calls", h.Phases, h.Foreign["wasmgate.edits"])
 	}
 
 	// A rename reads the response: that needs the response phase.

@@ -2,6 +2,7 @@ package proxywasm
 
 import (
 	"crypto/sha256"
+	"strconv"
 	"strings"
 	"time"
 	"unsafe"
@@ -113,7 +114,7 @@ func (h HeaderMap) Remove(name string) error {
 // upstream's or a direct response, not to a local response or a gateway
 // error), in the order made; made once the response headers have come,
 // they apply at once. On wasmgate the host applies them (see
-// wasmgate.header_edits below), and the request costs the plugin one call
+// wasmgate.edits below), and the request costs the plugin one call
 // fewer; on other hosts the SDK keeps them and applies them in the
 // response-headers callback. Names may not be pseudo-headers, and
 // neither names nor values may hold a NUL.
@@ -136,11 +137,13 @@ func (e ResponseEdits) Add(name, value string) error { return e.edit('a', name, 
 // Remove deletes the header.
 func (e ResponseEdits) Remove(name string) error { return e.edit('d', name, "") }
 
-// On wasmgate, a callback's edits of the request's headers and its
-// response edits are batched (pendingEdits): each a kind ('q' request,
-// 's' response), an op, the name, a NUL and the value, separated by NULs.
+// On wasmgate, a callback's edits of the request's headers, its response
+// edits and its counter and gauge increments are batched (pendingEdits):
+// each a kind ('q' request, 's' response, 'm' metric), an op, the name
+// (a metric's id), a NUL and the value (a metric's delta), separated by
+// NULs.
 // The batch goes to the host when the callback returns, in one call of
-// wasmgate.header_edits or, when the plugin lent an edit area, in no call
+// wasmgate.edits or, when the plugin lent an edit area, in no call
 // at all (see abi_wasip1.go); before anything that could observe the
 // headers (reading one back, a property, a local response, another
 // context), sync sends it first, so a plugin sees its edits in order. A
@@ -179,23 +182,26 @@ func queueEdit(kind, op byte, name, value string) error {
 	if name == "" || name[0] == ':' || strings.IndexByte(name, 0) >= 0 || strings.IndexByte(value, 0) >= 0 {
 		return ErrBadArgument
 	}
-	need := 1 + 1 + len(name) + 1 + len(value) + 1
-	if editArea != nil && len(pendingEdits)+need > cap(pendingEdits) {
-		// The lent area is full: what it holds goes now, and an edit too
-		// large for it goes alone.
-		if err := flushEdits(); err != nil {
-			return err
-		}
-		if need > cap(pendingEdits) {
-			b := appendEdit(append([]byte(nil), kind), op, name, value)
-			return sendEdits(b)
-		}
+	if !room(1 + 1 + len(name) + 1 + len(value) + 1) {
+		// Too large for the lent area: alone.
+		return sendEdits(appendEdit(append([]byte(nil), kind), op, name, value))
 	}
 	if len(pendingEdits) > 0 {
 		pendingEdits = append(pendingEdits, 0)
 	}
 	pendingEdits = appendEdit(append(pendingEdits, kind), op, name, value)
 	return nil
+}
+
+// room makes room in the batch for an edit of need bytes: when the lent
+// area cannot take it, what it holds goes now. It is false for an edit
+// larger than the area.
+func room(need int) bool {
+	if editArea == nil || len(pendingEdits)+need <= cap(pendingEdits) {
+		return true
+	}
+	_ = flushEdits()
+	return need <= cap(pendingEdits)
 }
 
 // appendEdit encodes an edit: op, name, NUL, value.
@@ -236,10 +242,10 @@ func flushEdits() error {
 	return err
 }
 
-// sendEdits is one call of wasmgate.header_edits. The SDK has checked
+// sendEdits is one call of wasmgate.edits. The SDK has checked
 // each edit, so a refusal is unexpected: it is logged.
 func sendEdits(b []byte) error {
-	_, st := host().CallForeign("wasmgate.header_edits", b)
+	_, st := host().CallForeign("wasmgate.edits", b)
 	if err := check(st); err != nil {
 		LogWarn("wasmgate refused header edits: " + err.Error())
 		return err
@@ -259,7 +265,7 @@ func applyEdit(op byte, name, value string) error {
 }
 
 // applyLater makes the edits a stream kept, when its response headers
-// come on a host without wasmgate.header_edits.
+// come on a host without wasmgate.edits.
 func applyLater(st *stream) {
 	st.responding = true
 	for b := bytesToString(st.later); len(b) > 0; {
@@ -585,19 +591,47 @@ func NewHistogram(name string) (Histogram, error) {
 	return Histogram(id), check(st)
 }
 
-// Add increments the counter.
-func (c Counter) Add(n uint64) error { return check(host().IncrementMetric(uint32(c), int64(n))) }
+// Add increments the counter. On wasmgate the increment goes with the
+// callback's batch of edits (see pendingEdits): counting every request
+// costs no host call.
+func (c Counter) Add(n uint64) error {
+	if int64(n) < 0 {
+		return ErrBadArgument // a counter's delta beyond int64: the host's refusal
+	}
+	return increment(uint32(c), int64(n))
+}
 
 // Value is the counter's value.
 func (c Counter) Value() (uint64, error) { return metricValue(uint32(c)) }
 
-// Set sets the gauge; Add moves it by delta.
-func (g Gauge) Set(v uint64) error        { return check(host().RecordMetric(uint32(g), v)) }
-func (g Gauge) Add(delta int64) error     { return check(host().IncrementMetric(uint32(g), delta)) }
+// Set sets the gauge; Add moves it by delta, as Counter.Add does.
+func (g Gauge) Set(v uint64) error {
+	sync()
+	return check(host().RecordMetric(uint32(g), v))
+}
+func (g Gauge) Add(delta int64) error     { return increment(uint32(g), delta) }
 func (g Gauge) Value() (uint64, error)    { return metricValue(uint32(g)) }
 func (h Histogram) Record(v uint64) error { return check(host().RecordMetric(uint32(h), v)) }
 
+// increment adds delta to a counter or gauge: in the batch on wasmgate,
+// during a request's callback.
+func increment(id uint32, delta int64) error {
+	if !hostEdits || !forStream {
+		return check(host().IncrementMetric(id, delta))
+	}
+	if !room(2 + 10 + 1 + 20 + 1) {
+		return check(host().IncrementMetric(id, delta))
+	}
+	if len(pendingEdits) > 0 {
+		pendingEdits = append(pendingEdits, 0)
+	}
+	pendingEdits = strconv.AppendUint(append(pendingEdits, 'm', 'a'), uint64(id), 10)
+	pendingEdits = strconv.AppendInt(append(pendingEdits, 0), delta, 10)
+	return nil
+}
+
 func metricValue(id uint32) (uint64, error) {
+	sync()
 	v, st := host().GetMetric(id)
 	return v, check(st)
 }

@@ -270,8 +270,14 @@ func streamOf(id uint32) (*stream, bool) {
 	if !ok && lazyContexts && lazyRoot != nil {
 		st, ok = newStream(lazyRoot), true
 	}
-	forStream = ok
 	return st, ok
+}
+
+// enter is the Stream a request's callback gets; from here until the
+// callback ends (endEdits), edits and counts are batched.
+func enter(id uint32) Stream {
+	forStream = true
+	return Stream{id}
 }
 
 // after ends callback p of a request: when it was the last part (a body
@@ -386,7 +392,7 @@ func declarePhases(r *root) {
 	// alone, with response_headers always: that is where the SDK then
 	// applies the edits.
 	_, st := hostcall.Current.CallForeign("wasmgate.declare_phases",
-		[]byte(list+",context_on_first_call,finished_flag,header_edits"))
+		[]byte(list+",context_on_first_call,finished_flag,edits"))
 	if st == 0 {
 		lazyContexts, finishFlag, lazyRoot, hostEdits = true, true, r, true
 	} else if Status(st) == ErrBadArgument {
@@ -422,7 +428,7 @@ func is[T any](h HTTP) bool { _, ok := h.(T); return ok }
 
 func onRequestHeaders(id, n uint32, eos bool) uint32 {
 	if st, ok := streamOf(id); ok {
-		return after(id, st, phaseRequestHeaders, true, st.h.OnRequestHeaders(Stream{id}, eos))
+		return after(id, st, phaseRequestHeaders, true, st.h.OnRequestHeaders(enter(id), eos))
 	}
 	return 0
 }
@@ -430,7 +436,7 @@ func onRequestHeaders(id, n uint32, eos bool) uint32 {
 func onRequestBody(id, size uint32, eos bool) uint32 {
 	if st, ok := streamOf(id); ok {
 		if h := st.requestBody; h != nil {
-			return after(id, st, phaseRequestBody, eos, h.OnRequestBody(Stream{id}, int(size), eos))
+			return after(id, st, phaseRequestBody, eos, h.OnRequestBody(enter(id), int(size), eos))
 		}
 	}
 	return 0
@@ -439,7 +445,7 @@ func onRequestBody(id, size uint32, eos bool) uint32 {
 func onRequestTrailers(id, n uint32) uint32 {
 	if st, ok := streamOf(id); ok {
 		if h := st.requestTrailers; h != nil {
-			return after(id, st, phaseRequestTrailers, true, h.OnRequestTrailers(Stream{id}))
+			return after(id, st, phaseRequestTrailers, true, h.OnRequestTrailers(enter(id)))
 		}
 	}
 	return 0
@@ -451,7 +457,7 @@ func onResponseHeaders(id, n uint32, eos bool) uint32 {
 			applyLater(st)
 		}
 		if h := st.responseHeaders; h != nil {
-			return after(id, st, phaseResponseHeaders, true, h.OnResponseHeaders(Stream{id}, eos))
+			return after(id, st, phaseResponseHeaders, true, h.OnResponseHeaders(enter(id), eos))
 		}
 	}
 	return 0
@@ -460,7 +466,7 @@ func onResponseHeaders(id, n uint32, eos bool) uint32 {
 func onResponseBody(id, size uint32, eos bool) uint32 {
 	if st, ok := streamOf(id); ok {
 		if h := st.responseBody; h != nil {
-			return after(id, st, phaseResponseBody, eos, h.OnResponseBody(Stream{id}, int(size), eos))
+			return after(id, st, phaseResponseBody, eos, h.OnResponseBody(enter(id), int(size), eos))
 		}
 	}
 	return 0
@@ -469,7 +475,7 @@ func onResponseBody(id, size uint32, eos bool) uint32 {
 func onResponseTrailers(id, n uint32) uint32 {
 	if st, ok := streamOf(id); ok {
 		if h := st.responseTrailers; h != nil {
-			return after(id, st, phaseResponseTrailers, true, h.OnResponseTrailers(Stream{id}))
+			return after(id, st, phaseResponseTrailers, true, h.OnResponseTrailers(enter(id)))
 		}
 	}
 	return 0
@@ -477,7 +483,7 @@ func onResponseTrailers(id, n uint32) uint32 {
 
 func onLog(id uint32) {
 	if st, ok := streams.get(id); ok && st.done != nil {
-		st.done.OnDone(Stream{id})
+		st.done.OnDone(enter(id))
 		endEdits() // too late to apply, but not to be left for another stream
 	}
 }

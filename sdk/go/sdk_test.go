@@ -456,7 +456,7 @@ func TestLifecycleSavesCalls(t *testing.T) {
 		}
 	}
 	h := start(t, &plugin{newHTTP: probe(false, false)}, proxytest.Options{})
-	if strings.Join(h.Lifecycle, ",") != "context_on_first_call,finished_flag,header_edits" || strings.Join(h.Phases, ",") != "request_headers" {
+	if strings.Join(h.Lifecycle, ",") != "context_on_first_call,finished_flag,edits" || strings.Join(h.Phases, ",") != "request_headers" {
 		t.Fatalf("lifecycle %v, phases %v", h.Lifecycle, h.Phases)
 	}
 	for i := 0; i < 3; i++ {
@@ -584,8 +584,8 @@ func TestResponseEdits(t *testing.T) {
 		// call when the callback returned: the plugin, headers-only, was
 		// called once. Without the extension the SDK asked for the
 		// response callback to apply them itself.
-		if n := h.Foreign["wasmgate.header_edits"]; refuse && n != 0 || !refuse && n != 1 || calls != 1 {
-			t.Errorf("refused %v: %d calls of wasmgate.header_edits, %d calls of the plugin", refuse, n, calls)
+		if n := h.Foreign["wasmgate.edits"]; refuse && n != 0 || !refuse && n != 1 || calls != 1 {
+			t.Errorf("refused %v: %d calls of wasmgate.edits, %d calls of the plugin", refuse, n, calls)
 		}
 		if !refuse && !s.Finished {
 			t.Error("a headers-only plugin with response edits kept its context")
@@ -605,8 +605,8 @@ func TestResponseEditInResponsePhase(t *testing.T) {
 	if seen != "1" || s.ResponseHeader("x-late") != "1" {
 		t.Fatalf("read back %q, response %v", seen, s.Response)
 	}
-	if n := h.Foreign["wasmgate.header_edits"]; n != 1 {
-		t.Fatalf("%d calls of wasmgate.header_edits, want 1", n)
+	if n := h.Foreign["wasmgate.edits"]; n != 1 {
+		t.Fatalf("%d calls of wasmgate.edits, want 1", n)
 	}
 	s.Complete()
 }
@@ -662,12 +662,48 @@ func TestRequestHeaderEdits(t *testing.T) {
 			t.Errorf("refused %v: read back %q, request %s, want %s", refuse, seen, got, want)
 		}
 		// The read sent three edits, the end of the callback two more.
-		if n := h.Foreign["wasmgate.header_edits"]; refuse && n != 0 || !refuse && n != 2 {
-			t.Errorf("refused %v: %d calls of wasmgate.header_edits", refuse, n)
+		if n := h.Foreign["wasmgate.edits"]; refuse && n != 0 || !refuse && n != 2 {
+			t.Errorf("refused %v: %d calls of wasmgate.edits", refuse, n)
 		}
 		s.ResponseHeaders([][2]string{{":status", "200"}}, true)
 		if s.ResponseHeader("x-r") != "4" {
 			t.Errorf("refused %v: response %v", refuse, s.Response)
+		}
+		s.Complete()
+	}
+}
+
+// TestCountsInBatch: on wasmgate a request's counter and gauge increments
+// go with its batch of edits, and reading a value back sends the batch
+// first; without the extension each is a host call.
+func TestCountsInBatch(t *testing.T) {
+	for _, refuse := range []bool{false, true} {
+		var c proxywasm.Counter
+		var g proxywasm.Gauge
+		var seen uint64
+		h := start(t, &plugin{newHTTP: func() proxywasm.HTTP {
+			return requestOnly(func(s proxywasm.Stream) proxywasm.Action {
+				_ = c.Add(2)
+				_ = g.Add(5)
+				seen, _ = c.Value()
+				_ = c.Add(3)
+				_ = g.Add(-1)
+				_ = s.RequestHeaders().Set("x-counted", "1")
+				return proxywasm.Continue
+			})
+		}}, proxytest.Options{RefuseLifecycle: refuse})
+		c, _ = proxywasm.NewCounter("batched")
+		g, _ = proxywasm.NewGauge("batched_gauge")
+		s := h.NewStream()
+		s.RequestHeaders(get, true)
+		cm, _ := h.Metric("batched")
+		gm, _ := h.Metric("batched_gauge")
+		if seen != 2 || cm.Value != 5 || gm.Value != 4 || s.Header("x-counted") != "1" {
+			t.Errorf("refused %v: read back %d, counter %d, gauge %d, x-counted %q", refuse, seen, cm.Value, gm.Value, s.Header("x-counted"))
+		}
+		// The read sent the first two, the callback's end the rest.
+		if n := h.Foreign["wasmgate.edits"]; refuse && n != 0 || !refuse && n != 2 {
+			t.Errorf("refused %v: %d calls of wasmgate.edits", refuse, n)
 		}
 		s.Complete()
 	}

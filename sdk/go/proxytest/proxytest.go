@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -61,7 +62,7 @@ type Options struct {
 	// RefuseLifecycle answers the wasmgate names of the phase
 	// declaration (the lifecycle, header_edits) as a wasmgate that does
 	// not know them would: the whole list refused. The emulator then has
-	// no wasmgate.header_edits either.
+	// no wasmgate.edits either.
 	RefuseLifecycle bool
 	// NoSHA256 leaves out wasmgate.sha256, as a host other than wasmgate
 	// would: proxywasm.SHA256 then hashes in the plugin.
@@ -97,7 +98,7 @@ type Host struct {
 	TickPeriod time.Duration
 	// Foreign counts the plugin's calls of each foreign function the
 	// emulator has (wasmgate.declare_phases, wasmgate.sha256 and
-	// wasmgate.header_edits, which takes a callback's header edits at
+	// wasmgate.edits, which takes a callback's header edits at
 	// once).
 	Foreign map[string]int
 
@@ -200,7 +201,7 @@ type Stream struct {
 	Finished bool
 	touched  bool // the plugin has been called for this context
 	// edits are the plugin's response header edits made before the
-	// response came (wasmgate.header_edits), applied as wasmgate does.
+	// response came (wasmgate.edits), applied as wasmgate does.
 	edits      []responseEdit
 	responding bool
 }
@@ -843,8 +844,8 @@ func (h *impl) GetMetric(id uint32) (uint64, uint32) {
 }
 
 func (h *impl) CallForeign(name string, arg []byte) ([]byte, uint32) {
-	if name == "wasmgate.header_edits" && !h.opts.RefuseLifecycle {
-		return nil, h.headerEdits(arg)
+	if name == "wasmgate.edits" && !h.opts.RefuseLifecycle {
+		return nil, h.edits(arg)
 	}
 	if name == "wasmgate.sha256" && !h.opts.NoSHA256 {
 		h.Foreign[name]++
@@ -856,7 +857,7 @@ func (h *impl) CallForeign(name string, arg []byte) ([]byte, uint32) {
 		var phases, lifecycle []string
 		for _, p := range strings.Split(string(arg), ",") {
 			switch p {
-			case "context_on_first_call", "finished_flag", "header_edits":
+			case "context_on_first_call", "finished_flag", "edits":
 				if h.opts.RefuseLifecycle {
 					return nil, stBadArgument
 				}
@@ -875,26 +876,34 @@ func (h *impl) CallForeign(name string, arg []byte) ([]byte, uint32) {
 	return nil, stNotFound
 }
 
-// headerEdits takes a batch of header edits as wasmgate does: each a
-// kind ('q' request, 's' response), an op, a name, a NUL and the value,
-// separated by NULs; a batch with a bad edit is refused whole. Request
-// edits apply at once; response edits wait for the response.
-func (h *impl) headerEdits(arg []byte) uint32 {
+// edits takes a batch of edits as wasmgate does: each a kind ('q'
+// request headers, 's' response headers, 'm' a metric), an op, a name (a
+// metric's id), a NUL and the value (a metric's delta), separated by NULs;
+// a batch with a bad edit is refused whole. Request edits and metrics
+// apply at once; response edits wait for the response.
+func (h *impl) edits(arg []byte) uint32 {
 	s := h.stream()
 	parts := strings.Split(string(arg), "\x00")
-	if s == nil || len(arg) < 3 || len(parts)%2 != 0 {
+	if len(arg) < 3 || len(parts)%2 != 0 {
 		return stBadArgument
 	}
 	for i := 0; i < len(parts); i += 2 {
-		k := parts[i]
-		if len(k) < 3 || k[0] != 'q' && k[0] != 's' || !strings.Contains("ard", k[1:2]) || k[2] == ':' {
+		k, v := parts[i], parts[i+1]
+		if len(k) < 3 || !strings.Contains("qsm", k[:1]) || !strings.Contains("ard", k[1:2]) || k[2] == ':' {
+			return stBadArgument
+		}
+		if k[0] != 'm' && s == nil || k[0] == 'm' && (k[1] != 'a' || !h.incrementable(k[2:], v)) {
 			return stBadArgument
 		}
 	}
-	h.Foreign["wasmgate.header_edits"]++
+	h.Foreign["wasmgate.edits"]++
 	for i := 0; i < len(parts); i += 2 {
 		kind, op, k, v := parts[i][0], parts[i][1], parts[i][2:], parts[i+1]
 		switch {
+		case kind == 'm':
+			id, _ := strconv.ParseUint(k, 10, 32)
+			delta, _ := strconv.ParseInt(v, 10, 64)
+			h.IncrementMetric(uint32(id), delta)
 		case kind == 'q':
 			editPairs(&s.Request, op, k, v)
 		case s.responding:
@@ -904,6 +913,15 @@ func (h *impl) headerEdits(arg []byte) uint32 {
 		}
 	}
 	return stOK
+}
+
+// incrementable reports whether a batch's metric increment is one
+// proxy_increment_metric would take.
+func (h *impl) incrementable(id, delta string) bool {
+	n, err := strconv.ParseUint(id, 10, 32)
+	d, err2 := strconv.ParseInt(delta, 10, 64)
+	m, ok := h.metricIDs[uint32(n)]
+	return err == nil && err2 == nil && ok && m.Kind != 2 && (m.Kind != 0 || d >= 0)
 }
 
 // ---- helpers
