@@ -141,6 +141,12 @@ var (
 )
 
 // ---- exports: the host's callbacks
+//
+// The per-request ones call the SDK directly and release after, without
+// a defer: they run on every request, and in Go compiled to Wasm an
+// indirect call (hostcall.Dispatch, which the emulator needs) and a
+// deferred call each cost instructions there. A panicking plugin ends
+// its VM, so there is nothing for a defer to clean up.
 
 //go:wasmexport proxy_abi_version_0_2_1
 func abiVersion() {}
@@ -165,38 +171,44 @@ func exportConfigure(root, size uint32) uint32 {
 
 //go:wasmexport proxy_on_request_headers
 func exportRequestHeaders(id, n, eos uint32) uint32 {
-	defer release()
-	return hostcall.Dispatch.RequestHeaders(id, n, eos != 0)
+	r := onRequestHeaders(id, n, eos != 0)
+	release()
+	return r
 }
 
 //go:wasmexport proxy_on_request_body
 func exportRequestBody(id, size, eos uint32) uint32 {
-	defer release()
-	return hostcall.Dispatch.RequestBody(id, size, eos != 0)
+	r := onRequestBody(id, size, eos != 0)
+	release()
+	return r
 }
 
 //go:wasmexport proxy_on_request_trailers
 func exportRequestTrailers(id, n uint32) uint32 {
-	defer release()
-	return hostcall.Dispatch.RequestTrailers(id, n)
+	r := onRequestTrailers(id, n)
+	release()
+	return r
 }
 
 //go:wasmexport proxy_on_response_headers
 func exportResponseHeaders(id, n, eos uint32) uint32 {
-	defer release()
-	return hostcall.Dispatch.ResponseHeaders(id, n, eos != 0)
+	r := onResponseHeaders(id, n, eos != 0)
+	release()
+	return r
 }
 
 //go:wasmexport proxy_on_response_body
 func exportResponseBody(id, size, eos uint32) uint32 {
-	defer release()
-	return hostcall.Dispatch.ResponseBody(id, size, eos != 0)
+	r := onResponseBody(id, size, eos != 0)
+	release()
+	return r
 }
 
 //go:wasmexport proxy_on_response_trailers
 func exportResponseTrailers(id, n uint32) uint32 {
-	defer release()
-	return hostcall.Dispatch.ResponseTrailers(id, n)
+	r := onResponseTrailers(id, n)
+	release()
+	return r
 }
 
 //go:wasmexport proxy_on_done
