@@ -22,9 +22,9 @@ func init() {
 var resultArea = make([]byte, 32<<10)
 
 // lentEditArea is lent to the host (wasmgate.edit_area) for the batch of
-// header edits a callback makes, which the host takes from there when the
-// callback returns: a callback that only edits headers calls no host
-// function.
+// edits a callback makes (see pendingEdits), which the host takes from
+// there when the callback returns: a callback that only edits headers and
+// counts calls no host function.
 var lentEditArea = make([]byte, 8<<10)
 
 func lendAreas() {
@@ -76,8 +76,8 @@ func onMemoryAllocate(size uint32) unsafe.Pointer {
 }
 
 // release makes the arena reusable once a callback returns, and leaves
-// the callback's header edits, if any, for the host to take: the batch's
-// length goes before it in the lent area.
+// the callback's batch of edits, if any, for the host to take: the
+// batch's length goes before it in the lent area.
 func release() {
 	if editArea != nil {
 		n := len(pendingEdits)

@@ -137,18 +137,17 @@ func (e ResponseEdits) Add(name, value string) error { return e.edit('a', name, 
 // Remove deletes the header.
 func (e ResponseEdits) Remove(name string) error { return e.edit('d', name, "") }
 
-// On wasmgate, a callback's edits of the request's headers, its response
-// edits and its counter and gauge increments are batched (pendingEdits):
-// each a kind ('q' request, 's' response, 'm' metric), an op, the name
-// (a metric's id), a NUL and the value (a metric's delta), separated by
-// NULs.
-// The batch goes to the host when the callback returns, in one call of
-// wasmgate.edits or, when the plugin lent an edit area, in no call
-// at all (see abi_wasip1.go); before anything that could observe the
-// headers (reading one back, a property, a local response, another
-// context), sync sends it first, so a plugin sees its edits in order. A
-// policy setting three headers then makes one host call or none, not
-// three.
+// On wasmgate, a request callback's edits of the request's headers, its
+// response edits and its counter and gauge increments are batched
+// (pendingEdits): each a kind ('q' request, 's' response, 'm' metric), an
+// op, the name (a metric's id), a NUL and the value (a metric's delta),
+// separated by NULs. The batch goes to the host when the callback
+// returns, in one call of wasmgate.edits or, when the plugin lent an edit
+// area, in no call at all (see abi_wasip1.go). Before anything that could
+// show the edits (reading a header back, a property, a metric's value, a
+// local response, another context) sync sends them first, so a plugin
+// sees its own edits in order. A policy setting three headers and
+// counting the request then makes one host call or none, not four.
 var (
 	pendingEdits []byte
 	// forStream: the running callback is a request's (its root's
