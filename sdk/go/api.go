@@ -336,6 +336,7 @@ func (b Body) Len() (int, error) {
 
 // Replace sets the whole body; the host keeps Content-Length right.
 func (b Body) Replace(data []byte) error {
+	sync() // the host sets Content-Length, after the edits made before
 	return check(host().SetBuffer(uint32(b), 0, maxBuffer, data))
 }
 
@@ -345,11 +346,13 @@ func (b Body) Append(data []byte) error {
 	if err != nil {
 		return err
 	}
+	sync()
 	return check(host().SetBuffer(uint32(b), uint32(n), 0, data))
 }
 
 // Prepend adds data at the body's start.
 func (b Body) Prepend(data []byte) error {
+	sync()
 	return check(host().SetBuffer(uint32(b), 0, 0, data))
 }
 
