@@ -178,6 +178,9 @@ type stream struct {
 	done             DoneHandler
 	resetter         Resetter
 	inTable          bool
+	// borrowed: lent to a context from the top of its root's free list,
+	// where it stays (see borrow).
+	borrowed bool
 	// later holds response header edits the host does not apply itself
 	// (see ResponseEdits); responding is set once the response headers
 	// have come.
@@ -268,9 +271,39 @@ func newStream(r *root) *stream {
 func streamOf(id uint32) (*stream, bool) {
 	st, ok := streams.get(id)
 	if !ok && lazyContexts && lazyRoot != nil {
-		st, ok = newStream(lazyRoot), true
+		st, ok = lazyRoot.borrow(), true
 	}
 	return st, ok
+}
+
+// borrow gives a context created at its first callback a stream: the top
+// of the free list, left where it is, or a new one. A headers-only
+// policy's context ends in that callback, and its stream is then back
+// without being moved; only one that outlives the callback is taken off
+// the list (see after). Each callback creates one context at most, so the
+// top is still the borrowed stream then.
+// unfree takes a borrowed stream off the free list: its context outlives
+// the callback that created it.
+func (r *root) unfree(st *stream) {
+	st.borrowed = false
+	for i := len(r.free) - 1; i >= 0; i-- { // at the top, as borrow left it
+		if r.free[i] == st {
+			last := len(r.free) - 1
+			copy(r.free[i:], r.free[i+1:])
+			r.free[last] = nil
+			r.free = r.free[:last]
+			return
+		}
+	}
+}
+
+func (r *root) borrow() *stream {
+	if n := len(r.free); n > 0 {
+		st := r.free[n-1]
+		st.borrowed = true
+		return st
+	}
+	return newStreamFor(r.plugin.NewHTTP(), r)
 }
 
 // enter is the Stream a request's callback gets; from here until the
@@ -288,6 +321,9 @@ func after(id uint32, st *stream, p phase, last bool, action Action) uint32 {
 	endEdits()
 	if !finishFlag || !last || p < st.root.last || len(callouts) > 0 && waiting(id) {
 		if !st.inTable {
+			if st.borrowed {
+				st.root.unfree(st)
+			}
 			st.inTable = true
 			streams.put(id, st)
 		}
@@ -527,6 +563,11 @@ func releaseStream(id uint32, st *stream) {
 				delete(callouts, token)
 			}
 		}
+	}
+	if st.borrowed {
+		st.borrowed = false // still on the free list
+		st.resetter.Reset()
+		return
 	}
 	if st.resetter != nil && len(st.root.free) < maxFree {
 		st.resetter.Reset()

@@ -708,3 +708,47 @@ func TestCountsInBatch(t *testing.T) {
 		s.Complete()
 	}
 }
+
+// TestInterleavedRequestsKeepTheirObjects: requests whose contexts outlive
+// their first callback each keep an HTTP object of their own, however
+// their callbacks interleave, and the objects are reused once they end.
+func TestInterleavedRequestsKeepTheirObjects(t *testing.T) {
+	made := 0
+	h := start(t, &plugin{newHTTP: func() proxywasm.HTTP {
+		made++
+		return &remember{}
+	}}, proxytest.Options{})
+	for round := 0; round < 3; round++ {
+		var streams []*proxytest.Stream
+		for i := 0; i < 3; i++ {
+			s := h.NewStream()
+			s.RequestHeaders(append(get, [2]string{"x-id", fmt.Sprint(i)}), true)
+			streams = append(streams, s)
+		}
+		for i, s := range streams {
+			s.ResponseHeaders([][2]string{{":status", "200"}}, true)
+			if got := s.ResponseHeader("x-id"); got != fmt.Sprint(i) {
+				t.Fatalf("round %d: request %d's response has x-id %q", round, i, got)
+			}
+			s.Complete()
+		}
+	}
+	// Three requests at once need three objects: the one made while the
+	// plugin started and two more; the later rounds reuse them.
+	if made != 3 {
+		t.Errorf("%d HTTP objects made, want 3", made)
+	}
+}
+
+// remember copies the request's x-id to its response.
+type remember struct{ id string }
+
+func (r *remember) Reset() { r.id = "" }
+func (r *remember) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action {
+	r.id, _ = s.RequestHeaders().Get("x-id")
+	return proxywasm.Continue
+}
+func (r *remember) OnResponseHeaders(s proxywasm.Stream, _ bool) proxywasm.Action {
+	_ = s.ResponseHeaders().Set("x-id", r.id)
+	return proxywasm.Continue
+}

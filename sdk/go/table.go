@@ -22,7 +22,7 @@ func (t *streamTable) home(id uint32) int {
 }
 
 func (t *streamTable) get(id uint32) (*stream, bool) {
-	if len(t.slots) == 0 || id == 0 {
+	if t.n == 0 || id == 0 {
 		return nil, false
 	}
 	mask := len(t.slots) - 1
