@@ -190,12 +190,12 @@ const editsName = "wasmgate.edits"
 // editAreaName is the foreign function with which a starting plugin lends
 // the host a buffer of its memory for edits (8 bytes of arguments:
 // address and length, little-endian). The buffer starts with the length,
-// a little-endian u32, of the batch that follows it, in
-// wasmgate.edits' form. When a callback returns, the host applies
-// the batch there and sets the length to 0: a policy that only edits
-// headers and counts then makes no host call at all. A plugin that must observe its
-// edits before the callback ends (reading a header back, say) sends them
-// with wasmgate.edits first, and sets the length to 0 itself.
+// a little-endian u32, of the batch that follows it, in wasmgate.edits'
+// form. When a callback returns, the host applies the batch there and
+// sets the length to 0: a policy that only edits headers and counts then
+// makes no host call at all. A plugin that must observe its edits before
+// the callback ends (reading a header back, say) sends them with
+// wasmgate.edits first, and sets the length to 0 itself.
 const editAreaName = "wasmgate.edit_area"
 
 func (vm *VM) setEditArea(args []byte) uint32 {
@@ -228,7 +228,7 @@ func (vm *VM) takeEdits() {
 	mem.WriteUint32Le(vm.editPtr, 0)
 	if st != stOK {
 		vm.p.opts.Log.Warn().Str("plugin", vm.p.opts.Name).Uint32("status", st).
-			Msg("plugin left header edits the host refused; dropped")
+			Msg("plugin left edits the host refused; dropped")
 	}
 }
 
