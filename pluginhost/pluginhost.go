@@ -115,7 +115,11 @@ type Plugin struct {
 	faults    map[string]*metrics.Counter // by kind: trap, timeout, memory, exit, abi
 	durations []*percpu.Histogram         // by phase, see phases
 	replacedM *metrics.Counter
-	logLevel  int32
+	// Batches of edits refused from the edit area (see takeEdits), and
+	// when that was last logged.
+	editsRefused *metrics.Counter
+	editsLogged  atomic.Int64
+	logLevel     int32
 }
 
 // Load compiles the module and starts its pool. It fails, and leaves
@@ -179,6 +183,7 @@ func Load(ctx context.Context, o Options) (*Plugin, error) {
 			fmt.Sprintf(`wasmgate_plugin_callback_duration_seconds%s,phase=%q}`, labels, ph.label), callbackBuckets))
 	}
 	p.replacedM = metrics.GetOrCreateCounter("wasmgate_plugin_vms_replaced_total" + labels + "}")
+	p.editsRefused = metrics.GetOrCreateCounter("wasmgate_plugin_edits_refused_total" + labels + "}")
 	// The gauge outlives this version of the plugin (a swap registers the
 	// same name): it reads whichever version was loaded last.
 	live.Store(o.Name, p)

@@ -472,7 +472,8 @@ func TestAddressProperties(t *testing.T) {
 // and the next request's edits apply again. A callback that leaves no
 // edits gets none: the host emptied the area after the last.
 func TestEditArea(t *testing.T) {
-	p := load(t, "edit_area", Options{})
+	// A name of its own: the counter is process-wide, and -count reruns.
+	p := load(t, "edit_area", Options{Name: fmt.Sprintf("edit-area-%d", time.Now().UnixNano())})
 	for i, mark := range []string{"", "x-skip", "x-bad", ""} {
 		ctx := reqCtx()
 		bad := mark != ""
@@ -498,5 +499,9 @@ func TestEditArea(t *testing.T) {
 		if !bad && (area != "yes" || late != "1") {
 			t.Errorf("request %d: x-area %q (want yes), x-late %q (want 1)", i, area, late)
 		}
+	}
+	// The malformed batch, and only it, is counted.
+	if n := p.editsRefused.Get(); n != 1 {
+		t.Errorf("wasmgate_plugin_edits_refused_total %d, want 1", n)
 	}
 }

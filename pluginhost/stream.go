@@ -227,10 +227,25 @@ func (vm *VM) takeEdits() {
 	}
 	mem.WriteUint32Le(vm.editPtr, 0)
 	if st != stOK {
-		vm.p.opts.Log.Warn().Str("plugin", vm.p.opts.Name).Uint32("status", st).
-			Msg("plugin left edits the host refused; dropped")
+		vm.p.refusedEdits(st)
 	}
 }
+
+// refusedEdits counts a batch refused from an edit area, and logs it at
+// most every editsLogEvery: a plugin that gets every request's batch
+// wrong would otherwise write a log line per request.
+func (p *Plugin) refusedEdits(st uint32) {
+	p.editsRefused.Inc()
+	now, last := time.Now().UnixNano(), p.editsLogged.Load()
+	if now-last < int64(editsLogEvery) || !p.editsLogged.CompareAndSwap(last, now) {
+		return
+	}
+	p.opts.Log.Warn().Str("plugin", p.opts.Name).Uint32("status", st).
+		Uint64("refused_total", p.editsRefused.Get()).
+		Msg("plugin left edits the host refused; dropped (logged at most every 10s)")
+}
+
+const editsLogEvery = 10 * time.Second
 
 func (vm *VM) edits(arg []byte) uint32 {
 	s := vm.cur
