@@ -168,13 +168,24 @@ func (vm *VM) phaseNames() []string {
 const resultAreaName = "wasmgate.result_area"
 
 func (vm *VM) setResultArea(args []byte) uint32 {
-	if vm.started || vm.cur == nil || !vm.cur.root || len(args) != 8 {
-		return stBadArgument
-	}
-	ptr, n := binary.LittleEndian.Uint32(args), binary.LittleEndian.Uint32(args[4:])
-	if ptr == 0 || n < 256 || uint64(ptr)+uint64(n) > uint64(vm.mod.Memory().Size()) {
+	ptr, n, ok := vm.lentArea(args, 256)
+	if !ok {
 		return stBadArgument
 	}
 	vm.areaPtr, vm.areaLen, vm.areaUsed = ptr, n, 0
 	return stOK
+}
+
+// lentArea reads the address and length of a buffer a starting plugin
+// lends the host (wasmgate.result_area, wasmgate.edit_area): at least
+// least bytes, inside the guest's memory.
+func (vm *VM) lentArea(args []byte, least uint32) (ptr, n uint32, ok bool) {
+	if vm.started || vm.cur == nil || !vm.cur.root || len(args) != 8 {
+		return 0, 0, false
+	}
+	ptr, n = binary.LittleEndian.Uint32(args), binary.LittleEndian.Uint32(args[4:])
+	if ptr == 0 || n < least || uint64(ptr)+uint64(n) > uint64(vm.mod.Memory().Size()) {
+		return 0, 0, false
+	}
+	return ptr, n, true
 }

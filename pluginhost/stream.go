@@ -199,11 +199,8 @@ const editsName = "wasmgate.edits"
 const editAreaName = "wasmgate.edit_area"
 
 func (vm *VM) setEditArea(args []byte) uint32 {
-	if vm.started || vm.cur == nil || !vm.cur.root || len(args) != 8 {
-		return stBadArgument
-	}
-	ptr, n := binary.LittleEndian.Uint32(args), binary.LittleEndian.Uint32(args[4:])
-	if ptr == 0 || n < 64 || uint64(ptr)+uint64(n) > uint64(vm.mod.Memory().Size()) {
+	ptr, n, ok := vm.lentArea(args, 64)
+	if !ok {
 		return stBadArgument
 	}
 	vm.editPtr, vm.editLen = ptr, n
