@@ -84,7 +84,6 @@ func release() {
 		editArea[0], editArea[1], editArea[2], editArea[3] = byte(n), byte(n>>8), byte(n>>16), byte(n>>24)
 		pendingEdits = pendingEdits[:0]
 	}
-	forStream = false
 	arenaUsed = 0
 	if len(spill) > 0 {
 		clear(spill)

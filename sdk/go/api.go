@@ -145,9 +145,9 @@ func (e ResponseEdits) Remove(name string) error { return e.edit('d', name, "") 
 // returns, in one call of wasmgate.edits or, when the plugin lent an edit
 // area, in no call at all (see abi_wasip1.go). Before anything that could
 // show the edits (reading a header back, a property, a metric's value, a
-// local response, another context) sync sends them first, so a plugin
-// sees its own edits in order. A policy setting three headers and
-// counting the request then makes one host call or none, not four.
+// body change, a local response, another context) sync sends them first,
+// so a plugin sees its own edits in order. A policy setting three headers
+// and counting the request then makes one host call or none, not four.
 var (
 	pendingEdits []byte
 	// forStream: the running callback is a request's (its root's
@@ -159,7 +159,7 @@ func (e ResponseEdits) edit(op byte, name, value string) error {
 	if hostEdits {
 		return queueEdit('s', op, name, value)
 	}
-	if name == "" || name[0] == ':' || strings.IndexByte(name, 0) >= 0 || strings.IndexByte(value, 0) >= 0 {
+	if !validEdit(name, value) {
 		return ErrBadArgument
 	}
 	// Without wasmgate's extensions every context is created up front,
@@ -175,32 +175,40 @@ func (e ResponseEdits) edit(op byte, name, value string) error {
 	return nil
 }
 
+// validEdit is what wasmgate takes in a header edit: a name that is not
+// a pseudo-header, and no NUL in the name or the value.
+func validEdit(name, value string) bool {
+	return name != "" && name[0] != ':' && strings.IndexByte(name, 0) < 0 && strings.IndexByte(value, 0) < 0
+}
+
 // queueEdit checks an edit as wasmgate would, so that a bad one is an
 // error now rather than a refused batch later, and adds it to the batch.
 func queueEdit(kind, op byte, name, value string) error {
-	if name == "" || name[0] == ':' || strings.IndexByte(name, 0) >= 0 || strings.IndexByte(value, 0) >= 0 {
+	if !validEdit(name, value) {
 		return ErrBadArgument
 	}
-	if !room(1 + 1 + len(name) + 1 + len(value) + 1) {
+	if !startEdit(1 + 1 + len(name) + 1 + len(value)) {
 		// Too large for the lent area: alone.
 		return sendEdits(appendEdit(append([]byte(nil), kind), op, name, value))
-	}
-	if len(pendingEdits) > 0 {
-		pendingEdits = append(pendingEdits, 0)
 	}
 	pendingEdits = appendEdit(append(pendingEdits, kind), op, name, value)
 	return nil
 }
 
-// room makes room in the batch for an edit of need bytes: when the lent
-// area cannot take it, what it holds goes now. It is false for an edit
-// larger than the area.
-func room(need int) bool {
-	if editArea == nil || len(pendingEdits)+need <= cap(pendingEdits) {
-		return true
+// startEdit makes room in the batch for an edit of need bytes and its
+// separator (when the lent area cannot take it, what it holds goes now),
+// and puts the separator. It is false for an edit larger than the area.
+func startEdit(need int) bool {
+	if editArea != nil && len(pendingEdits)+need+1 > cap(pendingEdits) {
+		_ = flushEdits()
+		if need > cap(pendingEdits) {
+			return false
+		}
 	}
-	_ = flushEdits()
-	return need <= cap(pendingEdits)
+	if len(pendingEdits) > 0 {
+		pendingEdits = append(pendingEdits, 0)
+	}
+	return true
 }
 
 // appendEdit encodes an edit: op, name, NUL, value.
@@ -246,7 +254,7 @@ func flushEdits() error {
 func sendEdits(b []byte) error {
 	_, st := host().CallForeign("wasmgate.edits", b)
 	if err := check(st); err != nil {
-		LogWarn("wasmgate refused header edits: " + err.Error())
+		LogWarn("wasmgate refused edits: " + err.Error())
 		return err
 	}
 	return nil
@@ -369,7 +377,7 @@ func (s Stream) Respond(status int, headers [][2]string, body []byte) error {
 // Resume continues a request paused by a callback that returned Pause,
 // typically from a callout's done function.
 func (s Stream) Resume() error {
-	_ = flushEdits() // they are the running callback's stream's
+	sync() // they are the running callback's stream's
 	if err := check(host().SetEffectiveContext(s.id)); err != nil {
 		return err
 	}
@@ -379,7 +387,7 @@ func (s Stream) Resume() error {
 // Close ends the request abruptly: the client's connection is closed
 // without a response.
 func (s Stream) Close() error {
-	_ = flushEdits()
+	sync()
 	if err := check(host().SetEffectiveContext(s.id)); err != nil {
 		return err
 	}
@@ -493,12 +501,10 @@ func onHTTPCallResponse(_, token, headers, bodySize, _ uint32) {
 	if _, alive := streams.get(c.stream); !alive {
 		return
 	}
-	_ = flushEdits()
+	sync()
 	_ = host().SetEffectiveContext(c.stream)
-	forStream = true
-	c.done(Stream{c.stream}, &CalloutResponse{headers: int(headers), bodySize: int(bodySize)})
-	_ = flushEdits()
-	forStream = false
+	c.done(enter(c.stream), &CalloutResponse{headers: int(headers), bodySize: int(bodySize)})
+	endEdits()
 }
 
 // ---- shared data and queues, shared by every VM of the plugin's host
@@ -621,11 +627,8 @@ func increment(id uint32, delta int64) error {
 	if !hostEdits || !forStream {
 		return check(host().IncrementMetric(id, delta))
 	}
-	if !room(2 + 10 + 1 + 20 + 1) {
+	if !startEdit(2 + 10 + 1 + 20) {
 		return check(host().IncrementMetric(id, delta))
-	}
-	if len(pendingEdits) > 0 {
-		pendingEdits = append(pendingEdits, 0)
 	}
 	pendingEdits = strconv.AppendUint(append(pendingEdits, 'm', 'a'), uint64(id), 10)
 	pendingEdits = strconv.AppendInt(append(pendingEdits, 0), delta, 10)

@@ -282,6 +282,15 @@ func streamOf(id uint32) (*stream, bool) {
 // without being moved; only one that outlives the callback is taken off
 // the list (see after). Each callback creates one context at most, so the
 // top is still the borrowed stream then.
+func (r *root) borrow() *stream {
+	if n := len(r.free); n > 0 {
+		st := r.free[n-1]
+		st.borrowed = true
+		return st
+	}
+	return newStreamFor(r.plugin.NewHTTP(), r)
+}
+
 // unfree takes a borrowed stream off the free list: its context outlives
 // the callback that created it.
 func (r *root) unfree(st *stream) {
@@ -295,15 +304,6 @@ func (r *root) unfree(st *stream) {
 			return
 		}
 	}
-}
-
-func (r *root) borrow() *stream {
-	if n := len(r.free); n > 0 {
-		st := r.free[n-1]
-		st.borrowed = true
-		return st
-	}
-	return newStreamFor(r.plugin.NewHTTP(), r)
 }
 
 // enter is the Stream a request's callback gets; from here until the
@@ -582,7 +582,6 @@ const maxFree = 64
 func onTick(id uint32) {
 	if r := roots[id]; r != nil {
 		if t, ok := r.plugin.(Ticker); ok {
-			forStream = false
 			t.OnTick()
 			endEdits()
 		}
@@ -592,7 +591,6 @@ func onTick(id uint32) {
 func onQueueReady(id, q uint32) {
 	if r := roots[id]; r != nil {
 		if qr, ok := r.plugin.(QueueReceiver); ok {
-			forStream = false
 			qr.OnQueueReady(Queue(q))
 			endEdits()
 		}
