@@ -563,11 +563,7 @@ func TestResponseEdits(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				for _, err := range []error{e.Set(":status", "500"), e.Set("", "x"), e.Add("X-Nul", "a\x00b")} {
-					if !errors.Is(err, proxywasm.ErrBadArgument) {
-						t.Fatalf("a bad edit gave %v", err)
-					}
-				}
+				wantBadArgument(t, e.Set(":status", "500"), e.Set("", "x"), e.Add("X-Nul", "a\x00b"))
 				return proxywasm.Continue
 			})
 		}}, proxytest.Options{RefuseLifecycle: refuse})
@@ -645,11 +641,7 @@ func TestRequestHeaderEdits(t *testing.T) {
 				_ = s.ResponseEdits().Set("x-r", "4")
 				if !refuse {
 					// Checked as the batch is made, not refused with it.
-					for _, err := range []error{m.Set("x-nul", "a\x00b"), m.Add("", "v")} {
-						if !errors.Is(err, proxywasm.ErrBadArgument) {
-							t.Errorf("a bad edit gave %v", err)
-						}
-					}
+					wantBadArgument(t, m.Set("x-nul", "a\x00b"), m.Add("", "v"))
 				}
 				return proxywasm.Continue
 			})
@@ -751,4 +743,15 @@ func (r *remember) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action
 func (r *remember) OnResponseHeaders(s proxywasm.Stream, _ bool) proxywasm.Action {
 	_ = s.ResponseHeaders().Set("x-id", r.id)
 	return proxywasm.Continue
+}
+
+// wantBadArgument fails the test unless each edit was refused with
+// ErrBadArgument.
+func wantBadArgument(t *testing.T, errs ...error) {
+	t.Helper()
+	for _, err := range errs {
+		if !errors.Is(err, proxywasm.ErrBadArgument) {
+			t.Errorf("a bad edit gave %v", err)
+		}
+	}
 }
