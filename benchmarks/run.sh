@@ -325,8 +325,14 @@ PORT[direct]=$BACKEND_PORT
 PORT[nginx]=$NGINX_PORT
 
 log "backend nginx on :$BACKEND_PORT, nginx proxy on :$NGINX_PORT"
+# The processes whose CPU time each target's row reports: the nginx
+# masters (their workers are found as children when measured), the
+# gateways' processes.
+declare -A TARGET_PIDS
 start_nginx backend "$WORK/nginx-backend.conf" "$BACKEND_PORT"
+TARGET_PIDS[direct]=$LAST_PID
 start_nginx proxy "$WORK/nginx-proxy.conf" "$NGINX_PORT"
+TARGET_PIDS[nginx]=$LAST_PID
 
 declare -A GW_PID GW_LOG
 GW_TARGETS=()
@@ -344,12 +350,14 @@ for variant in $GATEWAY_VARIANTS; do
     GOMAXPROCS="$gmp" "$WASMGATE_BIN" run -c "$conf" >"${GW_LOG[$target]}" 2>&1 &
     GW_PID[$target]=$!
     PIDS+=("${GW_PID[$target]}")
+    TARGET_PIDS[$target]=${GW_PID[$target]}
     wait_ready "$target" "${GW_PID[$target]}" "$port" "${GW_LOG[$target]}"
     for ((k = 2; k <= procs; k++)); do
         free_port admin_k
         sed "s/127.0.0.1:$admin_port/127.0.0.1:$admin_k/" "$conf" >"$WORK/wasmgate-$variant-$k.toml"
         GOMAXPROCS="$gmp" "$WASMGATE_BIN" run -c "$WORK/wasmgate-$variant-$k.toml" >"$WORK/wasmgate-$variant-$k.log" 2>&1 &
         PIDS+=("$!")
+        TARGET_PIDS[$target]+=" $!"
         # Its own admin port answers once it is up (the shared one may
         # already be answered by the first process).
         wait_admin "$target#$k" "$!" "$admin_k" "$WORK/wasmgate-$variant-$k.log"
@@ -360,7 +368,7 @@ for variant in $GATEWAY_VARIANTS; do
 done
 ((${#GW_TARGETS[@]} > 0)) || die "GATEWAY_VARIANTS is empty"
 
-# Prints "rps p50_ms p99_ms non2xx socket_errors"; wrk prints latencies with
+# Prints "rps p50_ms p99_ms non2xx socket_errors requests"; wrk prints latencies with
 # its own unit suffix (us/ms/s/m/h), normalised here to milliseconds.
 parse_wrk() { # FILE
     awk '
@@ -376,11 +384,12 @@ parse_wrk() { # FILE
         $1 == "50%" { p50 = ms($2) }
         $1 == "99%" { p99 = ms($2) }
         /^Requests\/sec:/ { rps = $2 }
+        $2 == "requests" && $3 == "in" { reqs = $1 }
         /Non-2xx or 3xx responses:/ { non2xx = $NF }
         /Socket errors:/ { for (i = 4; i <= NF; i += 2) sockerr += $i + 0 }
         END {
-            if (rps == "" || p50 == "" || p99 == "" || p50 < 0 || p99 < 0) exit 1
-            printf "%.2f %.3f %.3f %d %d\n", rps, p50, p99, non2xx, sockerr
+            if (rps == "" || p50 == "" || p99 == "" || p50 < 0 || p99 < 0 || reqs < 1) exit 1
+            printf "%.2f %.3f %.3f %d %d %d\n", rps, p50, p99, non2xx, sockerr, reqs
         }' "$1"
 }
 
@@ -405,16 +414,39 @@ wrk_run() { # OUTFILE WRK_ARGS...
     return "$rc"
 }
 
-declare -A RPS P50 P99 RATIO BRATIO
+# Clock ticks (user + system) spent so far by the given processes and
+# their children (nginx's workers): read from /proc with bash builtins, so
+# taking the reading costs the measured processes nothing, unlike perf or
+# strace. A process's stat covers all its threads.
+CLK_TCK="$(getconf CLK_TCK 2>/dev/null || echo 100)"
+cpu_ticks() { # PID...
+    local want=" $* " f line pid total=0
+    local -a fs
+    for f in /proc/[0-9]*/stat; do
+        read -r line 2>/dev/null <"$f" || continue
+        pid=${line%% *}
+        # After the command name (which may hold spaces): state, ppid, ...;
+        # utime and stime are the 12th and 13th of those.
+        read -r -a fs <<<"${line##*) }"
+        if [[ "$want" == *" $pid "* || "$want" == *" ${fs[1]} "* ]]; then
+            total=$((total + fs[11] + fs[12]))
+        fi
+    done
+    echo "$total"
+}
+
+declare -A RPS P50 P99 RATIO BRATIO CPU EXTRA
 run_wrk() { # ROUND TARGET
-    local round=$1 t=$2 out rps p50 p99 non2xx sockerr
+    local round=$1 t=$2 out rps p50 p99 non2xx sockerr reqs ticks
     out="$WORK/wrk-r$round-${t//\//-}.txt"
+    ticks=$(cpu_ticks ${TARGET_PIDS[$t]})
     if ! wrk_run "$out" -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -H "X-Api-Key: $BENCH_KEY" "http://127.0.0.1:${PORT[$t]}/"; then
         cat "$out" >&2
         die "wrk failed against $t"
     fi
+    ticks=$(($(cpu_ticks ${TARGET_PIDS[$t]}) - ticks))
     check_alive "$t"
-    read -r rps p50 p99 non2xx sockerr < <(parse_wrk "$out" || echo "")
+    read -r rps p50 p99 non2xx sockerr reqs < <(parse_wrk "$out" || echo "")
     [[ -n "${rps:-}" ]] || { cat "$out" >&2; die "could not parse wrk output for $t ($out)"; }
     # Errors invalidate the row: a proxy that fails fast looks fast. Baselines
     # are held to the same rule since the ratios are only as good as they are.
@@ -426,7 +458,8 @@ run_wrk() { # ROUND TARGET
     RPS[$round,$t]=$rps
     P50[$round,$t]=$p50
     P99[$round,$t]=$p99
-    log "round $round/$ROUNDS $t: $rps req/s, p50 ${p50}ms, p99 ${p99}ms"
+    CPU[$round,$t]=$(awk -v n="$ticks" -v hz="$CLK_TCK" -v r="$reqs" 'BEGIN { printf "%.1f", n * 1e6 / hz / r }')
+    log "round $round/$ROUNDS $t: $rps req/s, p50 ${p50}ms, p99 ${p99}ms, ${CPU[$round,$t]} µs CPU/req"
 }
 
 log "warming up each target for $WARMUP"
@@ -452,8 +485,14 @@ for ((r = 1; r <= ROUNDS; r++)); do
     for t in "${TARGETS[@]}"; do
         RATIO[$r,$t]=$(awk -v a="${RPS[$r,$t]}" -v b="${RPS[$r,nginx]}" 'BEGIN { printf "%.3f", a / b }')
         BRATIO[$r,$t]=$(awk -v a="${RPS[$r,$t]}" -v b="${RPS[$r,wasmgate/bare]:-0}" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }')
+        EXTRA[$r,$t]=$(awk -v a="${CPU[$r,$t]}" -v b="${CPU[$r,wasmgate/bare]:-}" 'BEGIN { if (b != "") printf "%.1f", a - b; else print "nan" }')
     done
 done
+
+# The "+µs vs bare" cell: only gateway rows other than bare have one.
+extra_cell() { # VALUE TARGET
+    if [[ "$2" == wasmgate/* && "$2" != wasmgate/bare ]]; then printf '%.1f' "$1"; else printf -- '-'; fi
+}
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 column_median() { # ARRAY_NAME TARGET
@@ -478,30 +517,38 @@ report="$WORK/report.md"
     echo
     echo "## Rounds"
     echo
-    echo "| round | target | req/s | p50 ms | p99 ms | vs nginx | vs bare wasmgate |"
-    echo "|---:|---|---:|---:|---:|---:|---:|"
+    echo "| round | target | req/s | p50 ms | p99 ms | vs nginx | vs bare wasmgate | CPU µs/req | +µs vs bare |"
+    echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|"
     for ((r = 1; r <= ROUNDS; r++)); do
         for t in "${TARGETS[@]}"; do
-            printf '| %d | %s | %.0f | %.3f | %.3f | %.2f | %.2f |\n' \
-                "$r" "$t" "${RPS[$r,$t]}" "${P50[$r,$t]}" "${P99[$r,$t]}" "${RATIO[$r,$t]}" "${BRATIO[$r,$t]}"
+            printf '| %d | %s | %.0f | %.3f | %.3f | %.2f | %.2f | %.1f | %s |\n' \
+                "$r" "$t" "${RPS[$r,$t]}" "${P50[$r,$t]}" "${P99[$r,$t]}" "${RATIO[$r,$t]}" "${BRATIO[$r,$t]}" \
+                "${CPU[$r,$t]}" "$(extra_cell "${EXTRA[$r,$t]}" "$t")"
         done
     done
     echo
     echo "## Summary (median over $ROUNDS rounds)"
     echo
-    echo "| target | req/s | p50 ms | p99 ms | vs nginx | vs bare wasmgate |"
-    echo "|---|---:|---:|---:|---:|---:|"
+    echo "| target | req/s | p50 ms | p99 ms | vs nginx | vs bare wasmgate | CPU µs/req | +µs vs bare |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
     for t in "${TARGETS[@]}"; do
-        printf '| %s | %.0f | %.3f | %.3f | %.2f | %.2f |\n' "$t" \
+        printf '| %s | %.0f | %.3f | %.3f | %.2f | %.2f | %.1f | %s |\n' "$t" \
             "$(column_median RPS "$t")" "$(column_median P50 "$t")" \
-            "$(column_median P99 "$t")" "$(column_median RATIO "$t")" "$(column_median BRATIO "$t")"
+            "$(column_median P99 "$t")" "$(column_median RATIO "$t")" "$(column_median BRATIO "$t")" \
+            "$(column_median CPU "$t")" "$(extra_cell "$(column_median EXTRA "$t")" "$t")"
     done
     echo
     echo "\"vs nginx\" is req/s divided by the nginx proxy's req/s from the same round;"
     echo "the summary shows the median of those per-round ratios, not a ratio of medians."
     echo "\"direct\" is wrk straight to the backend: the ceiling no proxy can reach."
     echo "\"vs bare wasmgate\" is the same per-round ratio against the plugin-less gateway."
-    echo "Each policy's own cost per request: go test -run '^\$' -bench Policies ./proxy/"
+    echo "\"CPU µs/req\" is the user and system time of the target's own processes"
+    echo "(nginx: master and workers; for direct, the backend's) over wrk's requests:"
+    echo "what one request costs the proxy under this load. \"+µs vs bare\" is a"
+    echo "gateway row's CPU per request minus the bare gateway's in the same round:"
+    echo "what its plugins (or, for reuseport2, its layout) cost per request under load."
+    echo "Each policy's own cost per request, serially through the handler:"
+    echo "go test -run '^\$' -bench Policies ./proxy/"
 } >"$report"
 
 mkdir -p "$RESULTS_DIR"
