@@ -117,7 +117,10 @@ func (h HeaderMap) Remove(name string) error {
 // wasmgate.edits below), and the request costs the plugin one call
 // fewer; on other hosts the SDK keeps them and applies them in the
 // response-headers callback. Names may not be pseudo-headers, and
-// neither names nor values may hold a NUL.
+// neither names nor values may hold a NUL. Edits are for their own
+// request: made from another request's callback or a root callback (a
+// tick), they fail on wasmgate, which runs a callback for its own
+// request only, and never land on the running request's response.
 type ResponseEdits struct{ id uint32 }
 
 // ResponseEdits returns the request's response header edits.
@@ -151,16 +154,31 @@ func (e ResponseEdits) Remove(name string) error { return e.edit('d', name, "") 
 var (
 	pendingEdits []byte
 	// forStream: the running callback is a request's (its root's
-	// callbacks have no headers to edit).
+	// callbacks have no headers to edit), curStream's.
 	forStream bool
+	curStream uint32
 )
 
 func (e ResponseEdits) edit(op byte, name, value string) error {
-	if hostEdits {
+	running := forStream && e.id == curStream
+	if hostEdits && running {
 		return queueEdit('s', op, name, value)
 	}
 	if !validEdit(name, value) {
 		return ErrBadArgument
+	}
+	if hostEdits {
+		// Another request's edits, or edits from a root callback: the
+		// batch is the running callback's request's, so this edit goes
+		// alone, in its own request's context (which wasmgate refuses
+		// unless it is the running callback's).
+		sync()
+		if err := other(e.id); err != nil {
+			return err
+		}
+		err := sendEdits(appendEdit([]byte{'s'}, op, name, value))
+		back()
+		return err
 	}
 	// Without wasmgate's extensions every context is created up front,
 	// so the stream is in the table.
@@ -168,11 +186,28 @@ func (e ResponseEdits) edit(op byte, name, value string) error {
 	if !ok {
 		return ErrNotFound
 	}
-	if st.responding {
-		return applyEdit(op, name, value)
+	if !st.responding {
+		st.later = append(appendEdit(st.later, op, name, value), 0)
+		return nil
 	}
-	st.later = append(appendEdit(st.later, op, name, value), 0)
-	return nil
+	if !running {
+		if err := other(e.id); err != nil {
+			return err
+		}
+		defer back()
+	}
+	return applyEdit(op, name, value)
+}
+
+// other makes request id's context the one the host's calls are for.
+func other(id uint32) error { return check(host().SetEffectiveContext(id)) }
+
+// back makes the running callback's request's context the host's again
+// after other, so that what the callback does next is for its own.
+func back() {
+	if forStream {
+		_ = host().SetEffectiveContext(curStream)
+	}
 }
 
 // validEdit is what wasmgate takes in a header edit: a name that is not
@@ -584,13 +619,52 @@ type (
 // NewCounter defines (or finds) a counter.
 func NewCounter(name string) (Counter, error) {
 	id, st := host().DefineMetric(0, name)
+	if st == 0 {
+		defined(id, false)
+	}
 	return Counter(id), check(st)
 }
 
 // NewGauge defines (or finds) a gauge.
 func NewGauge(name string) (Gauge, error) {
 	id, st := host().DefineMetric(1, name)
+	if st == 0 {
+		defined(id, true)
+	}
 	return Gauge(id), check(st)
+}
+
+// countable holds the counters and gauges this plugin defined: only their
+// increments go in a batch. The host refuses a batch whole when one edit
+// in it is bad, so an increment it would refuse (a histogram's id, one
+// never defined, a counter's negative delta, all reachable by converting
+// ids) must go alone and fail alone, as it does without the batch. A
+// plugin defines a handful, so a list is the quickest lookup.
+var countable []struct {
+	id    uint32
+	gauge bool
+}
+
+func defined(id uint32, gauge bool) {
+	for _, m := range countable {
+		if m.id == id {
+			return
+		}
+	}
+	countable = append(countable, struct {
+		id    uint32
+		gauge bool
+	}{id, gauge})
+}
+
+// batchable reports whether the host takes delta for metric id.
+func batchable(id uint32, delta int64) bool {
+	for _, m := range countable {
+		if m.id == id {
+			return m.gauge || delta >= 0
+		}
+	}
+	return false
 }
 
 // NewHistogram defines (or finds) a histogram.
@@ -624,7 +698,7 @@ func (h Histogram) Record(v uint64) error { return check(host().RecordMetric(uin
 // increment adds delta to a counter or gauge: in the batch on wasmgate,
 // during a request's callback.
 func increment(id uint32, delta int64) error {
-	if !hostEdits || !forStream {
+	if !hostEdits || !forStream || !batchable(id, delta) {
 		return check(host().IncrementMetric(id, delta))
 	}
 	if !startEdit(2 + 10 + 1 + 20) {

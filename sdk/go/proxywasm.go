@@ -236,7 +236,8 @@ func reset() {
 	declared = false
 	lastRoot = nil
 	lazyContexts, finishFlag, lazyRoot, hostEdits = false, false, nil, false
-	pendingEdits, forStream = pendingEdits[:0], false
+	pendingEdits, forStream, curStream = pendingEdits[:0], false, 0
+	countable = countable[:0]
 	hostSHA256 = 0
 }
 
@@ -309,7 +310,7 @@ func (r *root) unfree(st *stream) {
 // enter is the Stream a request's callback gets; from here until the
 // callback ends (endEdits), edits and counts are batched.
 func enter(id uint32) Stream {
-	forStream = true
+	forStream, curStream = true, id
 	return Stream{id}
 }
 

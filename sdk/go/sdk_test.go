@@ -701,6 +701,81 @@ func TestCountsInBatch(t *testing.T) {
 	}
 }
 
+// TestBadIncrementFailsAlone: an increment the host would refuse (here a
+// histogram's id converted to a counter) fails on its own, as it does
+// without batching, and the callback's header edits still apply: the
+// host refuses a batch whole, so such an increment must not join one.
+func TestBadIncrementFailsAlone(t *testing.T) {
+	for _, refuse := range []bool{false, true} {
+		var hist proxywasm.Histogram
+		var errs [2]error
+		h := start(t, &plugin{newHTTP: func() proxywasm.HTTP {
+			return requestOnly(func(s proxywasm.Stream) proxywasm.Action {
+				_ = s.RequestHeaders().Set("x-consumer", "alice")
+				_ = s.RequestHeaders().Remove("authorization")
+				_ = s.ResponseEdits().Set("x-r", "1")
+				errs[0] = proxywasm.Counter(hist).Add(1)
+				errs[1] = proxywasm.Counter(hist + 100).Add(1) // never defined
+				return proxywasm.Continue
+			})
+		}}, proxytest.Options{RefuseLifecycle: refuse})
+		hist, _ = proxywasm.NewHistogram("h")
+		s := h.NewStream()
+		s.RequestHeaders(append(get, [2]string{"authorization", "secret"}), true)
+		s.ResponseHeaders([][2]string{{":status", "200"}}, true)
+		if s.Header("x-consumer") != "alice" || s.HasHeader("authorization") || s.ResponseHeader("x-r") != "1" {
+			t.Errorf("refused %v: edits lost: request %v, response %v", refuse, s.Request, s.Response)
+		}
+		if !errors.Is(errs[0], proxywasm.ErrBadArgument) || !errors.Is(errs[1], proxywasm.ErrNotFound) {
+			t.Errorf("refused %v: increments of a histogram and of no metric: %v", refuse, errs)
+		}
+		s.Complete()
+	}
+}
+
+// TestResponseEditsOfAnotherRequest: response edits carry their request.
+// Made from another request's callback, they never land on the running
+// one's response: on wasmgate, which cannot switch a callback to another
+// request, they fail, as they do from a root callback; without the
+// extension they are kept for their own request.
+func TestResponseEditsOfAnotherRequest(t *testing.T) {
+	for _, refuse := range []bool{false, true} {
+		var first proxywasm.Stream
+		var fromOther, fromTick error
+		n := 0
+		p := &plugin{newHTTP: func() proxywasm.HTTP {
+			return &hooks{reqHeaders: func(s proxywasm.Stream) proxywasm.Action {
+				if n++; n == 1 {
+					first = s
+				} else {
+					fromOther = first.ResponseEdits().Set("x-for-first", "1")
+				}
+				return proxywasm.Continue
+			}}
+		}}
+		p.tick = func() { fromTick = first.ResponseEdits().Set("x-tick", "1") }
+		h := start(t, p, proxytest.Options{RefuseLifecycle: refuse})
+		a, b := h.NewStream(), h.NewStream()
+		a.RequestHeaders(get, true)
+		b.RequestHeaders(get, true)
+		h.Tick()
+		a.ResponseHeaders([][2]string{{":status", "200"}}, true)
+		b.ResponseHeaders([][2]string{{":status", "200"}}, true)
+		if b.ResponseHeader("x-for-first") != "" || b.ResponseHeader("x-tick") != "" {
+			t.Errorf("refused %v: another request's edits on this one: %v", refuse, b.Response)
+		}
+		if refuse {
+			if fromOther != nil || fromTick != nil || a.ResponseHeader("x-for-first") != "1" || a.ResponseHeader("x-tick") != "1" {
+				t.Errorf("kept edits: %v, %v; response %v", fromOther, fromTick, a.Response)
+			}
+		} else if !errors.Is(fromOther, proxywasm.ErrBadArgument) || !errors.Is(fromTick, proxywasm.ErrBadArgument) {
+			t.Errorf("edits from elsewhere on wasmgate: %v, %v", fromOther, fromTick)
+		}
+		a.Complete()
+		b.Complete()
+	}
+}
+
 // TestInterleavedRequestsKeepTheirObjects: requests whose contexts outlive
 // their first callback each keep an HTTP object of their own, however
 // their callbacks interleave, and the objects are reused once they end.

@@ -814,9 +814,14 @@ func (h *impl) DefineMetric(kind uint32, name string) (uint32, uint32) {
 	return id, stOK
 }
 
+// The metric calls answer as wasmgate's do: NotFound for an id never
+// defined, BadArgument for the wrong kind or a counter going down.
 func (h *impl) IncrementMetric(id uint32, delta int64) uint32 {
 	m, ok := h.metricIDs[id]
-	if !ok || m.Kind == 2 {
+	switch {
+	case !ok:
+		return stNotFound
+	case m.Kind == 2, m.Kind == 0 && delta < 0:
 		return stBadArgument
 	}
 	m.Value = uint64(int64(m.Value) + delta)
@@ -825,7 +830,10 @@ func (h *impl) IncrementMetric(id uint32, delta int64) uint32 {
 
 func (h *impl) RecordMetric(id uint32, v uint64) uint32 {
 	m, ok := h.metricIDs[id]
-	if !ok || m.Kind == 0 {
+	switch {
+	case !ok:
+		return stNotFound
+	case m.Kind == 0:
 		return stBadArgument
 	}
 	m.Value = v
