@@ -505,3 +505,33 @@ func TestEditArea(t *testing.T) {
 		t.Errorf("wasmgate_plugin_edits_refused_total %d, want 1", n)
 	}
 }
+
+// TestNoEditsOnceOver: in the done and log phases the request is over and
+// its response built (fasthttp sends it when the handler returns), so
+// header edits are refused, made with host calls or left in the edit
+// area, and the response goes out as the earlier phases left it.
+func TestNoEditsOnceOver(t *testing.T) {
+	p := load(t, "log_edits", Options{Name: fmt.Sprintf("log-edits-%d", time.Now().UnixNano())})
+	ctx := reqCtx()
+	r, _ := Chain{NewSlot(p)}.Begin(ctx, "r", "u")
+	if _, err := r.RequestHeaders(); err != nil {
+		t.Fatal(err)
+	}
+	ctx.Response.SetStatusCode(200)
+	if _, err := r.ResponseHeaders(); err != nil {
+		t.Fatal(err)
+	}
+	r.End()
+	for name, v := range map[string][]byte{
+		"response x-log":      ctx.Response.Header.Peek("x-log"),
+		"response x-log-area": ctx.Response.Header.Peek("x-log-area"),
+		"request x-log-req":   ctx.Request.Header.Peek("x-log-req"),
+	} {
+		if v != nil {
+			t.Errorf("%s set in the log phase: %q", name, v)
+		}
+	}
+	if n := p.editsRefused.Get(); n != 1 {
+		t.Errorf("wasmgate_plugin_edits_refused_total %d, want 1 (the log phase's batch)", n)
+	}
+}

@@ -61,6 +61,11 @@ type Request struct {
 	edits []byte
 	// responding: the response phase has begun, so edits apply at once.
 	responding bool
+	// over: the done and log phases have begun. The response is built
+	// (fasthttp sends it when the handler returns), so header maps are
+	// read-only: an edit now would change what the client gets after
+	// every phase that may change it has run.
+	over bool
 }
 
 // LocalResponse is a response a plugin sent with proxy_send_local_response.
@@ -87,7 +92,7 @@ func (c Chain) Begin(ctx *fasthttp.RequestCtx, route, upstream string) (*Request
 	}
 	r := requests.Get().(*Request)
 	r.Ctx, r.Route, r.Upstream, r.Local, r.n, r.Closed, r.props = ctx, route, upstream, nil, 0, false, nil
-	r.edits, r.responding = r.edits[:0], false
+	r.edits, r.responding, r.over = r.edits[:0], false, false
 	for _, slot := range c[:min(len(c), maxChain)] {
 		p := slot.Plugin()
 		vm := p.pick()
@@ -246,7 +251,7 @@ const editsLogEvery = 10 * time.Second
 
 func (vm *VM) edits(arg []byte) uint32 {
 	s := vm.cur
-	stream := s != nil && !s.root && s.req != nil
+	stream := s != nil && !s.root && s.req != nil && !s.req.over
 	if len(arg) < 3 {
 		return stBadArgument
 	}
@@ -399,6 +404,7 @@ func (r *Request) End() {
 	if r == nil {
 		return
 	}
+	r.over = true
 	for i := r.n - 1; i >= 0; i-- {
 		s := r.streams[i]
 		if s == nil || !s.touched || s.finished {
@@ -578,6 +584,9 @@ func parsePairs(b []byte) ([][2][]byte, bool) {
 func (s *Stream) setHeader(mapType uint64, key, value []byte, op byte) uint32 {
 	if s == nil || s.req == nil {
 		return stNotFound
+	}
+	if s.req.over {
+		return stBadArgument
 	}
 	ctx := s.req.Ctx
 	switch mapType {

@@ -91,7 +91,8 @@ type ResponseTrailersHandler interface {
 }
 
 // DoneHandler is an HTTP told when its request is over (the access-log
-// phase: the response as sent is readable).
+// phase: the response as sent is readable, and on wasmgate no longer
+// changes: header edits fail with ErrBadArgument).
 type DoneHandler interface {
 	OnDone(s Stream)
 }
@@ -520,8 +521,9 @@ func onResponseTrailers(id, n uint32) uint32 {
 
 func onLog(id uint32) {
 	if st, ok := streams.get(id); ok && st.done != nil {
-		st.done.OnDone(enter(id))
-		endEdits() // too late to apply, but not to be left for another stream
+		// Not entered: nothing is batched. The request is over, and
+		// wasmgate refuses header edits now, each with its own error.
+		st.done.OnDone(Stream{id})
 	}
 }
 

@@ -776,6 +776,41 @@ func TestResponseEditsOfAnotherRequest(t *testing.T) {
 	}
 }
 
+// TestNoEditsOnceDone: OnDone sees the response as sent; header edits
+// there fail (wasmgate refuses them once the request is over) rather
+// than change it, and counting still works.
+func TestNoEditsOnceDone(t *testing.T) {
+	for _, refuse := range []bool{false, true} {
+		var c proxywasm.Counter
+		var errs []error
+		var status string
+		h := start(t, &plugin{newHTTP: func() proxywasm.HTTP {
+			return &hooks{done: func(s proxywasm.Stream) {
+				status, _ = s.ResponseHeaders().Get(":status")
+				errs = []error{
+					s.ResponseHeaders().Set("x-done", "1"),
+					s.RequestHeaders().Add("x-done-req", "1"),
+					s.ResponseEdits().Set("x-done-edit", "1"),
+					c.Add(1),
+				}
+			}}
+		}}, proxytest.Options{RefuseLifecycle: refuse})
+		c, _ = proxywasm.NewCounter("done")
+		s := h.NewStream()
+		s.RequestHeaders(get, true)
+		s.ResponseHeaders([][2]string{{":status", "200"}}, true)
+		s.Complete()
+		m, _ := h.Metric("done")
+		if status != "200" || s.HasHeader("x-done-req") || s.ResponseHeader("x-done") != "" || s.ResponseHeader("x-done-edit") != "" || m.Value != 1 {
+			t.Errorf("refused %v: status %q, request %v, response %v, count %d", refuse, status, s.Request, s.Response, m.Value)
+		}
+		if len(errs) != 4 || !errors.Is(errs[0], proxywasm.ErrBadArgument) || !errors.Is(errs[1], proxywasm.ErrBadArgument) ||
+			!errors.Is(errs[2], proxywasm.ErrBadArgument) || errs[3] != nil {
+			t.Errorf("refused %v: errors %v", refuse, errs)
+		}
+	}
+}
+
 // TestInterleavedRequestsKeepTheirObjects: requests whose contexts outlive
 // their first callback each keep an HTTP object of their own, however
 // their callbacks interleave, and the objects are reused once they end.

@@ -204,6 +204,7 @@ type Stream struct {
 	// response came (wasmgate.edits), applied as wasmgate does.
 	edits      []responseEdit
 	responding bool
+	over       bool // done and log: header maps are read-only, as on wasmgate
 }
 
 // responseEdit is a response header edit waiting for the response.
@@ -307,6 +308,7 @@ func (s *Stream) Complete() {
 		delete(s.h.streams, s.ID)
 		return // wasmgate calls nothing for such a context
 	}
+	s.over = true
 	s.h.enter(s.ID, func() {
 		d.Done(s.ID)
 		if s.h.Handles("log") {
@@ -539,13 +541,13 @@ func (h *impl) headerMap(m uint32) (*[][2]string, bool, uint32) {
 	}
 	switch m {
 	case 0:
-		return &s.Request, true, stOK
+		return &s.Request, !s.over, stOK
 	case 1:
-		return &s.RequestTrailers, true, stOK
+		return &s.RequestTrailers, !s.over, stOK
 	case 2:
-		return &s.Response, true, stOK
+		return &s.Response, !s.over, stOK
 	case 3:
-		return &s.ResponseTrailers, true, stOK
+		return &s.ResponseTrailers, !s.over, stOK
 	}
 	return nil, false, stBadArgument
 }
@@ -900,7 +902,7 @@ func (h *impl) edits(arg []byte) uint32 {
 		if len(k) < 3 || !strings.Contains("qsm", k[:1]) || !strings.Contains("ard", k[1:2]) || k[2] == ':' {
 			return stBadArgument
 		}
-		if k[0] != 'm' && s == nil || k[0] == 'm' && (k[1] != 'a' || !h.incrementable(k[2:], v)) {
+		if k[0] != 'm' && (s == nil || s.over) || k[0] == 'm' && (k[1] != 'a' || !h.incrementable(k[2:], v)) {
 			return stBadArgument
 		}
 	}
