@@ -90,7 +90,6 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -177,9 +176,16 @@ type request struct {
 	from  sources
 	sum   [32]byte // SHA-256 of the token
 	token string   // the token, kept when it must be verified
+	// header and cookie are the first values of the token's header and
+	// of Cookie, as read, when the token came from them: the ones
+	// forwarded (see admit). Their memory is reused.
+	header, cookie []byte
 }
 
-func (r *request) Reset() { r.from, r.sum, r.token = 0, [32]byte{}, "" }
+func (r *request) Reset() {
+	r.from, r.sum, r.token = 0, [32]byte{}, ""
+	r.header, r.cookie = r.header[:0], r.cookie[:0]
+}
 
 func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action {
 	p := r.p
@@ -188,7 +194,7 @@ func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action 
 	for _, f := range st.forward {
 		_ = h.Remove(f.header)
 	}
-	tok, from, conflict := st.findToken(h)
+	tok, from, conflict, header, cookie := st.findToken(h)
 	if conflict {
 		return respond(s, &st.conflict)
 	}
@@ -196,6 +202,8 @@ func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action 
 		return respond(s, &st.missing)
 	}
 	r.from = from
+	r.header = append(r.header[:0], header...)
+	r.cookie = append(r.cookie[:0], cookie...)
 	r.sum = proxywasm.SHA256(tok)
 	now := proxywasm.Now()
 	if st.jwks != nil && p.needFetch(now) {
@@ -242,7 +250,11 @@ func (r *request) verify(s proxywasm.Stream, now time.Time, mayRefetch bool) pro
 	return proxywasm.Continue
 }
 
-// admit forwards the claims and hides the token.
+// admit forwards the claims and hides the token, or forwards only the
+// header value that was checked: an upstream reading another (a second
+// Authorization or Cookie header) must not take it for verified. A
+// second token in the query or the Cookie header read is a conflict
+// already (findToken).
 func (r *request) admit(s proxywasm.Stream, v *verdict) {
 	h := s.RequestHeaders()
 	for _, kv := range v.headers {
@@ -250,6 +262,13 @@ func (r *request) admit(s proxywasm.Stream, v *verdict) {
 	}
 	if r.p.st.hide {
 		r.hideToken(h)
+		return
+	}
+	if r.from&fromHeader != 0 {
+		_ = h.SetBytes(r.p.st.header, r.header)
+	}
+	if r.from&fromCookie != 0 {
+		_ = h.SetBytes("cookie", r.cookie)
 	}
 }
 
@@ -558,9 +577,11 @@ func (p *plugin) adoptShared(now time.Time) bool {
 // findToken is the request's token: from the header without a copy
 // (valid in this callback only), from the query or a cookie decoded. from
 // says where it was found; conflict, that another of the places read holds
-// another token (RFC 6750 section 2 allows one method per request, and an
-// upstream reading the other token must not take it as verified).
-func (st *settings) findToken(h proxywasm.HeaderMap) (tok []byte, from sources, conflict bool) {
+// another token, or the query or the cookies hold two (RFC 6750 section 2
+// allows one method per request, and an upstream reading the other token
+// must not take it as verified). header and cookie are the values read
+// of the token's header and of Cookie when the token came from them.
+func (st *settings) findToken(h proxywasm.HeaderMap) (tok []byte, from sources, conflict bool, header, cookie []byte) {
 	take := func(t []byte, src sources) {
 		switch {
 		case from == 0:
@@ -575,24 +596,30 @@ func (st *settings) findToken(h proxywasm.HeaderMap) (tok []byte, from sources, 
 		if v, err := h.Peek(st.header); err == nil {
 			if t, ok := bearer(v, st.bareOK); ok {
 				take(t, fromHeader)
+				header = v
 			}
 		}
 	}
 	if st.query != "" {
 		if path, err := h.Peek(":path"); err == nil {
-			if t, ok := queryParam(path, st.query); ok {
+			t, ok, two := httptoken.QueryParam(path, st.query)
+			if ok {
 				take([]byte(t), fromQuery)
 			}
+			conflict = conflict || two
 		}
 	}
 	if st.cookie != "" {
 		if v, err := h.Peek("cookie"); err == nil {
-			if t, ok := cookieValue(v, st.cookie); ok {
+			t, ok, two := cookieValue(v, st.cookie)
+			if ok {
 				take([]byte(t), fromCookie)
+				cookie = v
 			}
+			conflict = conflict || two
 		}
 	}
-	return tok, from, conflict
+	return tok, from, conflict, header, cookie
 }
 
 // bearer reads "Bearer <token>" (RFC 6750 section 2.1), or with bareOK a
@@ -609,76 +636,29 @@ func bearer(v []byte, bareOK bool) ([]byte, bool) {
 	return nil, false
 }
 
-// queryParam is the first value of query parameter name in path.
-func queryParam(path []byte, name string) (string, bool) {
-	_, q, ok := bytes.Cut(path, []byte{'?'})
-	if !ok {
-		return "", false
-	}
-	q, _, _ = bytes.Cut(q, []byte{'#'})
-	for len(q) > 0 {
-		var part []byte
-		part, q, _ = bytes.Cut(q, []byte{'&'})
-		k, v, _ := bytes.Cut(part, []byte{'='})
-		if !paramIs(k, name) {
-			continue
-		}
-		t, err := url.QueryUnescape(string(v))
-		return t, err == nil && t != ""
-	}
-	return "", false
-}
-
-func paramIs(k []byte, name string) bool {
-	if string(k) == name {
-		return true
-	}
-	if bytes.IndexAny(k, "%+") < 0 {
-		return false
-	}
-	u, err := url.QueryUnescape(string(k))
-	return err == nil && u == name
-}
-
-// withoutParam is path without query parameter name.
-func withoutParam(path, name string) string {
-	base, q, ok := strings.Cut(path, "?")
-	if !ok {
-		return path
-	}
-	q, frag, hasFrag := strings.Cut(q, "#")
-	var kept []string
-	for _, part := range strings.Split(q, "&") {
-		k, _, _ := strings.Cut(part, "=")
-		if part != "" && !paramIs([]byte(k), name) {
-			kept = append(kept, part)
-		}
-	}
-	if len(kept) > 0 {
-		base += "?" + strings.Join(kept, "&")
-	}
-	if hasFrag {
-		base += "#" + frag
-	}
-	return base
-}
-
-// cookieValue is the value of cookie name in a Cookie header.
-func cookieValue(header []byte, name string) (string, bool) {
+// cookieValue is the value of cookie name in a Cookie header; two, that
+// the cookie comes again with another value.
+func cookieValue(header []byte, name string) (t string, ok, two bool) {
+	var first []byte
+	seen := false
 	for len(header) > 0 {
 		var part []byte
 		part, header, _ = bytes.Cut(header, []byte{';'})
-		k, v, ok := bytes.Cut(trimOWS(part), []byte{'='})
-		if !ok || string(trimOWS(k)) != name {
+		k, v, found := bytes.Cut(trimOWS(part), []byte{'='})
+		if !found || string(trimOWS(k)) != name {
 			continue
 		}
 		v = trimOWS(v)
 		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
 			v = v[1 : len(v)-1]
 		}
-		return string(v), len(v) > 0
+		if !seen {
+			seen, first = true, v
+		} else if !bytes.Equal(v, first) {
+			return string(first), len(first) > 0, true
+		}
 	}
-	return "", false
+	return string(first), len(first) > 0, false
 }
 
 // withoutCookie is a Cookie header without cookie name.
@@ -702,7 +682,7 @@ func (r *request) hideToken(h proxywasm.HeaderMap) {
 	}
 	if r.from&fromQuery != 0 {
 		if path, err := h.Get(":path"); err == nil {
-			_ = h.Set(":path", withoutParam(path, st.query))
+			_ = h.Set(":path", httptoken.WithoutParam(path, st.query))
 		}
 	}
 	if r.from&fromCookie != 0 {

@@ -8,18 +8,20 @@
 //	}
 //
 // Keys are stored as SHA-256 hashes, so the config never holds a usable
-// key. A request without a known key gets 401 with a JSON error; a known
-// key is removed from the request and the consumer's name forwarded.
+// key. A request without a known key gets 401 with a JSON error. Once a
+// key is known, the header and the query parameter (every value of both)
+// are removed from the request, so no key reaches the upstream or its
+// logs, and the consumer's name is forwarded. The header wins when both
+// are sent.
 package main
 
 import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"net/url"
 	"strconv"
-	"strings"
 
+	"github.com/wasmgate/wasmgate/plugins/internal/httptoken"
 	"github.com/wasmgate/wasmgate/sdk/go"
 )
 
@@ -73,11 +75,15 @@ var unauthorized = []byte(`{"error":"unauthorized","message":"a valid API key is
 
 func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action {
 	h := s.RequestHeaders()
+	var path string // read only when the key may be in the query
+	if r.p.cfg.Query != "" {
+		path, _ = h.Get(":path")
+	}
 	consumer, ok := "", false
 	if key, err := h.Peek(r.p.cfg.Header); err == nil && len(key) > 0 {
 		consumer, ok = r.p.consumers[proxywasm.SHA256(key)]
-	} else if r.p.cfg.Query != "" {
-		if key := queryValue(h, r.p.cfg.Query); key != "" {
+	} else if path != "" {
+		if key, found, _ := httptoken.QueryParam([]byte(path), r.p.cfg.Query); found {
 			consumer, ok = r.p.consumers[proxywasm.SHA256([]byte(key))]
 		}
 	}
@@ -89,25 +95,13 @@ func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action 
 		return proxywasm.Pause
 	}
 	_ = h.Remove(r.p.cfg.Header)
+	if path != "" {
+		if rest := httptoken.WithoutParam(path, r.p.cfg.Query); rest != path {
+			_ = h.Set(":path", rest)
+		}
+	}
 	_ = h.Set(r.p.cfg.ConsumerHeader, consumer)
 	return proxywasm.Continue
-}
-
-// queryValue is a query parameter of the request's :path.
-func queryValue(h proxywasm.HeaderMap, name string) string {
-	path, err := h.Get(":path")
-	if err != nil {
-		return ""
-	}
-	_, q, ok := strings.Cut(path, "?")
-	if !ok {
-		return ""
-	}
-	v, err := url.ParseQuery(q)
-	if err != nil {
-		return ""
-	}
-	return v.Get(name)
 }
 
 func init() { proxywasm.Register(func() proxywasm.Plugin { return &plugin{} }) }
