@@ -9,9 +9,13 @@
 // The client address is the connection's peer. With trusted_proxies = N
 // (N > 0) the gateway sits behind N proxies of its own, each appending the
 // address it saw to X-Forwarded-For, so the client is the Nth entry from
-// the right (plugins run before the gateway adds its own entry). Entries
-// further left are written by the client and are never trusted. Deny wins
-// over allow. A refused request gets 403 with a JSON error.
+// the right (plugins run before the gateway adds its own entry), counting
+// across every X-Forwarded-For line in order (a proxy may add a line of
+// its own rather than extend the last). Entries further left are written
+// by the client and are never trusted. Addresses are compared without an
+// IPv6 zone and with IPv4-mapped IPv6 as IPv4, in the lists as in
+// requests. Deny wins over allow. A refused request gets 403 with a JSON
+// error.
 package main
 
 import (
@@ -38,15 +42,22 @@ type plugin struct {
 func prefixes(list []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, s := range list {
-		if p, err := netip.ParsePrefix(s); err == nil {
-			out = append(out, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(s)
+		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			return nil, errors.New("not an address or CIDR: " + s)
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil || a.Zone() != "" {
+				return nil, errors.New("not an address or CIDR: " + s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
 		}
-		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		// Requests' addresses are judged unmapped: so are the lists'.
+		if a := p.Addr(); a.Is4In6() {
+			if p.Bits() < 96 {
+				return nil, errors.New("an IPv4-mapped prefix shorter than /96: " + s)
+			}
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
+		out = append(out, p.Masked())
 	}
 	return out, nil
 }
@@ -72,18 +83,22 @@ func (p *plugin) OnConfigure(raw []byte) error {
 
 func (p *plugin) NewHTTP() proxywasm.HTTP { return &request{p: p} }
 
-type request struct{ p *plugin }
+type request struct {
+	p   *plugin
+	xff [][]byte // the X-Forwarded-For lines, reused
+}
 
 func (r *request) Reset() {}
 
 // client finds the address to judge; false when there is none to trust.
 func (r *request) client(s proxywasm.Stream) (netip.Addr, bool) {
 	if r.p.trusted > 0 {
-		xff, err := s.RequestHeaders().Peek("x-forwarded-for")
+		var err error
+		r.xff, err = s.RequestHeaders().Values("x-forwarded-for", r.xff[:0])
 		if err != nil {
 			return netip.Addr{}, false
 		}
-		return forwarded(xff, r.p.trusted)
+		return forwarded(r.xff, r.p.trusted)
 	}
 	raw, err := s.Property("source", "address")
 	if err != nil {
@@ -92,16 +107,23 @@ func (r *request) client(s proxywasm.Stream) (netip.Addr, bool) {
 	return peer(raw)
 }
 
-// forwarded is the client address an X-Forwarded-For value gives behind
-// n trusted proxies: its n-th entry from the end.
-func forwarded(xff []byte, n int) (netip.Addr, bool) {
-	hop, ok := fromRight(xff, n)
-	if !ok {
-		return netip.Addr{}, false
+// forwarded is the client address X-Forwarded-For gives behind n trusted
+// proxies: the n-th entry from the end of its lines taken as one list.
+func forwarded(lines [][]byte, n int) (netip.Addr, bool) {
+	for i := len(lines) - 1; i >= 0; i-- {
+		hop, ok := fromRight(lines[i], n)
+		if !ok {
+			n -= entries(lines[i])
+			continue
+		}
+		a, err := netip.ParseAddr(zerocopy.String(bytes.TrimSpace(hop)))
+		return a.Unmap().WithZone(""), err == nil
 	}
-	a, err := netip.ParseAddr(zerocopy.String(bytes.TrimSpace(hop)))
-	return a.Unmap(), err == nil
+	return netip.Addr{}, false
 }
+
+// entries is how many entries a comma-separated list has.
+func entries(list []byte) int { return bytes.Count(list, []byte{','}) + 1 }
 
 // peer is the address of the source.address property: host and port, or
 // a bare address.
@@ -112,9 +134,9 @@ func peer(raw []byte) (netip.Addr, bool) {
 	ap, err := netip.ParseAddrPort(zerocopy.String(raw))
 	if err != nil {
 		a, aerr := netip.ParseAddr(zerocopy.String(raw))
-		return a.Unmap(), aerr == nil
+		return a.Unmap().WithZone(""), aerr == nil
 	}
-	return ap.Addr().Unmap(), true
+	return ap.Addr().Unmap().WithZone(""), true
 }
 
 // fromRight is the n-th element of a comma-separated list counted from

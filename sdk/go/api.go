@@ -320,6 +320,25 @@ func applyLater(st *stream) {
 	st.later = st.later[:0]
 }
 
+// Values appends every value of the header to dst, in order, without
+// copying (valid until the callback returns): a header sent on several
+// lines, as X-Forwarded-For may be behind some proxies, has several
+// values, where Peek and Get give the first. Pass a slice kept from
+// request to request and it allocates nothing.
+func (h HeaderMap) Values(name string, dst [][]byte) ([][]byte, error) {
+	sync()
+	b, st := host().GetMapPairs(uint32(h))
+	if err := check(st); err != nil {
+		return dst, err
+	}
+	err := walkPairs(b, func(k, v []byte) {
+		if strings.EqualFold(bytesToString(k), name) {
+			dst = append(dst, v)
+		}
+	})
+	return dst, err
+}
+
 // All returns a copy of every pair, in order.
 func (h HeaderMap) All() ([][2]string, error) {
 	sync()
@@ -805,25 +824,35 @@ func get32(b []byte) uint32 {
 }
 
 func decodePairs(b []byte) ([][2]string, error) {
+	var out [][2]string
+	err := walkPairs(b, func(k, v []byte) { out = append(out, [2]string{string(k), string(v)}) })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// walkPairs calls f with each pair of a serialized map, in order, without
+// copying.
+func walkPairs(b []byte, f func(k, v []byte)) error {
 	if len(b) < 4 {
 		if len(b) == 0 {
-			return nil, nil
+			return nil
 		}
-		return nil, ErrSerialization
+		return ErrSerialization
 	}
 	n := int(get32(b))
 	if n > (len(b)-4)/8 {
-		return nil, ErrSerialization
+		return ErrSerialization
 	}
-	out := make([][2]string, n)
 	sizes, data := b[4:4+8*n], b[4+8*n:]
-	for i := range out {
+	for i := 0; i < n; i++ {
 		kl, vl := int(get32(sizes[8*i:])), int(get32(sizes[8*i+4:]))
 		if kl+vl+2 > len(data) {
-			return nil, ErrSerialization
+			return ErrSerialization
 		}
-		out[i] = [2]string{string(data[:kl]), string(data[kl+1 : kl+1+vl])}
+		f(data[:kl], data[kl+1:kl+1+vl])
 		data = data[kl+vl+2:]
 	}
-	return out, nil
+	return nil
 }

@@ -811,6 +811,34 @@ func TestNoEditsOnceDone(t *testing.T) {
 	}
 }
 
+// TestHeaderValues: every line of a header, in order, where Peek gives
+// the first; names match whatever their case.
+func TestHeaderValues(t *testing.T) {
+	var got []string
+	var first []byte
+	h := start(t, &plugin{newHTTP: func() proxywasm.HTTP {
+		return requestOnly(func(s proxywasm.Stream) proxywasm.Action {
+			_ = s.RequestHeaders().Add("x-forwarded-for", "192.0.2.3") // sent first
+			vals, err := s.RequestHeaders().Values("X-Forwarded-For", nil)
+			if err != nil {
+				t.Error(err)
+			}
+			for _, v := range vals {
+				got = append(got, string(v))
+			}
+			first, _ = s.RequestHeaders().Peek("x-forwarded-for")
+			return proxywasm.Continue
+		})
+	}}, proxytest.Options{})
+	s := h.NewStream()
+	s.RequestHeaders(append(get, [2]string{"x-forwarded-for", "192.0.2.1, 192.0.2.9"}, [2]string{"x-other", "1"},
+		[2]string{"x-forwarded-for", "192.0.2.2"}), true)
+	if want := "[192.0.2.1, 192.0.2.9 192.0.2.2 192.0.2.3]"; fmt.Sprint(got) != want || string(first) != "192.0.2.1, 192.0.2.9" {
+		t.Errorf("values %v, want %s; first %q", got, want, first)
+	}
+	s.Complete()
+}
+
 // TestInterleavedRequestsKeepTheirObjects: requests whose contexts outlive
 // their first callback each keep an HTTP object of their own, however
 // their callbacks interleave, and the objects are reused once they end.
