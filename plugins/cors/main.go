@@ -13,11 +13,19 @@
 // an allowed origin gets 204 with the allowances; from another origin, 403.
 // Other requests from an allowed origin go through and their response gets
 // Access-Control-Allow-Origin; requests from other origins go through
-// unmarked, so the browser withholds the response.
+// unmarked, so the browser withholds the response. As the answer depends
+// on the request's Origin, every response says so (Vary: Origin), with an
+// Origin or without, allowed or not: a shared cache must not hand one
+// origin's answer to another. With "*" among the origins every origin is
+// allowed and answered with a literal "*", which depends on nothing; "*"
+// with credentials is refused, as it would let every site read responses
+// made with the user's cookies.
 package main
 
 import (
 	"encoding/json"
+	"errors"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -36,6 +44,7 @@ type config struct {
 type plugin struct {
 	cfg              config
 	methods, headers string
+	any              bool // "*" is among the origins
 }
 
 func (p *plugin) OnConfigure(raw []byte) error {
@@ -43,8 +52,15 @@ func (p *plugin) OnConfigure(raw []byte) error {
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return err
 	}
+	if len(c.Origins) == 0 {
+		return errors.New(`origins: required (list the origins, or "*" for any)`)
+	}
 	if len(c.Methods) == 0 {
 		c.Methods = []string{"GET", "HEAD", "POST"}
+	}
+	p.any = slices.Contains(c.Origins, "*")
+	if p.any && c.Credentials {
+		return errors.New(`origins: "*" with credentials would let every site read responses made with the user's cookies; list the origins`)
 	}
 	p.cfg, p.methods, p.headers = c, strings.Join(c.Methods, ", "), strings.Join(c.Headers, ", ")
 	return nil
@@ -77,8 +93,12 @@ func (r *request) Reset() {}
 
 func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action {
 	h := s.RequestHeaders()
+	e := s.ResponseEdits()
 	o, err := h.Peek("origin")
 	if err != nil || len(o) == 0 {
+		if !r.p.any {
+			_ = e.Add("vary", "Origin")
+		}
 		return proxywasm.Continue
 	}
 	// A view of the host's bytes, valid in this callback: no copy for
@@ -89,13 +109,17 @@ func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action 
 			return r.preflight(s, strings.Clone(origin))
 		}
 	}
-	if r.p.allowed(origin) {
-		e := s.ResponseEdits()
+	switch {
+	case r.p.any:
+		_ = e.Set("access-control-allow-origin", "*")
+	case r.p.allowed(origin):
 		_ = e.Set("access-control-allow-origin", origin)
 		_ = e.Add("vary", "Origin")
 		if r.p.cfg.Credentials {
 			_ = e.Set("access-control-allow-credentials", "true")
 		}
+	default:
+		_ = e.Add("vary", "Origin")
 	}
 	return proxywasm.Continue
 }
@@ -111,6 +135,10 @@ func (r *request) preflight(s proxywasm.Stream, origin string) proxywasm.Action 
 		{"access-control-allow-origin", origin},
 		{"access-control-allow-methods", r.p.methods},
 		{"vary", "Origin"},
+	}
+	if r.p.any {
+		headers = headers[:2]
+		headers[0][1] = "*"
 	}
 	if r.p.headers != "" {
 		headers = append(headers, [2]string{"access-control-allow-headers", r.p.headers})

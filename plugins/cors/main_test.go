@@ -25,6 +25,15 @@ func preflight(origin string) [][2]string {
 		{"origin", origin}, {"access-control-request-method", "PUT"}}
 }
 
+func TestConfigErrors(t *testing.T) {
+	for _, cfg := range []string{`{"methods": ["GET"]}`, `{"origins": []}`, `{"origins": ["*"], "credentials": true}`,
+		`{"origins": ["https://a.test", "*"], "credentials": true}`} {
+		if _, err := proxytest.New(proxytest.Options{Config: []byte(cfg)}); err == nil {
+			t.Errorf("%s: accepted", cfg)
+		}
+	}
+}
+
 func TestPreflight(t *testing.T) {
 	h := start(t)
 	for _, origin := range []string{"https://app.example.com", "https://a.b.example.org"} {
@@ -69,8 +78,8 @@ func TestActualRequests(t *testing.T) {
 	s = h.NewStream()
 	s.RequestHeaders([][2]string{{":method", "GET"}, {":path", "/x"}, {"origin", "https://evil.test"}}, true)
 	s.ResponseHeaders([][2]string{{":status", "200"}}, true)
-	if s.ResponseHeader("access-control-allow-origin") != "" {
-		t.Fatalf("other origin marked: %v", s.Response)
+	if s.ResponseHeader("access-control-allow-origin") != "" || s.ResponseHeader("vary") != "Origin" {
+		t.Fatalf("other origin marked, or its answer not marked as varying: %v", s.Response)
 	}
 	s.Complete()
 
@@ -78,7 +87,29 @@ func TestActualRequests(t *testing.T) {
 	s = h.NewStream()
 	s.RequestHeaders([][2]string{{":method", "GET"}, {":path", "/x"}}, true)
 	s.ResponseHeaders([][2]string{{":status", "200"}}, true)
-	if s.ResponseHeader("access-control-allow-origin") != "" {
-		t.Fatalf("no origin, yet marked: %v", s.Response)
+	if s.ResponseHeader("access-control-allow-origin") != "" || s.ResponseHeader("vary") != "Origin" {
+		t.Fatalf("no origin, yet marked, or not marked as varying: %v", s.Response)
 	}
 }
+
+// TestAnyOrigin: "*" answers every origin with a literal "*", which
+// depends on nothing (no Vary), and refuses to go with credentials.
+func TestAnyOrigin(t *testing.T) {
+	h, err := proxytest.New(proxytest.Options{Config: []byte(`{"origins": ["*"]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := h.NewStream()
+	s.RequestHeaders([][2]string{{":method", "GET"}, {":path", "/me"}, {"origin", "https://evil.test"}}, true)
+	s.ResponseHeaders([][2]string{{":status", "200"}}, true)
+	if s.ResponseHeader("access-control-allow-origin") != "*" || s.ResponseHeader("vary") != "" ||
+		s.ResponseHeader("access-control-allow-credentials") != "" {
+		t.Fatalf("response %v", s.Response)
+	}
+	s = h.NewStream()
+	s.RequestHeaders(preflight("https://a.test"), true)
+	if s.Local == nil || s.Local.Status != 204 || s.Local.Header("access-control-allow-origin") != "*" || s.Local.Header("vary") != "" {
+		t.Fatalf("preflight %+v", s.Local)
+	}
+}
+
