@@ -52,7 +52,7 @@ plugins = ["headers-only"]
 	resp, body := doReq(t, client, "POST", g.URL+"/v1/users?debug=1&x=2",
 		map[string]string{"Content-Type": "application/json", "X-Debug": "on"},
 		strings.NewReader(`{"user_name":"ann","password":"hunter2","n":1}`))
-	want := `{"path":"/api/users?source=gw&x=2","gateway":"wasmgate","debug":"",` +
+	want := `{"path":"/api/users?x=2&source=gw","gateway":"wasmgate","debug":"",` +
 		`"body":"{\"n\":1,\"user\":{\"name\":\"ann\"}}","length":29,"served_by":"wasmgate"}`
 	if resp.StatusCode != 200 || string(body) != want {
 		t.Fatalf("%d\n got %s\nwant %s", resp.StatusCode, body, want)

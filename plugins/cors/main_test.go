@@ -112,4 +112,3 @@ func TestAnyOrigin(t *testing.T) {
 		t.Fatalf("preflight %+v", s.Local)
 	}
 }
-

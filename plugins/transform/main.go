@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	proxywasm "github.com/wasmgate/wasmgate/sdk/go"
@@ -259,14 +260,26 @@ func (p *plugin) editBody(b proxywasm.Body, c *jsonedit.Config) {
 	_ = b.Replace(out)
 }
 
+// renamed holds a renamed header's values, reused (a VM runs one
+// callback at a time).
+var renamed [][]byte
+
 func applyHeaders(h proxywasm.HeaderMap, ops *headerOps) {
 	if ops == nil {
 		return
 	}
 	for _, kv := range ops.Rename {
-		if v, err := h.Get(kv[0]); err == nil {
-			_ = h.Remove(kv[0])
-			_ = h.Set(kv[1], v)
+		// Every value moves, in order (a header may come on several
+		// lines); they stay valid through the edits, which copy them.
+		vals, err := h.Values(kv[0], renamed[:0])
+		renamed = vals
+		if err != nil || len(vals) == 0 {
+			continue
+		}
+		_ = h.Remove(kv[0])
+		_ = h.SetBytes(kv[1], vals[0])
+		for _, v := range vals[1:] {
+			_ = h.AddBytes(kv[1], v)
 		}
 	}
 	editHeaders(h, ops)
@@ -309,22 +322,7 @@ func rewritePath(h proxywasm.HeaderMap, d *direction) {
 		}
 	}
 	if q := d.Query; q != nil {
-		vals, err := url.ParseQuery(query)
-		if err == nil {
-			for _, kv := range q.Rename {
-				if v, ok := vals[kv[0]]; ok {
-					delete(vals, kv[0])
-					vals[kv[1]] = v
-				}
-			}
-			for _, name := range q.Remove {
-				vals.Del(name)
-			}
-			for _, kv := range q.Set {
-				vals.Set(kv[0], kv[1])
-			}
-			query, hasQuery = vals.Encode(), true
-		}
+		query, hasQuery = editQuery(query, q), true
 	}
 	if hasQuery && query != "" {
 		path += "?" + query
@@ -332,6 +330,43 @@ func rewritePath(h proxywasm.HeaderMap, d *direction) {
 	if path != full {
 		_ = h.Set(":path", path)
 	}
+}
+
+// editQuery renames, removes and sets query parameters, in that order.
+// It works on the parameters as sent: the ones it does not touch keep
+// their place and their encoding (a signed URL stays signed), and one it
+// cannot decode is compared as written, so a client cannot turn the
+// operations off with a malformed parameter. A renamed parameter keeps
+// its place; set ones replace every value and come last.
+func editQuery(query string, q *queryOps) string {
+	var out []string
+	for part := range strings.SplitSeq(query, "&") {
+		if part == "" {
+			continue
+		}
+		rawKey, value, hasValue := strings.Cut(part, "=")
+		name, err := url.QueryUnescape(rawKey)
+		if err != nil {
+			name = rawKey
+		}
+		for _, kv := range q.Rename {
+			if kv[0] == name {
+				name, part = kv[1], url.QueryEscape(kv[1])
+				if hasValue {
+					part += "=" + value
+				}
+				break
+			}
+		}
+		if slices.Contains(q.Remove, name) || slices.ContainsFunc(q.Set, func(kv [2]string) bool { return kv[0] == name }) {
+			continue
+		}
+		out = append(out, part)
+	}
+	for _, kv := range q.Set {
+		out = append(out, url.QueryEscape(kv[0])+"="+url.QueryEscape(kv[1]))
+	}
+	return strings.Join(out, "&")
 }
 
 func init() { proxywasm.Register(func() proxywasm.Plugin { return &plugin{} }) }

@@ -52,6 +52,14 @@ func TestHeaders(t *testing.T) {
 		!h.Handles("response_headers") {
 		t.Fatalf("rename: response %s, want %s; phases %v", got, want, h.Phases)
 	}
+
+	// A header on several lines is renamed whole, in order.
+	h = start(t, `{"request": {"headers": {"rename": {"X-Old": "X-New"}}}}`)
+	s = h.NewStream()
+	s.RequestHeaders(req("/", [2]string{"x-old", "a"}, [2]string{"x-keep", "k"}, [2]string{"x-old", "b"}), true)
+	if got, want := pairs(s.Request), "[[:method POST] [:path /] [:authority api] [x-keep k] [x-new a] [x-new b]]"; got != want {
+		t.Fatalf("rename of two lines\n got %s\nwant %s", got, want)
+	}
 }
 
 func pairs(p [][2]string) string {
@@ -69,6 +77,15 @@ func TestPathAndQuery(t *testing.T) {
 		{"/v1/users?q=ann&debug=1", "/api/users?search=ann&source=gw"},
 		{"/v2/users", "/v2/users?source=gw"},
 		{"/v1/", "/api/?source=gw"},
+		// Untouched parameters keep their place and encoding; set ones
+		// replace the client's and come last.
+		{"/v1/users?z=%41&q=ann&flag&debug=1", "/api/users?z=%41&search=ann&flag&source=gw"},
+		{"/x?source=evil&a=1&source=x", "/x?a=1&source=gw"},
+		// A parameter that does not decode turns nothing off, and an
+		// encoded name is still the name.
+		{"/x?debug=1&y=%zz", "/x?y=%zz&source=gw"},
+		{"/x?%64ebug=1&y=2", "/x?y=2&source=gw"},
+		{"/x?debug=1;y=2", "/x?source=gw"},
 	} {
 		s := h.NewStream()
 		s.RequestHeaders(req(tc.in), true)
