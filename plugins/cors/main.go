@@ -58,6 +58,11 @@ func (p *plugin) OnConfigure(raw []byte) error {
 	if len(c.Methods) == 0 {
 		c.Methods = []string{"GET", "HEAD", "POST"}
 	}
+	// Browsers send origins in lower case (scheme and host are
+	// case-insensitive): so are the configured ones compared.
+	for i, o := range c.Origins {
+		c.Origins[i] = strings.ToLower(o)
+	}
 	p.any = slices.Contains(c.Origins, "*")
 	if p.any && c.Credentials {
 		return errors.New(`origins: "*" with credentials would let every site read responses made with the user's cookies; list the origins`)

@@ -8,7 +8,7 @@ import (
 	"github.com/wasmgate/wasmgate/sdk/go/proxytest"
 )
 
-const testConfig = `{"origins": ["https://app.example.com", "https://*.example.org"], "methods": ["GET", "PUT"],
+const testConfig = `{"origins": ["https://App.Example.com", "HTTPS://*.example.ORG"], "methods": ["GET", "PUT"],
 	"headers": ["X-Tenant"], "credentials": true, "max_age": 600}`
 
 func start(t *testing.T) *proxytest.Host {
