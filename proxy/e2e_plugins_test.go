@@ -792,4 +792,28 @@ func TestE2EGoPluginIPFilter(t *testing.T) {
 			t.Errorf("%s: body %q", tc.path, body)
 		}
 	}
+	// A proxy that adds a line of its own leaves the client's line first:
+	// the lines are one list, and the client's address is not the one it
+	// wrote.
+	for _, tc := range []struct {
+		lines []string
+		want  int
+	}{
+		{[]string{"10.9.9.9", "203.0.113.9"}, 403},
+		{[]string{"203.0.113.9", "10.0.0.1"}, 200},
+	} {
+		req, err := http.NewRequest("GET", g.URL+"/behind-proxy/x", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header["X-Forwarded-For"] = tc.lines
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("X-Forwarded-For lines %q: %d, want %d", tc.lines, resp.StatusCode, tc.want)
+		}
+	}
 }
