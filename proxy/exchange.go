@@ -64,7 +64,7 @@ func (x *exchange) collectHopHeader(key, value []byte) {
 			} else {
 				value = nil
 			}
-			if tok = bytes.TrimSpace(tok); len(tok) > 0 {
+			if tok = bytes.TrimSpace(tok); len(tok) > 0 && !endToEnd(tok) {
 				x.markDelete(tok)
 			}
 		}
@@ -76,6 +76,21 @@ func (x *exchange) collectHopHeader(key, value []byte) {
 			}
 		}
 	}
+}
+
+// keptHeaders are never removed for being named in Connection: the
+// message's framing and target, which a removal would break (the upstream
+// request would fail, and its target be blamed), and the request id the
+// gateway itself sets.
+var keptHeaders = [][]byte{[]byte("Content-Length"), []byte("Host"), []byte(hdrRequestID)}
+
+func endToEnd(name []byte) bool {
+	for _, k := range keptHeaders {
+		if asciiEqualFold(name, k) {
+			return true
+		}
+	}
+	return false
 }
 
 func (x *exchange) markDelete(name []byte) {
@@ -92,6 +107,10 @@ type limitReader struct {
 	r    io.Reader
 	left int64
 	read int64
+	// fault is set when the client's side failed: the body was too
+	// large or did not parse (a bad chunk). Such a try says nothing about
+	// the upstream, which must not be blamed for it.
+	fault error
 }
 
 func (l *limitReader) Read(p []byte) (int, error) {
@@ -101,9 +120,10 @@ func (l *limitReader) Read(p []byte) (int, error) {
 		var one [1]byte
 		n, err := l.r.Read(one[:])
 		if n > 0 {
+			l.fault = errBodyTooLarge
 			return 0, errBodyTooLarge
 		}
-		return 0, err
+		return 0, l.failed(err)
 	}
 	if int64(len(p)) > l.left {
 		p = p[:l.left]
@@ -111,7 +131,15 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
 	l.left -= int64(n)
 	l.read += int64(n)
-	return n, err
+	return n, l.failed(err)
+}
+
+// failed records a read error of the client's body (not its end).
+func (l *limitReader) failed(err error) error {
+	if err != nil && err != io.EOF {
+		l.fault = err
+	}
+	return err
 }
 
 var _ io.Reader = (*limitReader)(nil)

@@ -296,6 +296,9 @@ func (g *Gateway) serveRoute(ctx *fasthttp.RequestCtx, x *exchange, l *listener,
 	if clientClose {
 		resp.SetConnectionClose()
 	}
+	// Set replaces the first line only: a backend's second X-Request-Id
+	// line would reach the client beside ours.
+	resp.Del(hdrRequestID)
 	resp.SetBytesV(hdrRequestID, x.rid)
 	if pr != nil && !g.respondPhase(ctx, x, route, pr) {
 		if clientClose {
@@ -375,6 +378,12 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, x *exchange, route *Route, c
 		status := 0
 		if err == nil {
 			status = ctx.Response.StatusCode()
+		}
+		if x.limit.fault != nil {
+			// The client's body failed, not the target: the try neither
+			// counts against it nor may be retried.
+			up.Breaker.Abandon()
+			return target, x.limit.fault
 		}
 		failed := err != nil || status >= 500
 		up.Breaker.Done(time.Now(), failed)
@@ -492,17 +501,28 @@ func (g *Gateway) prepareRequest(ctx *fasthttp.RequestCtx, x *exchange, l *liste
 		stripHopByHop(x, h)
 	}
 
+	// Set replaces a header's first line only, and a client may send
+	// these on several: every X-Forwarded-For line is joined into one
+	// list with our hop last (a backend reading the last line must find
+	// it), and the client's X-Forwarded-Proto and -Host go.
 	x.xff = x.xff[:0]
-	if prior := h.Peek(hdrForwardedFor); len(prior) > 0 {
-		x.xff = append(append(x.xff, prior...), ", "...)
+	if len(h.Peek(hdrForwardedFor)) > 0 {
+		for k, v := range h.All() {
+			if len(v) > 0 && bytes.EqualFold(k, strForwardedFor) {
+				x.xff = append(append(x.xff, v...), ", "...)
+			}
+		}
+		h.Del(hdrForwardedFor)
 	}
 	x.xff = append(x.xff, x.ip...)
 	h.SetBytesV(hdrForwardedFor, x.xff)
+	h.Del(hdrForwardedProto)
 	if l.tls {
 		h.Set(hdrForwardedProto, "https")
 	} else {
 		h.Set(hdrForwardedProto, "http")
 	}
+	h.Del(hdrForwardedHost)
 	h.SetBytesV(hdrForwardedHost, x.host)
 
 	if route.hostRewrite != nil {
@@ -591,9 +611,18 @@ func appendEscapedPath(dst, p []byte) []byte {
 // refuses duplicate Content-Length headers; this finds the pair in the
 // raw header bytes, since fasthttp drops the Content-Length it ignored.
 func ambiguousFraming(req *fasthttp.Request) bool {
-	if req.Header.ContentLength() != -1 {
-		return false
+	switch cl := req.Header.ContentLength(); {
+	case cl == -1: // chunked, with a Content-Length line too
+		return rawHas(req, strContentLength)
+	case cl > 0: // a length, with a Transfer-Encoding fasthttp let pass (identity)
+		return rawHas(req, strTransferEncoding)
 	}
+	return false
+}
+
+// rawHas reports whether the request came with a header line name, as
+// the client sent it.
+func rawHas(req *fasthttp.Request, name []byte) bool {
 	raw := req.Header.RawHeaders()
 	for len(raw) > 0 {
 		line := raw
@@ -602,8 +631,8 @@ func ambiguousFraming(req *fasthttp.Request) bool {
 		} else {
 			raw = nil
 		}
-		if len(line) > len(strContentLength) && asciiEqualFold(line[:len(strContentLength)], strContentLength) {
-			rest := bytes.TrimLeft(line[len(strContentLength):], " \t")
+		if len(line) > len(name) && asciiEqualFold(line[:len(name)], name) {
+			rest := bytes.TrimLeft(line[len(name):], " \t")
 			if len(rest) > 0 && rest[0] == ':' {
 				return true
 			}
@@ -613,9 +642,11 @@ func ambiguousFraming(req *fasthttp.Request) bool {
 }
 
 var (
-	strContentLength = []byte("content-length")
-	strHTTP          = []byte("http")
-	strHTTPS         = []byte("https")
+	strForwardedFor     = []byte(hdrForwardedFor)
+	strContentLength    = []byte("content-length")
+	strTransferEncoding = []byte("transfer-encoding")
+	strHTTP             = []byte("http")
+	strHTTPS            = []byte("https")
 )
 
 func isUpgrade(req *fasthttp.Request) bool {
@@ -628,6 +659,10 @@ func (g *Gateway) upstreamFailed(ctx *fasthttp.RequestCtx, x *exchange, route *R
 	switch {
 	case errors.Is(err, errBodyTooLarge):
 		status, code, msg = fasthttp.StatusRequestEntityTooLarge, "body_too_large", errBodyTooLarge.Error()
+		ctx.SetConnectionClose()
+	case x.limit.fault != nil:
+		// The client's streamed body broke off or did not parse.
+		status, code, msg = fasthttp.StatusBadRequest, "bad_request", "the request body is malformed or incomplete"
 		ctx.SetConnectionClose()
 	case errors.Is(err, errCircuitOpen):
 		status, code, msg = fasthttp.StatusServiceUnavailable, "circuit_open", "upstream "+route.Upstream.Name+" is failing; its circuit breaker is open"

@@ -149,11 +149,21 @@ func (b *Breaker) Done(now time.Time, failed bool) {
 	if b == nil {
 		return
 	}
+	b.Abandon()
+	b.record(now, failed)
+}
+
+// Abandon ends an allowed request whose outcome says nothing about the
+// upstream (the client's body failed): it is neither a failure nor, in a
+// half-open breaker, a successful trial.
+func (b *Breaker) Abandon() {
+	if b == nil {
+		return
+	}
 	b.inflight.Add(-1)
 	if b.slots != nil {
 		<-b.slots
 	}
-	b.record(now, failed)
 }
 
 func (b *Breaker) record(now time.Time, failed bool) {

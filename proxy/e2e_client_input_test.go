@@ -1,0 +1,92 @@
+package proxy_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// What a client sends must not steer what the gateway tells the backend
+// about it, break the message, or count against a healthy target. Each
+// request is sent raw: Go's client would normalise it.
+
+// TestE2EForwardedHeadersOnSeveralLines: the client's X-Forwarded-For
+// lines become one list with the gateway's hop last, and its own
+// X-Forwarded-Proto and -Host lines, however many, are replaced.
+func TestE2EForwardedHeadersOnSeveralLines(t *testing.T) {
+	be := newRawHTTPBackend(t, nil)
+	g := startGateway(t, proxyTo("", "", be.Addr))
+	rawRoundTrip(t, g.Addr, crlf("GET / HTTP/1.1\nHost: example.test\nX-Forwarded-Proto: x\nX-Forwarded-Proto: https\n"+
+		"X-Forwarded-Host: a\nX-Forwarded-Host: evil.test\nX-Forwarded-For: 1.1.1.1\nX-Forwarded-For: 6.6.6.6\n\n"))
+	r := be.only(t)
+	for h, want := range map[string]string{"X-Forwarded-Proto": "http", "X-Forwarded-Host": "example.test",
+		"X-Forwarded-For": "1.1.1.1, 6.6.6.6, 127.0.0.1"} {
+		if got := r.Values(h); len(got) != 1 || got[0] != want {
+			t.Errorf("%s = %q, want one line %q", h, got, want)
+		}
+	}
+}
+
+// TestE2EClientBodyErrorsSparTheTarget: bodies over the limit (413) or
+// broken off mid-chunk (400) are the client's fault; they neither count
+// as the target's failures, which would eject a healthy target after two,
+// nor come back as 502.
+func TestE2EClientBodyErrorsSparTheTarget(t *testing.T) {
+	be := newRawHTTPBackend(t, nil)
+	g := startGateway(t, publicListener+`max_body_bytes = "1KiB"`+"\n"+
+		upstreamTOML("backend", "[upstreams.health.passive]\nconsecutive_failures = 2\n", be.Addr)+
+		"[[routes]]\npath_prefix = \"/\"\nupstream = \"backend\"\n")
+	big := fmt.Sprintf("800\r\n%s\r\n0\r\n\r\n", strings.Repeat("b", 2048))
+	for i := 0; i < 2; i++ {
+		if resp, body := rawRoundTrip(t, g.Addr, crlf("POST / HTTP/1.1\nHost: x\nTransfer-Encoding: chunked\n\n")+big); resp.StatusCode != 413 {
+			t.Fatalf("oversized body: %d %s", resp.StatusCode, body)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		resp, body := rawRoundTrip(t, g.Addr, crlf("POST / HTTP/1.1\nHost: x\nTransfer-Encoding: chunked\n\n")+"5\r\nab\r\nzz\r\n0\r\n\r\n")
+		if resp.StatusCode != 400 || !strings.Contains(string(body), `"error":"bad_request"`) {
+			t.Fatalf("malformed chunked body: %d %s", resp.StatusCode, body)
+		}
+	}
+	if resp, body := rawRoundTrip(t, g.Addr, crlf("GET / HTTP/1.1\nHost: x\n\n")); resp.StatusCode != 200 {
+		t.Errorf("healthy target ejected by the clients' bodies: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestE2EConnectionCannotNameFraming: a client naming Content-Length in
+// Connection does not get the header removed (the upstream request would
+// then fail and its target be blamed).
+func TestE2EConnectionCannotNameFraming(t *testing.T) {
+	be := newRawHTTPBackend(t, nil)
+	g := startGateway(t, proxyTo("", "", be.Addr))
+	resp, body := rawRoundTrip(t, g.Addr, crlf("POST / HTTP/1.1\nHost: x\nConnection: Content-Length\nContent-Length: 5\n\n")+"hello")
+	if resp.StatusCode != 200 || string(be.only(t).Body) != "hello" {
+		t.Errorf("got %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestE2EContentLengthWithTransferEncodingIdentity: Content-Length with
+// any Transfer-Encoding is ambiguous framing, refused, never forwarded.
+func TestE2EContentLengthWithTransferEncodingIdentity(t *testing.T) {
+	be := newRawHTTPBackend(t, nil)
+	g := startGateway(t, proxyTo("", "", be.Addr))
+	resp, _ := rawRoundTrip(t, g.Addr, crlf("POST / HTTP/1.1\nHost: x\nContent-Length: 5\nTransfer-Encoding: identity\n\n")+"hello")
+	if resp.StatusCode != 400 || len(be.Requests()) != 0 {
+		t.Errorf("status %d, backend got %d requests; want 400 and none", resp.StatusCode, len(be.Requests()))
+	}
+}
+
+// TestE2ERequestIDIsOneValue: the request id survives a client naming it
+// in Connection, and the client gets the gateway's alone, whatever lines
+// of it the backend sent.
+func TestE2ERequestIDIsOneValue(t *testing.T) {
+	be := newRawHTTPBackend(t, func(*rawReq) string { return okResp("x", "X-Request-Id: a", "X-Request-Id: b") })
+	g := startGateway(t, proxyTo("", "", be.Addr))
+	resp, _ := rawRoundTrip(t, g.Addr, crlf("GET / HTTP/1.1\nHost: x\nConnection: X-Request-Id\n\n"))
+	if got := be.only(t).Values("X-Request-Id"); len(got) != 1 || got[0] != resp.Header.Get("X-Request-Id") {
+		t.Errorf("backend got X-Request-Id %q, client %q", got, resp.Header.Get("X-Request-Id"))
+	}
+	if v := resp.Header.Values("X-Request-Id"); len(v) != 1 {
+		t.Errorf("client got X-Request-Id %q", v)
+	}
+}
