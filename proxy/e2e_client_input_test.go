@@ -90,3 +90,21 @@ func TestE2ERequestIDIsOneValue(t *testing.T) {
 		t.Errorf("client got X-Request-Id %q", v)
 	}
 }
+
+// TestE2EPathRewriteSeesThroughEncoding: the router matches the
+// normalized path, so the rewrite must too: /%70ublic/secret and
+// //public/secret, routed to /public/, are forwarded into /sandbox/ as
+// the plain path would be, not as sent, where the backend would decode
+// them back to /public/.
+func TestE2EPathRewriteSeesThroughEncoding(t *testing.T) {
+	be := newRawHTTPBackend(t, nil)
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.Addr)+
+		"[[routes]]\npath_prefix = \"/public/\"\nupstream = \"backend\"\npath_rewrite = { regex = '^/public/(.*)$', replacement = '/sandbox/$1' }\n")
+	for _, p := range []string{"/public/secret", "/%70ublic/secret", "//public/secret"} {
+		n := len(be.Requests())
+		rawRoundTrip(t, g.Addr, crlf("GET "+p+"?a=1 HTTP/1.1\nHost: x\n\n"))
+		if got := be.Requests()[n].Target(); got != "/sandbox/secret?a=1" {
+			t.Errorf("%s forwarded as %q, want /sandbox/secret?a=1", p, got)
+		}
+	}
+}

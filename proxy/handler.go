@@ -588,7 +588,20 @@ func rewritePath(ctx *fasthttp.RequestCtx, x *exchange, route *Route) {
 		}
 		x.path = append(x.path, rest...)
 	} else {
-		x.path = route.rewrite.ReplaceAll(orig, route.replacement)
+		// The router matched the normalized path. A client that encoded
+		// or doubled what the pattern looks for (/%70ublic/, //public/)
+		// must not get past the rewrite: when the path as sent does not
+		// match, the normalized one, re-encoded, is rewritten instead.
+		src := orig
+		if !route.rewrite.Match(orig) {
+			if norm := appendEscapedPath(x.body[:0], uri.Path()); route.rewrite.Match(norm) {
+				src = norm
+			}
+		}
+		x.path = route.rewrite.ReplaceAll(src, route.replacement)
+		if len(x.path) == 0 || x.path[0] != '/' {
+			x.path = append([]byte{'/'}, x.path...)
+		}
 	}
 	uri.SetPathBytes(x.path)
 }
