@@ -1,7 +1,11 @@
 package proxy_test
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -105,6 +109,68 @@ func TestE2EPathRewriteSeesThroughEncoding(t *testing.T) {
 		rawRoundTrip(t, g.Addr, crlf("GET "+p+"?a=1 HTTP/1.1\nHost: x\n\n"))
 		if got := be.Requests()[n].Target(); got != "/sandbox/secret?a=1" {
 			t.Errorf("%s forwarded as %q, want /sandbox/secret?a=1", p, got)
+		}
+	}
+}
+
+// TestE2EUpgradeOnlyForBodilessGET: a request that asks for an upgrade
+// but is not a bodiless GET (a WebSocket handshake is one) is proxied as
+// an ordinary request, so the listener's body limit holds.
+func TestE2EUpgradeOnlyForBodilessGET(t *testing.T) {
+	be := newRawHTTPBackend(t, func(r *rawReq) string { return okResp(fmt.Sprint(len(r.Body))) })
+	g := startGateway(t, proxyTo(`max_body_bytes = "1KiB"`, "", be.Addr))
+	resp, body := rawRoundTrip(t, g.Addr, crlf("POST / HTTP/1.1\nHost: x\nConnection: Upgrade\nUpgrade: x\nTransfer-Encoding: chunked\n\n")+
+		fmt.Sprintf("10000\r\n%s\r\n0\r\n\r\n", strings.Repeat("b", 0x10000)))
+	if resp.StatusCode != 413 {
+		t.Errorf("got %d %s, want 413", resp.StatusCode, body)
+	}
+}
+
+// TestE2EUpgradeRefusalIsBounded: a backend's answer to an upgrade that
+// is not a switch is read whole, so only up to a bound: past it the
+// client gets 502, not a gateway holding the download in memory.
+func TestE2EUpgradeRefusalIsBounded(t *testing.T) {
+	be := newRawBackend(t, func(c net.Conn, _ int64) {
+		readRawReq(bufio.NewReader(c))
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", 4<<20)
+		_, _ = c.Write(make([]byte, 4<<20))
+	})
+	g := startGateway(t, proxyTo("", "", be.Addr))
+	c, br := dialRaw(t, g.Addr)
+	_, _ = io.WriteString(c, upgradeReq("/big", ""))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 502 {
+		t.Errorf("4 MiB answer to an upgrade: %d, want 502", resp.StatusCode)
+	}
+}
+
+// TestE2ESwitchDropsHopByHop: a 101 keeps its Connection: Upgrade and
+// Upgrade, and loses the backend's other hop-by-hop headers.
+func TestE2ESwitchDropsHopByHop(t *testing.T) {
+	be := newRawBackend(t, func(c net.Conn, _ int64) {
+		br := bufio.NewReader(c)
+		readRawReq(br)
+		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade, X-Internal\r\n"+
+			"X-Internal: secret\r\nProxy-Foo: x\r\nKeep-Alive: timeout=1\r\n\r\n")
+		_, _ = io.Copy(io.Discard, br)
+	})
+	g := startGateway(t, proxyTo("", "", be.Addr))
+	c, br := dialRaw(t, g.Addr)
+	_, _ = io.WriteString(c, upgradeReq("/ws", ""))
+	resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 101 || resp.Header.Get("Upgrade") != "websocket" || !strings.EqualFold(resp.Header.Get("Connection"), "Upgrade") {
+		t.Fatalf("switch: %d %v", resp.StatusCode, resp.Header)
+	}
+	for _, h := range []string{"X-Internal", "Proxy-Foo", "Keep-Alive"} {
+		if resp.Header.Get(h) != "" {
+			t.Errorf("%s reached the client", h)
 		}
 	}
 }

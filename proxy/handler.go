@@ -662,8 +662,21 @@ var (
 	strHTTPS            = []byte("https")
 )
 
+// isUpgrade reports a protocol upgrade the gateway passes through: a GET
+// without a body (a WebSocket handshake is one) that asks for one. Any
+// other request asking is proxied as an ordinary request, its Upgrade
+// stripped as hop-by-hop: the tunnel path reads no body through the
+// listener's limit and skips the upstream's pool and breaker.
 func isUpgrade(req *fasthttp.Request) bool {
-	return req.Header.ConnectionUpgrade() && len(req.Header.Peek("Upgrade")) > 0
+	return req.Header.ConnectionUpgrade() && len(req.Header.Peek("Upgrade")) > 0 &&
+		req.Header.IsGet() && noBody(req)
+}
+
+// noBody reports a request without a body: no Content-Length (fasthttp's
+// -2) or a zero one, and not chunked.
+func noBody(req *fasthttp.Request) bool {
+	cl := req.Header.ContentLength()
+	return cl == 0 || cl == -2
 }
 
 func (g *Gateway) upstreamFailed(ctx *fasthttp.RequestCtx, x *exchange, route *Route, target *upstream.Target, err error) {

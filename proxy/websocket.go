@@ -42,7 +42,9 @@ func (g *Gateway) proxyUpgrade(ctx *fasthttp.RequestCtx, x *exchange, route *Rou
 		return
 	}
 	if resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
-		err := resp.ReadBody(br, 0)
+		// Read whole, so bounded: a client must not be able to make the
+		// gateway hold any download in memory by asking for an upgrade.
+		err := resp.ReadBody(br, maxRefusedUpgradeBody)
 		conn.Close()
 		if err != nil {
 			g.upstreamFailed(ctx, x, route, target, err)
@@ -54,6 +56,13 @@ func (g *Gateway) proxyUpgrade(ctx *fasthttp.RequestCtx, x *exchange, route *Rou
 		return
 	}
 	_ = conn.SetDeadline(time.Time{})
+	// The switch's own headers stay; the backend's other hop-by-hop ones
+	// (Proxy-*, Keep-Alive, what its Connection names) go, as on any
+	// response.
+	proto := append([]byte(nil), resp.Header.Peek("Upgrade")...)
+	stripHopByHop(x, &resp.Header)
+	resp.Header.Set("Connection", "Upgrade")
+	resp.Header.SetBytesV("Upgrade", proto)
 	resp.Header.SetBytesV(hdrRequestID, x.rid)
 	head := append([]byte(nil), resp.Header.Header()...)
 	g.finish(ctx, x, route, target, nil)
@@ -74,6 +83,10 @@ func (g *Gateway) proxyUpgrade(ctx *fasthttp.RequestCtx, x *exchange, route *Rou
 		<-done
 	})
 }
+
+// maxRefusedUpgradeBody bounds the body of a backend's answer that is not
+// a protocol switch (an error page, usually), which is read whole.
+const maxRefusedUpgradeBody = 1 << 20
 
 // closeWrite half-closes c so the peer sees EOF while replies can still
 // arrive the other way.
