@@ -1,13 +1,15 @@
 package proxy
 
 import (
-	"github.com/wasmgate/wasmgate/pluginhost"
-
 	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/wasmgate/wasmgate/pluginhost"
 	"github.com/wasmgate/wasmgate/proxy/admin"
 	"github.com/wasmgate/wasmgate/proxy/config"
 )
@@ -39,10 +41,42 @@ func (a *adminServer) EffectiveConfig() ([]byte, error) {
 
 const redacted = "<redacted>"
 
+// fingerprint stands for a plugin's config in GET /config.
+func fingerprint(cfg string) string {
+	if cfg == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(cfg))
+	return fmt.Sprintf("<redacted: %d bytes, sha256 %x>", len(cfg), sum)
+}
+
+// effectiveConfig is the config as TOML with its secrets out: the admin
+// token, discovery credentials, and every plugin's config and vm_config,
+// which is where keys, secrets and hashes of credentials live (which of
+// their fields are secret only the plugin knows). A plugin config shows
+// as its size and sha256, enough to tell which one is in service.
 func effectiveConfig(c *config.Config) ([]byte, error) {
 	cp := *c
 	if cp.Admin.Token != "" {
 		cp.Admin.Token = redacted
+	}
+	cp.Upstreams = slices.Clone(cp.Upstreams)
+	for i, u := range cp.Upstreams {
+		if d := u.Discovery; d != nil && (d.Password != "" || d.Token != "") {
+			dc := *d
+			if dc.Password != "" {
+				dc.Password = redacted
+			}
+			if dc.Token != "" {
+				dc.Token = redacted
+			}
+			cp.Upstreams[i].Discovery = &dc
+		}
+	}
+	cp.Plugins = slices.Clone(cp.Plugins)
+	for i := range cp.Plugins {
+		cp.Plugins[i].Config = fingerprint(cp.Plugins[i].Config)
+		cp.Plugins[i].VMConfig = fingerprint(cp.Plugins[i].VMConfig)
 	}
 	var buf bytes.Buffer
 	if err := toml.NewEncoder(&buf).Encode(cp); err != nil {

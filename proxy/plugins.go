@@ -35,6 +35,10 @@ type loadedPlugin struct {
 	// still is not read again.
 	seen   os.FileInfo
 	seenAt time.Time
+	// pin is the config's sha256 for the plugin, if any: no module with
+	// another hash goes into service, whether from the file, the watcher
+	// or PUT /plugins/{name}.
+	pin string
 }
 
 // unchanged tells whether the module file can be taken to hold what the
@@ -92,7 +96,7 @@ func buildPlugins(cfg *config.Config, prev *Snapshot, log zerolog.Logger, callou
 			errs = append(errs, fmt.Errorf("plugins[%d].module: %w", i, err))
 			continue
 		}
-		lp := &loadedPlugin{slot: pluginhost.NewSlot(p), key: key, file: hash, seen: fi, seenAt: readAt}
+		lp := &loadedPlugin{slot: pluginhost.NewSlot(p), key: key, file: hash, seen: fi, seenAt: readAt, pin: pc.SHA256}
 		out[pc.Name] = lp
 		fresh = append(fresh, lp)
 	}
@@ -134,8 +138,12 @@ func (g *Gateway) SwapPlugin(name string, module []byte, pin string) (pluginhost
 
 func (g *Gateway) swap(lp *loadedPlugin, module []byte, pin string) (pluginhost.Stats, error) {
 	sum := sha256.Sum256(module)
-	if pin != "" && hex.EncodeToString(sum[:]) != pin {
-		return pluginhost.Stats{}, fmt.Errorf("the module's sha256 is %s, not %s", hex.EncodeToString(sum[:]), pin)
+	hash := hex.EncodeToString(sum[:])
+	if lp.pin != "" && hash != lp.pin {
+		return pluginhost.Stats{}, fmt.Errorf("the module's sha256 is %s; the config pins this plugin to %s (plugins.sha256)", hash, lp.pin)
+	}
+	if pin != "" && hash != pin {
+		return pluginhost.Stats{}, fmt.Errorf("the module's sha256 is %s, not %s", hash, pin)
 	}
 	o := lp.slot.Plugin().Options()
 	o.Module = module
