@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"slices"
@@ -30,8 +31,8 @@ func newAdminServer(g *Gateway, cfg config.Admin) (*adminServer, error) {
 	return a, nil
 }
 
-func (a *adminServer) addr() string { return a.srv.Addr() }
-func (a *adminServer) shutdown()    { a.srv.Shutdown() }
+func (a *adminServer) addr() string                 { return a.srv.Addr() }
+func (a *adminServer) shutdown(ctx context.Context) { a.srv.Shutdown(ctx) }
 
 func (a *adminServer) Ready() bool               { return a.g.ready.Load() }
 func (a *adminServer) Reload() ([]string, error) { return a.g.Reload() }

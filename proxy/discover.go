@@ -59,14 +59,20 @@ func (g *Gateway) startDiscovery(snap *Snapshot) <-chan struct{} {
 				log.Error().Err(err).Msg("discovery stopped")
 			}
 		}()
-		go applyTargets(ctx, u, out, func(n int, err error) {
+		go func() {
+			applyTargets(ctx, u, out, func(n int, err error) {
+				once.Do(first.Done)
+				if err != nil {
+					log.Error().Err(err).Msg("discovered targets refused")
+					return
+				}
+				log.Info().Int("targets", n).Msg("discovered targets applied")
+			})
+			// Stopped before a first answer (a reload, a provider that
+			// never answered): ready must not wait for it, nor its
+			// waiter outlive the snapshot.
 			once.Do(first.Done)
-			if err != nil {
-				log.Error().Err(err).Msg("discovered targets refused")
-				return
-			}
-			log.Info().Int("targets", n).Msg("discovered targets applied")
-		})
+		}()
 	}
 	go func() { first.Wait(); close(ready) }()
 	return ready

@@ -363,7 +363,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	}
 	wg.Wait()
 	if g.admin != nil {
-		g.admin.shutdown()
+		g.admin.shutdown(ctx)
 	}
 	// Stops health checks and discovery, and closes pooled connections.
 	g.reloadMu.Lock()

@@ -127,7 +127,14 @@ func serve(file string, console bool, stderr io.Writer) int {
 				_, _ = g.Reload() // the outcome is logged
 				continue
 			}
-			if err := shutdown(g, g.Snapshot().Config.Gateway.ShutdownGrace.D()); err != nil {
+			err := shutdown(g, g.Snapshot().Config.Gateway.ShutdownGrace.D())
+			if errors.Is(err, context.DeadlineExceeded) {
+				// A planned stop that took the whole grace period: what
+				// was still in flight was cut, as configured. Not a failure.
+				fmt.Fprintln(stderr, "wasmgate: shutdown_grace over; requests still in flight were cut")
+				return 0
+			}
+			if err != nil {
 				fmt.Fprintln(stderr, "wasmgate:", err)
 				return 1
 			}

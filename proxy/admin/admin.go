@@ -6,6 +6,7 @@
 package admin
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -75,7 +76,10 @@ func New(listen, token string, loopback bool, b Backend) (*Server, error) {
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Shutdown stops the admin listener.
-func (s *Server) Shutdown() { _ = s.srv.Shutdown() }
+// Shutdown stops the admin API, waiting for its requests until ctx is
+// done: the gateway's grace period bounds it as it bounds the listeners
+// (a client that sent half a request must not hold the exit).
+func (s *Server) Shutdown(ctx context.Context) { _ = s.srv.ShutdownWithContext(ctx) }
 
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	path := string(ctx.Path())
