@@ -322,21 +322,23 @@ retry_count = 3
 		}
 	}
 
-	// Without the unknown key, every validation error is listed at once.
+	// Without the unknown key, every validation error is listed at once,
+	// the bad pattern among them.
 	text := strings.Replace(mustRead(t, path), "retry_count = 3\n", "", 1)
 	writeConfig(t, path, text)
 	out, _ = exec.Command(binary, "validate", "-c", path).CombinedOutput()
 	for _, w := range []string{
+		path + ":12: routes[0].path_regex: ",
 		path + ":16: routes[1].upstream: no upstream named \"billing\"",
 		path + ":17: routes[1].strip_prefix: needs path_prefix",
-		"2 error(s)",
+		"3 error(s)",
 	} {
 		if !strings.Contains(string(out), w) {
 			t.Fatalf("want %q in\n%s", w, out)
 		}
 	}
 
-	// And with those fixed, what only compiling finds (the regexp).
+	// With those fixed, the pattern is still refused.
 	text = strings.Replace(text, "upstream = \"billing\"\nstrip_prefix = true\n", "upstream = \"app\"\n", 1)
 	writeConfig(t, path, text)
 	out, _ = exec.Command(binary, "validate", "-c", path).CombinedOutput()

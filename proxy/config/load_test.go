@@ -637,7 +637,7 @@ upstream = "app"
 
 [[routes]]
 upstream = "app"
-path_regex = "("
+path_regex = "^/x"
 `
 	cfg, err := Parse([]byte(src), "gw.toml")
 	if err != nil {

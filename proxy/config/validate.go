@@ -3,8 +3,11 @@ package config
 import (
 	"crypto/tls"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -147,6 +150,21 @@ func validate(c *Config, e *errs) {
 		if r.PathRewrite != nil && r.PathRewrite.Regex == "" {
 			e.add(p+".path_rewrite.regex", "required")
 		}
+		// Compiled again when the routes are built; checked here too so
+		// that a bad pattern is listed with every other error, not found
+		// only once they are fixed.
+		checkRegex(e, p+".path_regex", r.PathRegex)
+		if r.PathRewrite != nil {
+			checkRegex(e, p+".path_rewrite.regex", r.PathRewrite.Regex)
+		}
+		for _, kind := range []struct {
+			name string
+			m    map[string]Match
+		}{{"headers", r.Headers}, {"query", r.Query}} {
+			for _, name := range slices.Sorted(maps.Keys(kind.m)) {
+				checkRegex(e, p+"."+kind.name+"."+name, kind.m[name].Regex)
+			}
+		}
 		for k, m := range r.Methods {
 			if m == "" || strings.ToUpper(m) != m || strings.ContainsAny(m, " \t/") {
 				e.add(fmt.Sprintf("%s.methods[%d]", p, k), "%q is not an upper-case HTTP method", m)
@@ -163,6 +181,15 @@ func validate(c *Config, e *errs) {
 		if len(r.Plugins) > 16 {
 			e.add(p+".plugins", "at most 16 plugins on a route")
 		}
+	}
+}
+
+func checkRegex(e *errs, path, re string) {
+	if re == "" {
+		return
+	}
+	if _, err := regexp.Compile(re); err != nil {
+		e.add(path, "%v", err)
 	}
 }
 
