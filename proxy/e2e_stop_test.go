@@ -3,9 +3,14 @@ package proxy_test
 import (
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasmgate/wasmgate/proxy"
 )
 
 // TestE2EReloadLeavesNoDiscoveryWaiter: a discovered upstream whose
@@ -55,5 +60,40 @@ func TestE2EShutdownGraceBoundsTheAdminAPI(t *testing.T) {
 	_ = g.G.Shutdown(ctx)
 	if took := time.Since(begin); took > 2*time.Second {
 		t.Fatalf("stop took %v with a 300ms grace period", took)
+	}
+}
+
+// TestE2EBusyAddressNamesTheField: an address that cannot be bound at
+// start is reported as the config error it is, with the file, line and
+// field, for a listener as for the admin API.
+func TestE2EBusyAddressNamesTheField(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	dir := t.TempDir()
+	for _, tc := range []struct{ text, want string }{
+		{"[admin]\nlisten = \"\"\n[[listeners]]\nname = \"public\"\nlisten = \"" + busy.Addr().String() + "\"\n",
+			":5: listeners[0].listen: listener \"public\": "},
+		{"[admin]\nlisten = \"" + busy.Addr().String() + "\"\n[[listeners]]\nname = \"public\"\nlisten = \"127.0.0.1:0\"\n",
+			":2: admin.listen: "},
+	} {
+		path := filepath.Join(dir, "g.toml")
+		if err := os.WriteFile(path, []byte(tc.text+"[log]\nlevel = \"error\"\noutput = \""+filepath.Join(dir, "log")+"\"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		g, err := proxy.New(proxy.Options{ConfigPath: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = g.Start()
+		if err == nil {
+			_ = g.Shutdown(context.Background())
+			t.Fatalf("started on a busy address:\n%s", tc.text)
+		}
+		if msg := err.Error(); !strings.HasPrefix(msg, path+tc.want) || !strings.Contains(msg, "address already in use") {
+			t.Errorf("error %q, want %s%s... address already in use", msg, path, tc.want)
+		}
 	}
 }

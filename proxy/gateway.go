@@ -158,18 +158,20 @@ func (g *Gateway) Start() error {
 	case <-time.After(discoveryStartWait):
 		g.logs.app().Warn().Msg("discovery has not found targets for every upstream yet; starting anyway")
 	}
-	for _, l := range g.listeners {
+	// An address that cannot be bound is the config's error: it names the
+	// field and its line, as any other does.
+	cfg := g.snap.Load().Config
+	for i, l := range g.listeners {
 		if err := l.listen(); err != nil {
 			g.closeListeners()
-			return err
+			return cfg.FieldErr(fmt.Errorf("listeners[%d].listen: %w", i, err))
 		}
 	}
-	cfg := g.snap.Load().Config
 	if cfg.Admin.Listen != "" {
 		a, err := newAdminServer(g, cfg.Admin)
 		if err != nil {
 			g.closeListeners()
-			return err
+			return cfg.FieldErr(fmt.Errorf("admin.listen: %w", err))
 		}
 		g.admin = a
 	}
