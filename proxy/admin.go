@@ -40,7 +40,13 @@ func (a *adminServer) EffectiveConfig() ([]byte, error) {
 	return effectiveConfig(a.g.snap.Load().Config)
 }
 
-const redacted = "<redacted>"
+// redact hides a secret that is set.
+func redact(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "<redacted>"
+}
 
 // fingerprint stands for a plugin's config in GET /config.
 func fingerprint(cfg string) string {
@@ -58,19 +64,12 @@ func fingerprint(cfg string) string {
 // as its size and sha256, enough to tell which one is in service.
 func effectiveConfig(c *config.Config) ([]byte, error) {
 	cp := *c
-	if cp.Admin.Token != "" {
-		cp.Admin.Token = redacted
-	}
+	cp.Admin.Token = redact(cp.Admin.Token)
 	cp.Upstreams = slices.Clone(cp.Upstreams)
 	for i, u := range cp.Upstreams {
-		if d := u.Discovery; d != nil && (d.Password != "" || d.Token != "") {
+		if d := u.Discovery; d != nil {
 			dc := *d
-			if dc.Password != "" {
-				dc.Password = redacted
-			}
-			if dc.Token != "" {
-				dc.Token = redacted
-			}
+			dc.Password, dc.Token = redact(dc.Password), redact(dc.Token)
 			cp.Upstreams[i].Discovery = &dc
 		}
 	}

@@ -299,7 +299,7 @@ func (g *Gateway) serveRoute(ctx *fasthttp.RequestCtx, x *exchange, l *listener,
 	// Set replaces the first line only: a backend's second X-Request-Id
 	// line would reach the client beside ours.
 	resp.Del(hdrRequestID)
-	resp.SetBytesV(hdrRequestID, x.rid)
+	resp.AddBytesV(hdrRequestID, x.rid)
 	if pr != nil && !g.respondPhase(ctx, x, route, pr) {
 		if clientClose {
 			ctx.SetConnectionClose()
@@ -516,14 +516,15 @@ func (g *Gateway) prepareRequest(ctx *fasthttp.RequestCtx, x *exchange, l *liste
 	}
 	x.xff = append(x.xff, x.ip...)
 	h.SetBytesV(hdrForwardedFor, x.xff)
+	// After Del, Add appends without looking for the header again.
 	h.Del(hdrForwardedProto)
 	if l.tls {
-		h.Set(hdrForwardedProto, "https")
+		h.Add(hdrForwardedProto, "https")
 	} else {
-		h.Set(hdrForwardedProto, "http")
+		h.Add(hdrForwardedProto, "http")
 	}
 	h.Del(hdrForwardedHost)
-	h.SetBytesV(hdrForwardedHost, x.host)
+	h.AddBytesV(hdrForwardedHost, x.host)
 
 	if route.hostRewrite != nil {
 		h.SetHostBytes(route.hostRewrite)

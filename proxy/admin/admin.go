@@ -75,7 +75,6 @@ func New(listen, token string, loopback bool, b Backend) (*Server, error) {
 // Addr is the bound address.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// Shutdown stops the admin listener.
 // Shutdown stops the admin API, waiting for its requests until ctx is
 // done: the gateway's grace period bounds it as it bounds the listeners
 // (a client that sent half a request must not hold the exit).
