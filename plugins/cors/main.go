@@ -99,11 +99,11 @@ func (r *request) Reset() {}
 func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action {
 	h := s.RequestHeaders()
 	e := s.ResponseEdits()
+	if !r.p.any {
+		_ = e.Add("vary", "Origin") // every answer depends on the Origin sent
+	}
 	o, err := h.Peek("origin")
 	if err != nil || len(o) == 0 {
-		if !r.p.any {
-			_ = e.Add("vary", "Origin")
-		}
 		return proxywasm.Continue
 	}
 	// A view of the host's bytes, valid in this callback: no copy for
@@ -119,12 +119,9 @@ func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action 
 		_ = e.Set("access-control-allow-origin", "*")
 	case r.p.allowed(origin):
 		_ = e.Set("access-control-allow-origin", origin)
-		_ = e.Add("vary", "Origin")
 		if r.p.cfg.Credentials {
 			_ = e.Set("access-control-allow-credentials", "true")
 		}
-	default:
-		_ = e.Add("vary", "Origin")
 	}
 	return proxywasm.Continue
 }
@@ -137,13 +134,12 @@ func (r *request) preflight(s proxywasm.Stream, origin string) proxywasm.Action 
 		return proxywasm.Pause
 	}
 	headers := [][2]string{
-		{"access-control-allow-origin", origin},
+		{"access-control-allow-origin", "*"},
 		{"access-control-allow-methods", r.p.methods},
-		{"vary", "Origin"},
 	}
-	if r.p.any {
-		headers = headers[:2]
-		headers[0][1] = "*"
+	if !r.p.any {
+		headers[0][1] = origin
+		headers = append(headers, [2]string{"vary", "Origin"})
 	}
 	if r.p.headers != "" {
 		headers = append(headers, [2]string{"access-control-allow-headers", r.p.headers})

@@ -202,8 +202,10 @@ func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action 
 		return respond(s, &st.missing)
 	}
 	r.from = from
-	r.header = append(r.header[:0], header...)
-	r.cookie = append(r.cookie[:0], cookie...)
+	if !st.hide { // kept to forward alone (see admit), maybe after a fetch
+		r.header = append(r.header[:0], header...)
+		r.cookie = append(r.cookie[:0], cookie...)
+	}
 	r.sum = proxywasm.SHA256(tok)
 	now := proxywasm.Now()
 	if st.jwks != nil && p.needFetch(now) {

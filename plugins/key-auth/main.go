@@ -22,6 +22,7 @@ import (
 	"strconv"
 
 	"github.com/wasmgate/wasmgate/plugins/internal/httptoken"
+	"github.com/wasmgate/wasmgate/plugins/internal/zerocopy"
 	"github.com/wasmgate/wasmgate/sdk/go"
 )
 
@@ -75,15 +76,15 @@ var unauthorized = []byte(`{"error":"unauthorized","message":"a valid API key is
 
 func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action {
 	h := s.RequestHeaders()
-	var path string // read only when the key may be in the query
+	var path []byte // read only when the key may be in the query
 	if r.p.cfg.Query != "" {
-		path, _ = h.Get(":path")
+		path, _ = h.Peek(":path")
 	}
 	consumer, ok := "", false
 	if key, err := h.Peek(r.p.cfg.Header); err == nil && len(key) > 0 {
 		consumer, ok = r.p.consumers[proxywasm.SHA256(key)]
-	} else if path != "" {
-		if key, found, _ := httptoken.QueryParam([]byte(path), r.p.cfg.Query); found {
+	} else if len(path) > 0 {
+		if key, found, _ := httptoken.QueryParam(path, r.p.cfg.Query); found {
 			consumer, ok = r.p.consumers[proxywasm.SHA256([]byte(key))]
 		}
 	}
@@ -95,8 +96,11 @@ func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action 
 		return proxywasm.Pause
 	}
 	_ = h.Remove(r.p.cfg.Header)
-	if path != "" {
-		if rest := httptoken.WithoutParam(path, r.p.cfg.Query); rest != path {
+	if len(path) > 0 {
+		// A view of the host's bytes, valid in this callback: the path is
+		// copied only when it changes.
+		p := zerocopy.String(path)
+		if rest := httptoken.WithoutParam(p, r.p.cfg.Query); rest != p {
 			_ = h.Set(":path", rest)
 		}
 	}

@@ -38,6 +38,7 @@ import (
 
 	proxywasm "github.com/wasmgate/wasmgate/sdk/go"
 
+	"github.com/wasmgate/wasmgate/plugins/internal/httptoken"
 	"github.com/wasmgate/wasmgate/plugins/internal/jsonedit"
 )
 
@@ -345,10 +346,7 @@ func editQuery(query string, q *queryOps) string {
 			continue
 		}
 		rawKey, value, hasValue := strings.Cut(part, "=")
-		name, err := url.QueryUnescape(rawKey)
-		if err != nil {
-			name = rawKey
-		}
+		name := httptoken.ParamName(rawKey)
 		for _, kv := range q.Rename {
 			if kv[0] == name {
 				name, part = kv[1], url.QueryEscape(kv[1])

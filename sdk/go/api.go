@@ -659,7 +659,9 @@ func NewGauge(name string) (Gauge, error) {
 // never defined, a counter's negative delta, all reachable by converting
 // ids) must go alone and fail alone, as it does without the batch. A
 // plugin defines a handful, so a list is the quickest lookup.
-var countable []struct {
+var countable []countMetric
+
+type countMetric struct {
 	id    uint32
 	gauge bool
 }
@@ -670,10 +672,7 @@ func defined(id uint32, gauge bool) {
 			return
 		}
 	}
-	countable = append(countable, struct {
-		id    uint32
-		gauge bool
-	}{id, gauge})
+	countable = append(countable, countMetric{id, gauge})
 }
 
 // batchable reports whether the host takes delta for metric id.

@@ -63,8 +63,20 @@ func ParamIs(k []byte, name string) bool {
 	if bytes.IndexAny(k, "%+") < 0 {
 		return false
 	}
-	u, err := url.QueryUnescape(string(k))
-	return err == nil && u == name
+	return ParamName(string(k)) == name
+}
+
+// ParamName is a query parameter's name as sent, percent-decoded; as
+// written when it does not decode (a client's malformed name is still a
+// name, and must not slip past a check).
+func ParamName(k string) string {
+	if strings.IndexAny(k, "%+") < 0 {
+		return k
+	}
+	if u, err := url.QueryUnescape(k); err == nil {
+		return u
+	}
+	return k
 }
 
 // WithoutParam is path without query parameter name, every value of it;
