@@ -47,6 +47,21 @@ func reqCtx(headers ...string) *fasthttp.RequestCtx {
 	return ctx
 }
 
+// serveThrough runs a request with a 200 response through p, every
+// phase and the end.
+func serveThrough(t *testing.T, p *Plugin, ctx *fasthttp.RequestCtx) {
+	t.Helper()
+	r, _ := Chain{NewSlot(p)}.Begin(ctx, "r", "u")
+	if _, err := r.RequestHeaders(); err != nil {
+		t.Fatal(err)
+	}
+	ctx.Response.SetStatusCode(200)
+	if _, err := r.ResponseHeaders(); err != nil {
+		t.Fatal(err)
+	}
+	r.End()
+}
+
 // TestFixturesMatchTheirSource: every committed .wasm is what its .wat
 // assembles to, so a fixture cannot drift from the source beside it.
 func TestFixturesMatchTheirSource(t *testing.T) { watfixture.Check(t, "testdata") }
@@ -330,15 +345,7 @@ func TestEveryHostFunctionSurvivesBadArguments(t *testing.T) {
 func TestHeaderMapsAndLifecycle(t *testing.T) {
 	p := load(t, "maps_probe", Options{Config: []byte("cfg")})
 	ctx := reqCtx("X-A", "old", "X-B", "gone", "X-C", "kept")
-	r, _ := Chain{NewSlot(p)}.Begin(ctx, "r", "u")
-	if _, err := r.RequestHeaders(); err != nil {
-		t.Fatal(err)
-	}
-	ctx.Response.SetStatusCode(200)
-	if _, err := r.ResponseHeaders(); err != nil {
-		t.Fatal(err)
-	}
-	r.End()
+	serveThrough(t, p, ctx)
 	h := &ctx.Request.Header
 	// set_header_map_pairs replaced the whole map with x-set: 1 (after the
 	// first call had set it back as it was).
@@ -513,15 +520,7 @@ func TestEditArea(t *testing.T) {
 func TestNoEditsOnceOver(t *testing.T) {
 	p := load(t, "log_edits", Options{Name: fmt.Sprintf("log-edits-%d", time.Now().UnixNano())})
 	ctx := reqCtx()
-	r, _ := Chain{NewSlot(p)}.Begin(ctx, "r", "u")
-	if _, err := r.RequestHeaders(); err != nil {
-		t.Fatal(err)
-	}
-	ctx.Response.SetStatusCode(200)
-	if _, err := r.ResponseHeaders(); err != nil {
-		t.Fatal(err)
-	}
-	r.End()
+	serveThrough(t, p, ctx)
 	for name, v := range map[string][]byte{
 		"response x-log":      ctx.Response.Header.Peek("x-log"),
 		"response x-log-area": ctx.Response.Header.Peek("x-log-area"),
