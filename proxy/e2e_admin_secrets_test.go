@@ -90,3 +90,85 @@ plugins = ["p"]
 		t.Errorf("GET /config does not fingerprint the plugin config:\n%s", body)
 	}
 }
+
+// TestE2ETokenlessAdminRefusesOtherSites: an admin API without a token
+// answers a request addressed to a name other than localhost or a
+// loopback address (DNS rebinding) or sent from another site's page (a
+// cross-site form POST) with 403, and changes nothing; local tools, and a
+// caller with the token when there is one, are answered.
+func TestE2ETokenlessAdminRefusesOtherSites(t *testing.T) {
+	be := newKillable(t, "be", nil)
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+`
+[[routes]]
+path_prefix = "/"
+upstream = "backend"
+`)
+	client := newClient(t)
+	port := g.AdminURL[strings.LastIndexByte(g.AdminURL, ':')+1:]
+	// The reloads below would put this route in service.
+	cfg, _ := os.ReadFile(g.Config)
+	added := string(cfg) + "\n[[routes]]\nname = \"added\"\npath_prefix = \"/added\"\ndirect_response = { status = 204 }\n"
+	if err := os.WriteFile(g.Config, []byte(added), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		method, path, host, origin string
+		want                       int
+	}{
+		{"GET", "/config", "evil.example:" + port, "", 403},
+		{"GET", "/routes", "127.0.0.1.nip.io:" + port, "", 403},
+		{"POST", "/reload", "evil.example:" + port, "", 403},
+		{"POST", "/reload", "127.0.0.1:" + port, "https://evil.example", 403},
+		{"POST", "/reload", "127.0.0.1:" + port, "null", 403},
+		{"POST", "/reload", "localhost:" + port, "http://localhost:" + port + "@evil.example", 403},
+		// Probes may come by any name; they reveal nothing.
+		{"GET", "/healthz", "evil.example", "", 200},
+		{"GET", "/routes", "127.0.0.1:" + port, "", 200},
+		{"GET", "/routes", "LOCALHOST:" + port, "", 200},
+		{"GET", "/routes", "[::1]:" + port, "", 200},
+		{"GET", "/routes", "localhost:" + port, "http://localhost:3000", 200},
+	} {
+		req, _ := http.NewRequest(tc.method, g.AdminURL+tc.path, nil)
+		req.Host = tc.host
+		if tc.origin != "" {
+			req.Header.Set("Origin", tc.origin)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s %s Host %q Origin %q: %d, want %d: %s", tc.method, tc.path, tc.host, tc.origin, resp.StatusCode, tc.want, body)
+		}
+		if tc.want == 403 && !strings.Contains(string(body), `"forbidden"`) {
+			t.Errorf("%s %s Host %q: body %s, want a JSON forbidden error", tc.method, tc.path, tc.host, body)
+		}
+	}
+	if r, _ := doReq(t, client, "GET", g.URL+"/added", nil, nil); r.StatusCode == 204 {
+		t.Errorf("a refused reload ran")
+	}
+	if r, body := doReq(t, client, "POST", g.AdminURL+"/reload", nil, nil); r.StatusCode != 200 {
+		t.Fatalf("local reload: %d %s", r.StatusCode, body)
+	}
+	if r, _ := doReq(t, client, "GET", g.URL+"/added", nil, nil); r.StatusCode != 204 {
+		t.Errorf("after a local reload: /added %d, want 204", r.StatusCode)
+	}
+
+	// With a token, the token is the proof: any name, any origin.
+	g2 := startGateway(t, "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"t0k\"\n"+publicListener+
+		upstreamTOML("backend", "", be.addr)+"[[routes]]\npath_prefix = \"/\"\nupstream = \"backend\"\n")
+	req, _ := http.NewRequest("POST", g2.AdminURL+"/reload", nil)
+	req.Host = "admin.internal.example"
+	req.Header.Set("Origin", "https://console.internal.example")
+	req.Header.Set("Authorization", "Bearer t0k")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("reload with the token by another name: %d, want 200", resp.StatusCode)
+	}
+}

@@ -85,6 +85,12 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	method := string(ctx.Method())
 	mutating := method != fasthttp.MethodGet && method != fasthttp.MethodHead
 	public := path == "/healthz" || path == "/readyz"
+	if s.token == nil && !public && !s.localCaller(ctx) {
+		writeJSONError(ctx, fasthttp.StatusForbidden, "forbidden",
+			"an admin API without a token answers only requests addressed to localhost, 127.0.0.1 or [::1] "+
+				"and not sent from another site's page; set admin.token to reach it by another name")
+		return
+	}
 	if (mutating || (!s.loopback && !public)) && !s.authorized(ctx) {
 		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="wasmgate-admin"`)
 		writeJSONError(ctx, fasthttp.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
@@ -171,6 +177,47 @@ func (s *Server) authorized(ctx *fasthttp.RequestCtx) bool {
 	}
 	got, ok := strings.CutPrefix(string(ctx.Request.Header.Peek("Authorization")), "Bearer ")
 	return ok && subtle.ConstantTimeCompare([]byte(got), s.token) == 1
+}
+
+// localCaller guards an admin API that has no token, and so trusts
+// whoever can reach its loopback address, against the one remote party
+// that can: a web page in a browser on this machine. A page can send it
+// a form POST (its Origin names the page's site) or, by rebinding its own
+// DNS name to 127.0.0.1, read it as if same-origin (its Host names the
+// page's site). Tools and scripts send neither another Host nor an Origin.
+func (s *Server) localCaller(ctx *fasthttp.RequestCtx) bool {
+	if !loopbackName(hostOnly(ctx.Host())) {
+		return false
+	}
+	origin := ctx.Request.Header.Peek("Origin")
+	if origin == nil {
+		return true
+	}
+	rest, ok := strings.CutPrefix(string(origin), "http://")
+	if !ok {
+		rest, ok = strings.CutPrefix(string(origin), "https://")
+	}
+	return ok && !strings.ContainsAny(rest, "/@") && loopbackName(hostOnly([]byte(rest)))
+}
+
+// hostOnly is a Host header or an origin's authority without its port.
+func hostOnly(h []byte) string {
+	s := string(h)
+	if host, _, err := net.SplitHostPort(s); err == nil {
+		return host
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+}
+
+// loopbackName: "localhost" or a loopback address, the names only this
+// machine can mean. A name that merely resolves to 127.0.0.1 is not
+// one: whoever owns its DNS chose that.
+func loopbackName(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
