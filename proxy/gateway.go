@@ -361,6 +361,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			errs[i] = l.server.ShutdownWithContext(ctx)
+			l.closeTunnels(ctx)
 		}()
 	}
 	wg.Wait()

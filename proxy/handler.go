@@ -258,7 +258,7 @@ func (g *Gateway) serveRoute(ctx *fasthttp.RequestCtx, x *exchange, l *listener,
 		}
 		g.prepareRequest(ctx, x, l, route, true)
 		aimAt(ctx, route, target)
-		g.proxyUpgrade(ctx, x, route, target)
+		g.proxyUpgrade(ctx, x, l, route, target)
 		return
 	}
 

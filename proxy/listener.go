@@ -5,10 +5,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
@@ -30,6 +33,16 @@ type listener struct {
 	httpsPort     int
 	maxBody       int64
 
+	// open counts the listener's client connections, tunnels included;
+	// refused counts those turned away at max_connections.
+	open    *atomic.Int64
+	refused *metrics.Counter
+
+	tunnelsMu sync.Mutex
+	tunnels   map[*tunnel]struct{} // open tunnels, closed at shutdown
+	// tunnelsClosed: the listener is stopping and takes no more tunnels.
+	tunnelsClosed bool
+
 	ln     net.Listener
 	server *fasthttp.Server
 	certs  atomic.Pointer[[]tls.Certificate]
@@ -45,6 +58,7 @@ func (g *Gateway) newListener(cfg config.Listener) (*listener, error) {
 		httpsPort:     cfg.HTTPSPort,
 		maxBody:       int64(cfg.MaxBodyBytes),
 		done:          make(chan struct{}),
+		tunnels:       map[*tunnel]struct{}{},
 	}
 	if l.tls {
 		if err := l.loadCerts(cfg); err != nil {
@@ -52,6 +66,8 @@ func (g *Gateway) newListener(cfg config.Listener) (*listener, error) {
 		}
 	}
 	open := openConns(cfg.Name)
+	l.open = open
+	l.refused = metrics.GetOrCreateCounter(fmt.Sprintf(`wasmgate_refused_connections_total{listener=%q}`, cfg.Name))
 	l.server = &fasthttp.Server{
 		Handler: func(ctx *fasthttp.RequestCtx) { g.serve(ctx, l) },
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
@@ -79,6 +95,8 @@ func (g *Gateway) newListener(cfg config.Listener) (*listener, error) {
 			case fasthttp.StateNew:
 				open.Add(1)
 			case fasthttp.StateClosed, fasthttp.StateHijacked:
+				// A hijacked connection is a tunnel now, counted by
+				// proxyUpgrade for as long as it lasts.
 				open.Add(-1)
 			}
 		},
@@ -122,7 +140,9 @@ func (l *listener) listen() error {
 	if err != nil {
 		return fmt.Errorf("listener %q: %w", l.name, err)
 	}
-	ln = fastconn.Listener{Listener: ln}
+	// Limited here, not only by fasthttp's Concurrency, which stops
+	// counting a connection once it is hijacked for a tunnel.
+	ln = &limitListener{Listener: fastconn.Listener{Listener: ln}, l: l}
 	if l.tls {
 		ln = tls.NewListener(ln, &tls.Config{
 			GetCertificate: l.getCertificate,
@@ -198,4 +218,78 @@ type fasthttpLogger struct{ g *Gateway }
 
 func (f fasthttpLogger) Printf(format string, args ...any) {
 	f.g.logs.app().Debug().Str("component", "fasthttp").Msg(strings.TrimSpace(fmt.Sprintf(format, args...)))
+}
+
+// limitListener turns connections away while the listener has
+// max_connections open, tunnels included.
+type limitListener struct {
+	net.Listener
+	l *listener
+}
+
+func (ll *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := ll.Listener.Accept()
+		// The count goes up when fasthttp takes c (StateNew), on this
+		// goroutine, before the next Accept: no connection slips past.
+		if err != nil || ll.l.open.Load() < int64(ll.l.cfg.MaxConnections) {
+			return c, err
+		}
+		ll.l.refused.Inc()
+		if !ll.l.tls {
+			// A TLS client would read this as a broken handshake.
+			_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+			_, _ = io.WriteString(c, tooManyConnections)
+		}
+		_ = c.Close()
+	}
+}
+
+const tooManyConnectionsBody = `{"error":"too_many_connections","message":"the listener has max_connections open; retry later"}` + "\n"
+
+var tooManyConnections = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: " +
+	strconv.Itoa(len(tooManyConnectionsBody)) + "\r\nConnection: close\r\nRetry-After: 1\r\n\r\n" + tooManyConnectionsBody
+
+// addTunnel counts t among the listener's connections until
+// removeTunnel; it is false once the listener has closed its tunnels
+// for a shutdown, and t must then end at once.
+func (l *listener) addTunnel(t *tunnel) bool {
+	l.tunnelsMu.Lock()
+	defer l.tunnelsMu.Unlock()
+	if l.tunnelsClosed {
+		return false
+	}
+	l.tunnels[t] = struct{}{}
+	l.open.Add(1)
+	return true
+}
+
+func (l *listener) removeTunnel(t *tunnel) {
+	l.tunnelsMu.Lock()
+	delete(l.tunnels, t)
+	l.tunnelsMu.Unlock()
+	l.open.Add(-1)
+}
+
+// closeTunnels waits for the listener's tunnels to end, as the server's
+// shutdown waits for requests in flight, and closes those still open when
+// ctx is done: fasthttp forgets a connection once it is hijacked. A
+// handshake that completes after this gets no tunnel.
+func (l *listener) closeTunnels(ctx context.Context) {
+	for {
+		l.tunnelsMu.Lock()
+		if len(l.tunnels) == 0 || ctx.Err() != nil {
+			l.tunnelsClosed = true
+			for t := range l.tunnels {
+				t.close()
+			}
+			l.tunnelsMu.Unlock()
+			return
+		}
+		l.tunnelsMu.Unlock()
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -15,7 +17,7 @@ import (
 // goes to the target on a connection of its own, and if the target
 // switches protocols both connections are spliced until either side closes.
 // Any other answer is relayed as an ordinary response.
-func (g *Gateway) proxyUpgrade(ctx *fasthttp.RequestCtx, x *exchange, route *Route, target *upstream.Target) {
+func (g *Gateway) proxyUpgrade(ctx *fasthttp.RequestCtx, x *exchange, l *listener, route *Route, target *upstream.Target) {
 	timeout := route.Timeout
 	conn, err := target.Dial(timeout)
 	if err != nil {
@@ -67,22 +69,95 @@ func (g *Gateway) proxyUpgrade(ctx *fasthttp.RequestCtx, x *exchange, route *Rou
 	head := append([]byte(nil), resp.Header.Header()...)
 	g.finish(ctx, x, route, target, nil)
 	ctx.HijackSetNoResponse(true)
+	idle := l.cfg.TunnelIdleTimeout.D()
 	ctx.Hijack(func(client net.Conn) {
 		defer conn.Close()
+		t := &tunnel{client: client, clientConn: client, backend: conn, idle: idle}
+		if u, ok := client.(interface{ UnsafeConn() net.Conn }); ok {
+			// fasthttp's wrapper reads what it buffered first, but
+			// neither closes nor half-closes: those go to the socket.
+			t.clientConn = u.UnsafeConn()
+		}
+		if !l.addTunnel(t) {
+			return // the gateway is stopping
+		}
+		defer l.removeTunnel(t)
+		_ = client.SetWriteDeadline(time.Now().Add(idle))
 		if _, err := client.Write(head); err != nil {
 			return
 		}
-		done := make(chan struct{})
-		go func() {
-			_, _ = io.Copy(conn, client)
-			closeWrite(conn)
-			close(done)
-		}()
-		_, _ = io.Copy(client, br)
-		closeWrite(client)
-		<-done
+		t.splice(br)
 	})
 }
+
+// splice copies bytes both ways, backend's through fromBackend (which
+// holds what was read past the 101), until each way has ended, half-
+// closing the far side as its way ends, so either side may finish
+// sending and still read the replies. A tunnel that carried nothing
+// either way for idle is closed whole: half-closed or silent, it would
+// otherwise hold two sockets and two goroutines forever.
+func (t *tunnel) splice(fromBackend io.Reader) {
+	client, backend := t.client, t.backend
+	t.last.Store(time.Now().UnixNano())
+	done := make(chan struct{})
+	go func() {
+		t.pipe(backend, client, client)
+		closeWrite(backend)
+		close(done)
+	}()
+	t.pipe(client, fromBackend, backend)
+	closeWrite(t.clientConn)
+	<-done
+}
+
+type tunnel struct {
+	client, backend net.Conn
+	clientConn      net.Conn // the socket under client
+	idle            time.Duration
+	last            atomic.Int64 // when the last bytes went either way, Unix ns
+}
+
+// pipe copies src (read from srcConn) to dst until src ends, a write
+// fails, or the tunnel is idle.
+func (t *tunnel) pipe(dst net.Conn, src io.Reader, srcConn net.Conn) {
+	bp := tunnelBufs.Get().(*[]byte)
+	defer tunnelBufs.Put(bp)
+	buf := *bp
+	for {
+		_ = srcConn.SetReadDeadline(time.Now().Add(t.idle))
+		n, err := src.Read(buf)
+		if n > 0 {
+			now := time.Now()
+			t.last.Store(now.UnixNano())
+			// A write that makes no progress for idle ends the tunnel:
+			// the far side stopped reading.
+			_ = dst.SetWriteDeadline(now.Add(t.idle))
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				t.close()
+				return
+			}
+		}
+		if err == nil {
+			continue
+		}
+		if ne, ok := err.(net.Error); ok && ne.Timeout() && time.Since(time.Unix(0, t.last.Load())) < t.idle {
+			continue // the other way is busy
+		}
+		if err != io.EOF {
+			// Idle, reset or closed: nothing more will pass either way.
+			t.close()
+		}
+		return
+	}
+}
+
+// close ends both ways at once (the other pipe's read fails).
+func (t *tunnel) close() {
+	_ = t.clientConn.Close()
+	_ = t.backend.Close()
+}
+
+var tunnelBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // maxRefusedUpgradeBody bounds the body of a backend's answer that is not
 // a protocol switch (an error page, usually), which is read whole.

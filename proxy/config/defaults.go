@@ -20,6 +20,7 @@ const (
 	DefaultWriteTimeout      = 30 * time.Second
 	DefaultIdleTimeout       = 60 * time.Second
 	DefaultMaxConnections    = 10000
+	DefaultTunnelIdleTimeout = time.Hour
 	DefaultBalancer          = "round_robin"
 	DefaultMaxConnsPerTarget = 1024
 	DefaultConnectTimeout    = 5 * time.Second
@@ -64,6 +65,7 @@ func applyDefaults(c *Config, md *toml.MetaData) {
 		setDur(&l.ReadTimeout, DefaultReadTimeout)
 		setDur(&l.WriteTimeout, DefaultWriteTimeout)
 		setDur(&l.IdleTimeout, DefaultIdleTimeout)
+		setDur(&l.TunnelIdleTimeout, DefaultTunnelIdleTimeout)
 		if l.MaxConnections == 0 {
 			l.MaxConnections = DefaultMaxConnections
 		}

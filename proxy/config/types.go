@@ -75,6 +75,9 @@ type Listener struct {
 	WriteTimeout   Duration `toml:"write_timeout"`
 	IdleTimeout    Duration `toml:"idle_timeout"`
 	MaxConnections int      `toml:"max_connections"`
+	// TunnelIdleTimeout closes an upgraded connection (WebSocket) that
+	// has carried no byte either way for this long.
+	TunnelIdleTimeout Duration `toml:"tunnel_idle_timeout"`
 	// ReusePort binds with SO_REUSEPORT, so that several gateway
 	// processes can share the address and the kernel spreads new
 	// connections among them.
