@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strconv"
@@ -60,12 +61,48 @@ func Parse(data []byte, file string) (*Config, error) {
 	}
 	cfg.loc = loc
 	applyDefaults(cfg, &md)
+	resolvePaths(cfg)
 	var v errs
 	validate(cfg, &v)
 	if len(v.list) > 0 {
 		return nil, fail(v.list)
 	}
 	return cfg, nil
+}
+
+// resolvePaths makes the file paths of the config that are relative
+// (certificates, a discovery file, the log file) relative to the config
+// file's directory, as module and plugin_cache_dir paths are: a config
+// then means the same whatever directory the gateway is started from.
+// Modules keep their path as written (ModulePath resolves it), so that
+// GET /config and the plugin list show what the file says.
+func resolvePaths(c *Config) {
+	if c.File == "" {
+		return
+	}
+	base, err := filepath.Abs(filepath.Dir(c.File))
+	if err != nil {
+		return
+	}
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
+	if c.Log.Output != "stdout" && c.Log.Output != "stderr" {
+		abs(&c.Log.Output)
+	}
+	for i := range c.Listeners {
+		for j := range c.Listeners[i].TLS {
+			abs(&c.Listeners[i].TLS[j].Cert)
+			abs(&c.Listeners[i].TLS[j].Key)
+		}
+	}
+	for _, u := range c.Upstreams {
+		if u.Discovery != nil && u.Discovery.Provider == "file" {
+			abs(&u.Discovery.Path)
+		}
+	}
 }
 
 // Locate returns file:line for a dotted field path in this config, for
