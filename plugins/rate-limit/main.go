@@ -10,6 +10,7 @@
 //	  "burst": 20,                      // token_bucket only: capacity (default limit)
 //	  "key": "client_address",          // or "header:X-Api-Key", "consumer", "route"
 //	  "consumer_header": "X-Consumer",  // the header "consumer" reads
+//	  "ipv6_prefix": 64,                // IPv6 clients are keyed by this prefix (default 64)
 //	  "headers": true                   // X-RateLimit-* on responses (default true)
 //	}
 //
@@ -35,7 +36,11 @@
 // # Keys
 //
 //   - client_address: the connection's peer address (property
-//     source.address) without its port.
+//     source.address) without its port. An IPv6 client is keyed by its
+//     ipv6_prefix-bit prefix (default /64, "2001:db8:1:2::/64"): a single
+//     host usually holds a whole /64 and could otherwise take a fresh
+//     budget with every address in it. 128 keys each address. An
+//     IPv4-mapped address is keyed as the IPv4 address it maps.
 //   - header:NAME: the value of the request header NAME. A request without
 //     the header (or with it empty) is limited by its client address
 //     instead, in a bucket of its own kind (a header value never shares a
@@ -93,6 +98,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -109,6 +115,7 @@ type config struct {
 	Burst          *int64 `json:"burst"`
 	Key            string `json:"key"`
 	ConsumerHeader string `json:"consumer_header"`
+	IPv6Prefix     *int   `json:"ipv6_prefix"`
 	Headers        *bool  `json:"headers"`
 }
 
@@ -126,6 +133,7 @@ type plugin struct {
 	header  string // the header read by kindHeader and kindConsumer
 	headers bool   // X-RateLimit-* on responses
 	prefix  string // "<plugin name>/"
+	v6bits  int    // the prefix length an IPv6 client is keyed by
 
 	// Reused by every request: a VM runs one callback at a time.
 	keyBuf, numBuf, bodyBuf []byte
@@ -195,6 +203,13 @@ func (p *plugin) OnConfigure(raw []byte) error {
 		return errors.New("consumer_header: not a header name: " + strconv.Quote(c.ConsumerHeader))
 	}
 	p.headers = c.Headers == nil || *c.Headers
+	p.v6bits = 64
+	if c.IPv6Prefix != nil {
+		if *c.IPv6Prefix < 1 || *c.IPv6Prefix > 128 {
+			return errors.New("ipv6_prefix: must be 1 to 128")
+		}
+		p.v6bits = *c.IPv6Prefix
+	}
 
 	name := "rate-limit"
 	if v, err := proxywasm.Property("plugin_name"); err == nil && len(v) > 0 {
@@ -310,7 +325,7 @@ func (p *plugin) key(s proxywasm.Stream) string {
 		fallthrough // without the header: the client's address
 	default:
 		v, _ := s.Property("source", "address")
-		b = appendValue(append(b, kindAddress, ':'), hostOnly(v))
+		b = appendAddress(append(b, kindAddress, ':'), hostOnly(v), p.v6bits)
 	}
 	p.keyBuf = b
 	return zerocopy.String(b)
@@ -327,6 +342,26 @@ func appendValue(b, v []byte) []byte {
 	}
 	sum := proxywasm.SHA256(v)
 	return hex.AppendEncode(append(b, '#'), sum[:])
+}
+
+// appendAddress appends a client's address as its key: an IPv4 address
+// as it is, an IPv6 one as its prefix of bits (all 128: as it is).
+func appendAddress(b, host []byte, bits int) []byte {
+	if bits >= 128 || bytes.IndexByte(host, ':') < 0 {
+		return appendValue(b, host)
+	}
+	a, err := netip.ParseAddr(zerocopy.String(host))
+	if err != nil {
+		return appendValue(b, host)
+	}
+	if a.Is4In6() {
+		return a.Unmap().AppendTo(b)
+	}
+	pfx, err := a.WithZone("").Prefix(bits)
+	if err != nil {
+		return appendValue(b, host)
+	}
+	return pfx.AppendTo(b)
 }
 
 // hostOnly is an address without its port: "10.0.0.1:5000" -> "10.0.0.1",

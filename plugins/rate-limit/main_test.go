@@ -168,10 +168,30 @@ func TestClientAddressKey(t *testing.T) {
 	allowed(t, e.do([2]string{"prop:source.address", "192.0.2.2:1"}), 1, 0, 3600)
 	allowed(t, e.do([2]string{"prop:source.address", "[2001:db8::1]:443"}), 1, 0, 3600)
 	limited(t, e.do([2]string{"prop:source.address", "[2001:db8::1]:444"}), 1, 3600, 3600)
-	for _, k := range []string{"rl/a:192.0.2.1", "rl/a:192.0.2.2", "rl/a:2001:db8::1"} {
+	// Another address of the same /64 (one host can use them all): the
+	// same budget; another /64, another.
+	limited(t, e.do([2]string{"prop:source.address", "[2001:db8::ffff:1234]:443"}), 1, 3600, 3600)
+	limited(t, e.do([2]string{"prop:source.address", "[2001:db8::1%eth0]:443"}), 1, 3600, 3600)
+	allowed(t, e.do([2]string{"prop:source.address", "[2001:db8:0:1::1]:443"}), 1, 0, 3600)
+	// An IPv4-mapped address is its IPv4 client.
+	limited(t, e.do([2]string{"prop:source.address", "[::ffff:192.0.2.2]:5"}), 1, 3600, 3600)
+	for _, k := range []string{"rl/a:192.0.2.1", "rl/a:192.0.2.2", "rl/a:2001:db8::/64", "rl/a:2001:db8:0:1::/64"} {
 		if _, _, ok := e.h.SharedData(k); !ok {
 			t.Errorf("no shared data %q", k)
 		}
+	}
+
+	// ipv6_prefix 128: each address its own budget.
+	e = start(t, `{"limit": 1, "window": "1h", "ipv6_prefix": 128}`)
+	allowed(t, e.do([2]string{"prop:source.address", "[2001:db8::1]:443"}), 1, 0, 3600)
+	allowed(t, e.do([2]string{"prop:source.address", "[2001:db8::2]:443"}), 1, 0, 3600)
+	limited(t, e.do([2]string{"prop:source.address", "[2001:db8::2]:444"}), 1, 3600, 3600)
+	// ipv6_prefix 48, and a header key falling back to the address.
+	e = start(t, `{"limit": 1, "window": "1h", "ipv6_prefix": 48, "key": "header:X-Api-Key"}`)
+	allowed(t, e.do([2]string{"prop:source.address", "[2001:db8:1:2::1]:443"}), 1, 0, 3600)
+	limited(t, e.do([2]string{"prop:source.address", "[2001:db8:1:ffff::1]:443"}), 1, 3600, 3600)
+	if _, _, ok := e.h.SharedData("rl/a:2001:db8:1::/48"); !ok {
+		t.Error("no shared data for the /48")
 	}
 }
 
@@ -365,6 +385,8 @@ func TestConfigErrors(t *testing.T) {
 		{`{"limit": 5, "window": "1m", "key": "header:X Key"}`, `key: unknown`},
 		{`{"limit": 5, "window": "1m", "key": "consumer", "consumer_header": "X:User"}`, "consumer_header: "},
 		{`{"limit": 5, "window": "1m", "limt": 5}`, `unknown field "limt"`},
+		{`{"limit": 5, "window": "1m", "ipv6_prefix": 0}`, "ipv6_prefix: must be 1 to 128"},
+		{`{"limit": 5, "window": "1m", "ipv6_prefix": 129}`, "ipv6_prefix: must be 1 to 128"},
 		{`{"limit": 5, "window": "1m"`, "config: "},
 	} {
 		_, err := tryStart(tc.config, map[string]string{})
@@ -394,6 +416,7 @@ func TestKeyBuildingDoesNotAllocate(t *testing.T) {
 	p := &plugin{numBuf: make([]byte, 0, 80)}
 	allocs := testing.AllocsPerRun(100, func() {
 		buf = appendValue(append(buf[:0], "rl/a:"...), hostOnly(short))
+		buf = appendAddress(append(buf[:0], "rl/a:"...), hostOnly(short), 64)
 		buf = appendValue(buf[:0], long)
 		_ = zerocopy.String(buf)
 		p.numBuf = p.numBuf[:0]
