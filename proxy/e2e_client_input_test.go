@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // What a client sends must not steer what the gateway tells the backend
@@ -172,5 +173,32 @@ func TestE2ESwitchDropsHopByHop(t *testing.T) {
 		if resp.Header.Get(h) != "" {
 			t.Errorf("%s reached the client", h)
 		}
+	}
+}
+
+// TestE2EAbortedUploadDoesNotBlameTheTarget: a client that declares a
+// large body, sends part of it and hangs up (or stalls) fails its own
+// request only: the target is neither ejected nor its circuit opened.
+func TestE2EAbortedUploadDoesNotBlameTheTarget(t *testing.T) {
+	be := newKillable(t, "be", nil)
+	for _, tc := range []struct{ name, extra string }{
+		{"passive ejection", "[upstreams.health.passive]\nconsecutive_failures = 1\n"},
+		{"circuit breaker", "[upstreams.circuit_breaker]\nconsecutive_failures = 1\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := startGateway(t, proxyToWith(tc.extra, be.addr))
+			for _, size := range []int{200 << 10, 10 << 10} { // streamed, and read whole first
+				c, _ := dialRaw(t, g.Addr)
+				fmt.Fprintf(c, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", size*5)
+				c.Write([]byte(strings.Repeat("u", size)))
+				time.Sleep(200 * time.Millisecond)
+				c.Close()
+			}
+			time.Sleep(300 * time.Millisecond)
+			resp, body := doReq(t, newClient(t), "GET", g.URL+"/x", nil, nil)
+			if resp.StatusCode != 200 {
+				t.Fatalf("after clients aborted their uploads, a GET got %d %s: the target was blamed", resp.StatusCode, body)
+			}
+		})
 	}
 }

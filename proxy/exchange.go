@@ -107,6 +107,8 @@ type limitReader struct {
 	r    io.Reader
 	left int64
 	read int64
+	want int64 // the declared length, or -1 (chunked)
+	eof  bool  // the whole body has been read
 	// fault is set when the client's side failed: the body was too
 	// large or did not parse (a bad chunk). Such a try says nothing about
 	// the upstream, which must not be blamed for it.
@@ -131,16 +133,33 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
 	l.left -= int64(n)
 	l.read += int64(n)
+	if err == nil && l.want >= 0 && l.read >= l.want {
+		l.eof = true
+	}
 	return n, l.failed(err)
 }
 
-// failed records a read error of the client's body (not its end).
+// failed records a read error of the client's body (not its end), and a
+// body that ended before its declared length.
 func (l *limitReader) failed(err error) error {
-	if err != nil && err != io.EOF {
+	switch {
+	case err == io.EOF && l.want >= 0 && l.read < l.want:
+		err = io.ErrUnexpectedEOF
+		l.fault = err
+	case err == io.EOF:
+		l.eof = true
+	case err != nil:
 		l.fault = err
 	}
 	return err
 }
+
+// unfinished reports whether a streamed body was being read from the
+// client, begun and not ended: a try that failed then may have failed for
+// the client's sake (it stalled or went away), so it is not held against
+// the target. A try that failed before reading any of it (no connection)
+// is the target's.
+func (l *limitReader) unfinished() bool { return l.r != nil && !l.eof && l.read > 0 }
 
 var _ io.Reader = (*limitReader)(nil)
 

@@ -269,13 +269,19 @@ func (g *Gateway) serveRoute(ctx *fasthttp.RequestCtx, x *exchange, l *listener,
 	// The upstream connection is pooled whatever the client does with its
 	// own; the client's Connection: close is restored for the reply.
 	req.Header.ResetConnectionClose()
-	if cl := req.Header.ContentLength(); cl == -1 && req.IsBodyStream() {
-		x.limit = limitReader{r: req.BodyStream(), left: l.maxBody}
-		req.SetBodyStream(&x.limit, -1)
-	} else if route.retry != nil && cl >= 0 && cl <= streamThreshold && req.IsBodyStream() {
+	switch cl := req.Header.ContentLength(); {
+	case !req.IsBodyStream() || cl == 0 || cl == -2:
+		// No body.
+	case route.retry != nil && cl > 0 && cl <= streamThreshold:
 		// fasthttp presents every body as a stream, even one it has
 		// already read whole; a retry needs it as bytes it can send again.
 		req.Body()
+	default:
+		// Read through limitReader, which bounds a chunked body and tells
+		// the client's failures (a bad chunk, a short body, a hang-up)
+		// from the target's.
+		x.limit = limitReader{r: req.BodyStream(), left: l.maxBody, want: int64(cl)}
+		req.SetBodyStream(&x.limit, cl)
 	}
 
 	target, err := g.forward(ctx, x, route, clientClose)
@@ -384,6 +390,14 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, x *exchange, route *Route, c
 			// counts against it nor may be retried.
 			up.Breaker.Abandon()
 			return target, x.limit.fault
+		}
+		if err != nil && x.limit.unfinished() {
+			// The try failed while the client was still sending: a
+			// stalled or vanished uploader is as likely as the target,
+			// and must not eject it or open its circuit. (A streamed body
+			// is never retried.)
+			up.Breaker.Abandon()
+			return target, err
 		}
 		failed := err != nil || status >= 500
 		up.Breaker.Done(time.Now(), failed)

@@ -110,15 +110,18 @@ func (b *Breaker) Allow(now time.Time, wait time.Duration) Refusal {
 	if b == nil {
 		return Admitted
 	}
+	trial := false
 	switch CircuitState(b.state.Load()) {
 	case CircuitOpen:
 		if !b.tryHalfOpen(now) {
 			return RefusedOpen
 		}
+		trial = true
 	case CircuitHalfOpen:
-		if !b.admitTrial() {
+		if !b.admitTrial(now) {
 			return RefusedOpen
 		}
+		trial = true
 	}
 	if b.slots != nil {
 		select {
@@ -126,6 +129,9 @@ func (b *Breaker) Allow(now time.Time, wait time.Duration) Refusal {
 		default:
 			if b.pending.Add(1) > int64(b.opts.MaxPending) {
 				b.pending.Add(-1)
+				if trial {
+					b.returnTrial()
+				}
 				return RefusedFull
 			}
 			t := time.NewTimer(wait)
@@ -135,6 +141,9 @@ func (b *Breaker) Allow(now time.Time, wait time.Duration) Refusal {
 				b.pending.Add(-1)
 			case <-t.C:
 				b.pending.Add(-1)
+				if trial {
+					b.returnTrial()
+				}
 				return RefusedFull
 			}
 		}
@@ -149,21 +158,41 @@ func (b *Breaker) Done(now time.Time, failed bool) {
 	if b == nil {
 		return
 	}
-	b.Abandon()
+	b.release()
 	b.record(now, failed)
 }
 
 // Abandon ends an allowed request whose outcome says nothing about the
 // upstream (the client's body failed): it is neither a failure nor, in a
-// half-open breaker, a successful trial.
+// half-open breaker, a successful trial, and its trial goes back so that
+// another request can make it (else the breaker would wait half-open for
+// a result that never comes).
 func (b *Breaker) Abandon() {
 	if b == nil {
 		return
 	}
+	b.release()
+	if CircuitState(b.state.Load()) == CircuitHalfOpen {
+		b.returnTrial()
+	}
+}
+
+func (b *Breaker) release() {
 	b.inflight.Add(-1)
 	if b.slots != nil {
 		<-b.slots
 	}
+}
+
+// returnTrial gives back a half-open trial that made no result. A request
+// admitted while closed and abandoned after the breaker went half-open
+// gives one back too: at most one trial more, never one too few.
+func (b *Breaker) returnTrial() {
+	b.mu.Lock()
+	if CircuitState(b.state.Load()) == CircuitHalfOpen && b.trials > b.trialOK {
+		b.trials--
+	}
+	b.mu.Unlock()
 }
 
 func (b *Breaker) record(now time.Time, failed bool) {
@@ -260,24 +289,37 @@ func (b *Breaker) tryHalfOpen(now time.Time) bool {
 		if now.Sub(b.openedAt) < b.opts.OpenFor {
 			return false
 		}
-		b.setState(CircuitHalfOpen)
-		b.trials, b.trialOK = 0, 0
+		b.halfOpen(now)
 	}
-	return b.admitTrialLocked()
+	return b.admitTrialLocked(now)
 }
 
-func (b *Breaker) admitTrial() bool {
+// halfOpen starts a half-open period. Caller holds mu.
+func (b *Breaker) halfOpen(now time.Time) {
+	b.setState(CircuitHalfOpen)
+	b.trials, b.trialOK = 0, 0
+	b.openedAt = now
+}
+
+func (b *Breaker) admitTrial(now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if CircuitState(b.state.Load()) != CircuitHalfOpen {
 		return CircuitState(b.state.Load()) == CircuitClosed
 	}
-	return b.admitTrialLocked()
+	return b.admitTrialLocked(now)
 }
 
-func (b *Breaker) admitTrialLocked() bool {
+func (b *Breaker) admitTrialLocked(now time.Time) bool {
 	if b.trials >= max(b.opts.HalfOpenRequests, 1) {
-		return false
+		// Trials all out: wait for their results, but not for ever. A
+		// trial that never reports (its request stuck upstream beyond
+		// open_for) must not hold the circuit half-open; the period
+		// starts again.
+		if now.Sub(b.openedAt) < max(b.opts.OpenFor, time.Second) {
+			return false
+		}
+		b.halfOpen(now)
 	}
 	b.trials++
 	return true

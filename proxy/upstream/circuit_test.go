@@ -145,3 +145,59 @@ func TestBreakerConcurrencyLimit(t *testing.T) {
 		t.Fatalf("wait timed out: %v, want RefusedFull", r)
 	}
 }
+
+// TestBreakerAbandonedTrialGoesBack: a half-open trial whose request was
+// abandoned (the client's body failed), or refused for want of a slot
+// once admitted, gives its trial back; the breaker is never left
+// half-open waiting for a result no request will bring.
+func TestBreakerAbandonedTrialGoesBack(t *testing.T) {
+	b := NewBreaker(BreakerOptions{ConsecutiveFailures: 1, OpenFor: 10 * time.Millisecond, HalfOpenRequests: 1})
+	now := time.Now()
+	b.Allow(now, 0)
+	b.Done(now, true) // opens
+	later := now.Add(20 * time.Millisecond)
+	if r := b.Allow(later, 0); r != Admitted {
+		t.Fatalf("first trial: %v", r)
+	}
+	b.Abandon()
+	if r := b.Allow(later.Add(time.Millisecond), 0); r != Admitted || b.State() != CircuitHalfOpen {
+		t.Fatalf("after an abandoned trial: %v, state %s; want another trial", r, b.State())
+	}
+	b.Done(later, false)
+	if b.State() != CircuitClosed {
+		t.Fatalf("after a good trial: %s, want closed", b.State())
+	}
+
+	// Admitted as a trial, then refused for want of a slot.
+	b = NewBreaker(BreakerOptions{ConsecutiveFailures: 1, OpenFor: 10 * time.Millisecond, HalfOpenRequests: 1,
+		MaxRequests: 1, MaxPending: 0})
+	b.Allow(now, 0)
+	b.Done(now, true)
+	b.slots <- struct{}{} // another request holds the only slot
+	if r := b.Allow(later, 0); r != RefusedFull {
+		t.Fatalf("with no slot free: %v, want RefusedFull", r)
+	}
+	<-b.slots
+	if r := b.Allow(later, 0); r != Admitted {
+		t.Fatalf("once the slot is free: %v, want the trial admitted", r)
+	}
+}
+
+// TestBreakerTrialThatNeverReports: trials all out and none reporting
+// for open_for (their requests stuck), the half-open period starts over.
+func TestBreakerTrialThatNeverReports(t *testing.T) {
+	b := NewBreaker(BreakerOptions{ConsecutiveFailures: 1, OpenFor: 2 * time.Second, HalfOpenRequests: 1})
+	now := time.Now()
+	b.Allow(now, 0)
+	b.Done(now, true)
+	later := now.Add(3 * time.Second)
+	if r := b.Allow(later, 0); r != Admitted {
+		t.Fatalf("first trial: %v", r)
+	}
+	if r := b.Allow(later.Add(time.Second), 0); r != RefusedOpen {
+		t.Fatalf("while the trial is out: %v, want RefusedOpen", r)
+	}
+	if r := b.Allow(later.Add(3*time.Second), 0); r != Admitted {
+		t.Fatalf("open_for after a trial that never reported: %v, want a new trial", r)
+	}
+}
