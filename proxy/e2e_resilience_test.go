@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -488,5 +489,48 @@ upstream = "backend"
 		if got < want*0.95 || got > want*1.05 {
 			t.Errorf("target %s (weight %d): %v requests, want %v within 5%%", tc.k.name, tc.weight, got, want)
 		}
+	}
+}
+
+// TestE2ENoRetriesMeansOneTry: a route without retries sends a request
+// once, even an idempotent one whose fresh connection the backend drops
+// without answering (a request that crashes its backend must not crash a
+// second); the client gets the 502.
+func TestE2ENoRetriesMeansOneTry(t *testing.T) {
+	be := newRawHTTPBackend(t, func(*rawReq) string { return "" })
+	g := startGateway(t, proxyTo("", "", be.Addr))
+	resp, body := doReq(t, newClient(t), "GET", g.URL+"/poison", nil, nil)
+	checkError(t, resp, body, 502, "upstream_error")
+	time.Sleep(100 * time.Millisecond)
+	if n := len(be.Requests()); n != 1 {
+		t.Fatalf("backend received the request %d times on %d connections; the route has no retries", n, be.Accepted())
+	}
+}
+
+// TestE2EStaleConnectionIsSentAgain: a pooled connection the backend
+// closed while idle is still replaced transparently: the request goes
+// again on a new connection and the client never sees the close.
+func TestE2EStaleConnectionIsSentAgain(t *testing.T) {
+	// Answers one request per connection with keep-alive, then closes
+	// without saying so, as a backend whose keep-alive timeout is shorter
+	// than the gateway's does.
+	be := newRawBackend(t, func(c net.Conn, n int64) {
+		br := bufio.NewReader(c)
+		if _, err := readRawReq(br); err != nil {
+			return
+		}
+		io.WriteString(c, okResp("hello"))
+	})
+	g := startGateway(t, proxyTo("", "", be.Addr))
+	client := newClient(t)
+	for i := range 3 {
+		resp, body := doReq(t, client, "GET", g.URL+"/x", nil, nil)
+		if resp.StatusCode != 200 || string(body) != "hello" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+		time.Sleep(50 * time.Millisecond) // the backend's close reaches the pool
+	}
+	if n := be.Accepted(); n != 3 {
+		t.Errorf("backend accepted %d connections, want 3 (one per request)", n)
 	}
 }

@@ -392,8 +392,10 @@ func carryBreaker(prev *Set, uc config.Upstream) *Breaker {
 
 func newTarget(uc config.Upstream, tc config.Target, key string) *Target {
 	connect := uc.ConnectTimeout.D()
+	dials := new(atomic.Uint64)
 	hc := &fasthttp.HostClient{
-		Addr: tc.Address,
+		Transport: reusedOnly{dials},
+		Addr:      tc.Address,
 		// The gateway forwards the client's User-Agent; it adds none.
 		NoDefaultUserAgentHeader: true,
 		MaxConns:                 uc.MaxConnsPerTarget,
@@ -407,7 +409,8 @@ func newTarget(uc config.Upstream, tc config.Target, key string) *Target {
 		DisableHeaderNamesNormalizing: false,
 		StreamResponseBody:            true,
 		// One retry covers a keep-alive connection the target closed while
-		// it sat idle in the pool; real retry policy is the route's.
+		// it sat idle in the pool (see reusedOnly); real retry policy is
+		// the route's.
 		MaxIdemponentCallAttempts: 2,
 		RetryIfErr: func(req *fasthttp.Request, attempts int, err error) (bool, bool) {
 			return false, isStaleConnErr(err) && IsIdempotent(req)
@@ -420,6 +423,7 @@ func newTarget(uc config.Upstream, tc config.Target, key string) *Target {
 			if err != nil {
 				return nil, err
 			}
+			dials.Add(1)
 			return fastconn.Wrap(c), nil
 		},
 		IsTLS: uc.TLS,
@@ -462,6 +466,27 @@ var DurationBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0
 func IsIdempotent(req *fasthttp.Request) bool {
 	return req.Header.IsGet() || req.Header.IsHead() || req.Header.IsPut() ||
 		req.Header.IsOptions() || req.Header.IsDelete() || req.Header.IsTrace()
+}
+
+// reusedOnly is the HostClient's transport: a failed try is sent again
+// (for an idempotent request; see RetryIfErr) only if it went on a pooled
+// connection. One that fails at once after sitting in the pool had
+// probably been closed by the target while idle, and a new connection is
+// safe; one the target took the request on and dropped right after it was
+// opened must not get it twice (a request that crashes its backend would
+// crash a second). fasthttp does not say which connection a try used, so
+// a try during which this client opened one counts as fresh: under
+// concurrency a stale connection's request may then fail rather than be
+// sent again, never the reverse.
+type reusedOnly struct{ dials *atomic.Uint64 }
+
+func (t reusedOnly) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (bool, error) {
+	before := t.dials.Load()
+	retry, err := fasthttp.DefaultTransport.RoundTrip(hc, req, resp)
+	if err != nil && t.dials.Load() != before {
+		retry = false
+	}
+	return retry, err
 }
 
 // isStaleConnErr reports errors that mean a pooled connection was dead
