@@ -534,3 +534,26 @@ func TestE2EStaleConnectionIsSentAgain(t *testing.T) {
 		t.Errorf("backend accepted %d connections, want 3 (one per request)", n)
 	}
 }
+
+// TestE2ELastAnswerKeptWhenRetryCannotGo: when the try's own failure
+// leaves nothing to retry on (it ejected the only target, or opened the
+// circuit), the client gets that try's answer, as documented, not a
+// gateway 503 in its place.
+func TestE2ELastAnswerKeptWhenRetryCannotGo(t *testing.T) {
+	be := newRawHTTPBackend(t, func(*rawReq) string {
+		return rawResp("502 Bad Gateway", `{"detail":"backend says no"}`, "Content-Type: application/json")
+	})
+	for _, tc := range []struct{ name, extra string }{
+		{"passive ejection", "[upstreams.health.passive]\nconsecutive_failures = 1\n"},
+		{"circuit breaker", "[upstreams.circuit_breaker]\nconsecutive_failures = 1\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := startGateway(t, publicListener+upstreamTOML("backend", tc.extra, be.Addr)+
+				"[[routes]]\npath_prefix = \"/\"\nupstream = \"backend\"\nretries = { attempts = 2, on = [\"502\"] }\n")
+			resp, body := doReq(t, newClient(t), "GET", g.URL+"/x", nil, nil)
+			if resp.StatusCode != 502 || !strings.Contains(string(body), "backend says no") {
+				t.Fatalf("got %d %s, want the backend's 502 (the last try's answer)", resp.StatusCode, body)
+			}
+		})
+	}
+}

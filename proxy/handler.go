@@ -345,7 +345,8 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, x *exchange, route *Route, c
 		}
 	}()
 
-	for attempt := 0; ; attempt++ {
+	// admit picks the target of a try and gets the breaker's admission.
+	admit := func(attempt int) (*upstream.Target, time.Duration, error) {
 		target := up.Pick(ctx, &x.elig)
 		if target == nil && attempt > 0 {
 			// Every eligible target has been tried: try one again rather
@@ -354,28 +355,34 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, x *exchange, route *Route, c
 			target = up.Pick(ctx, &x.elig)
 		}
 		if target == nil {
-			return nil, errNoTarget
+			return nil, 0, errNoTarget
 		}
-		x.elig.Tried(target)
-		aimAt(ctx, route, target)
-
 		now := time.Now()
 		left := deadline.Sub(now)
 		if left <= 0 {
-			return target, errRouteTimeout
+			return target, 0, errRouteTimeout
 		}
 		switch up.Breaker.Allow(now, left) {
 		case upstream.RefusedOpen:
-			return target, errCircuitOpen
+			return target, 0, errCircuitOpen
 		case upstream.RefusedFull:
-			return target, errUpstreamFull
+			return target, 0, errUpstreamFull
 		}
+		return target, left, nil
+	}
+
+	target, left, err := admit(0)
+	if err != nil {
+		return target, err
+	}
+	for attempt := 0; ; attempt++ {
+		x.elig.Tried(target)
+		aimAt(ctx, route, target)
 		try := left
 		if pol != nil && pol.PerTryTimeout > 0 {
 			try = min(try, pol.PerTryTimeout)
 		}
 		ctx.Response.Header.SetNoDefaultContentType(true)
-		var err error
 		if clientClose {
 			err = g.doDetached(ctx, target, try)
 		} else {
@@ -416,13 +423,22 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, x *exchange, route *Route, c
 		if time.Until(deadline) <= wait {
 			return target, err
 		}
-		// This try's answer is dropped; closing its streamed body gives
-		// up its connection, which is cheaper than draining it.
-		ctx.Response.Reset()
-		up.CountRetry()
 		if wait > 0 {
 			time.Sleep(wait)
 		}
+		// The next try must be able to go before this one's answer is
+		// dropped: with no target left (this try's failure may have
+		// ejected the last) or the circuit now open, the client gets the
+		// last answer, not a gateway error in its place.
+		next, nextLeft, admitErr := admit(attempt + 1)
+		if admitErr != nil {
+			return target, err
+		}
+		// Closing the dropped answer's streamed body gives up its
+		// connection, which is cheaper than draining it.
+		ctx.Response.Reset()
+		up.CountRetry()
+		target, left = next, nextLeft
 	}
 }
 
