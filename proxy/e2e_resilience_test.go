@@ -557,3 +557,26 @@ func TestE2ELastAnswerKeptWhenRetryCannotGo(t *testing.T) {
 		})
 	}
 }
+
+// TestE2EP2CAvoidsARefusingTarget: with p2c_ewma, a target that refuses
+// connections (and so fails in microseconds) does not take the traffic
+// for being "fastest": nearly every request goes to the live one.
+func TestE2EP2CAvoidsARefusingTarget(t *testing.T) {
+	good := newKillable(t, "good", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(2 * time.Millisecond)
+		fmt.Fprint(w, "good")
+	})
+	g := startGateway(t, publicListener+upstreamTOML("backend", `balancer = "p2c_ewma"`, good.addr, closedAddr(t))+
+		"[[routes]]\npath_prefix = \"/\"\nupstream = \"backend\"\n")
+	client := newClient(t)
+	failed := 0
+	const n = 200
+	for range n {
+		if resp, _ := doReq(t, client, "GET", g.URL+"/x", nil, nil); resp.StatusCode != 200 {
+			failed++
+		}
+	}
+	if failed > 10 {
+		t.Fatalf("%d of %d requests failed with one of two targets refusing connections", failed, n)
+	}
+}

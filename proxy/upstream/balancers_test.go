@@ -670,12 +670,37 @@ func TestBalancersConcurrent(t *testing.T) {
 							continue
 						}
 						tg.inflight.Add(1)
-						tg.observeLatency(int64(time.Millisecond) * int64(1+i%3))
+						tg.observeLatency(int64(time.Millisecond) * int64(1+i%3), time.Now().UnixNano())
 						tg.inflight.Add(-1)
 					}
 				})
 			}
 			wg.Wait()
 		})
+	}
+}
+
+// TestP2CFailuresCountAsSlow: a target whose tries fail at once (a refused
+// connection) is not taken for the fastest: a failure counts as a slow
+// answer, so a dead target loses to a live one. Passed over, its average
+// decays, and after some seconds it is tried again.
+func TestP2CFailuresCountAsSlow(t *testing.T) {
+	ts := testTargets(1, 1)
+	now := time.Now()
+	live, dead := ts[0], ts[1]
+	live.observeLatency(int64(2*time.Millisecond), now.UnixNano())
+	// What Do records for a try refused after 50µs with a 30s timeout.
+	dead.observeLatency(int64(max(50*time.Microsecond, min(30*time.Second, failurePenalty))), now.UnixNano())
+	b := mustBalancer(t, "p2c_ewma", ts, BalancerOptions{})
+	ctx := &fasthttp.RequestCtx{}
+	ctx.Init(&fasthttp.Request{}, nil, nil) // ctx.Time() is now
+	for i := range 100 {
+		if got := b.Pick(ctx, &Eligible{}); got != live {
+			t.Fatalf("pick %d went to the target that failed", i)
+		}
+	}
+	// 20s later, with no answer from it since: tried again.
+	if got := dead.latencyAt(now.Add(20 * time.Second).UnixNano()); got > int64(2*time.Millisecond) {
+		t.Fatalf("20s after its failure the dead target still weighs %v", time.Duration(got))
 	}
 }

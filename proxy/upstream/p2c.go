@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -28,7 +29,7 @@ type p2cEWMA struct {
 	targets []*Target
 }
 
-func (p *p2cEWMA) Pick(_ *fasthttp.RequestCtx, e *Eligible) *Target {
+func (p *p2cEWMA) Pick(ctx *fasthttp.RequestCtx, e *Eligible) *Target {
 	n := len(p.targets)
 	if n < 2 {
 		if n == 1 && e.OK(p.targets[0]) {
@@ -59,7 +60,13 @@ func (p *p2cEWMA) Pick(_ *fasthttp.RequestCtx, e *Eligible) *Target {
 	if b < 0 {
 		return p.targets[a]
 	}
-	return cheaper(p.targets[a], p.targets[b])
+	var now int64
+	if ctx != nil {
+		now = ctx.Time().UnixNano() // the request's start: no clock read
+	} else {
+		now = time.Now().UnixNano()
+	}
+	return cheaper(p.targets[a], p.targets[b], now)
 }
 
 // probe returns the index of the first eligible target from start on,
@@ -88,8 +95,8 @@ func (p *p2cEWMA) probe(start, skip int, e *Eligible) int {
 // unmeasured as free instead would pile every request onto a target that
 // is slow to give its first answer; and while a request hangs on a target
 // that never answers, its count in flight grows and it stops winning.
-func cheaper(a, b *Target) *Target {
-	ma, mb := a.EWMA(), b.EWMA()
+func cheaper(a, b *Target, now int64) *Target {
+	ma, mb := a.latencyAt(now), b.latencyAt(now)
 	ia, ib := max(a.Inflight(), 0), max(b.Inflight(), 0)
 	la, lb := ma, mb
 	switch {

@@ -32,6 +32,7 @@ type Target struct {
 
 	inflight atomic.Int64
 	ewma     atomic.Int64 // response-head latency moving average, ns
+	ewmaAt   atomic.Int64 // when ewma was last updated, Unix ns (0: never)
 	// healthy is the active checks' verdict (true until they say
 	// otherwise); ejectUntil is the end of a passive ejection, unix ns.
 	healthy    atomic.Bool
@@ -77,26 +78,58 @@ func (t *Target) Do(req *fasthttp.Request, resp *fasthttp.Response, timeout time
 	start := time.Now()
 	err := t.client.DoTimeout(req, resp, timeout)
 	t.inflight.Add(-1)
-	d := time.Since(start)
+	end := time.Now()
+	d := end.Sub(start)
 	t.duration.Observe(d)
-	t.observeLatency(int64(d))
 	if err != nil {
 		t.failures.Add(1)
 		t.errors.Inc()
+		// A failure counts as a slow answer, whatever it took: a refused
+		// connection fails in microseconds and would otherwise make a
+		// dead target look like the fastest one to p2c_ewma.
+		d = max(d, min(timeout, failurePenalty))
 	}
+	t.observeLatency(int64(d), end.UnixNano())
 	return err
 }
+
+// failurePenalty is the latency a failed try counts as (at most its
+// timeout): one failure makes a target lose comparisons with healthy ones
+// for some seconds (see latencyAt), not for ever.
+const failurePenalty = time.Second
 
 // observeLatency folds one latency into the moving average with weight
 // 1/8. Concurrent updates may overwrite each other; an average that loses
 // an occasional sample is still the average.
-func (t *Target) observeLatency(ns int64) {
+func (t *Target) observeLatency(ns, at int64) {
 	old := t.ewma.Load()
 	if old == 0 {
 		t.ewma.Store(ns)
-		return
+	} else {
+		t.ewma.Store(old + (ns-old)/8)
 	}
-	t.ewma.Store(old + (ns-old)/8)
+	t.ewmaAt.Store(at)
+}
+
+// latencyHalfLife is how fast an average no answer has refreshed loses
+// weight: halved for every latencyHalfLife since the last answer.
+const latencyHalfLife = 2 * time.Second
+
+// latencyAt is the moving average as p2c_ewma weighs it at now (Unix ns):
+// decayed by the time since it was last updated, so that a target made
+// to look slow by failures, and then passed over, is tried again after a
+// while instead of never (its next answer then says what it is worth).
+func (t *Target) latencyAt(now int64) int64 {
+	l := t.ewma.Load()
+	at := t.ewmaAt.Load()
+	if at == 0 || now <= at {
+		return l
+	}
+	halvings := (now - at) / int64(latencyHalfLife)
+	if halvings >= 62 {
+		return min(l, 1)
+	}
+	return max(l>>halvings, min(l, 1))
 }
 
 // Dial opens a connection of its own to the target, for protocols that
