@@ -143,7 +143,7 @@ func TestParseFull(t *testing.T) {
 					MaxRequests: 100, MaxPending: 10, ConsecutiveFailures: 20, ErrorRate: 0.5, MinRequests: 50,
 					Window: Duration(30 * time.Second), OpenFor: Duration(15 * time.Second), HalfOpenRequests: 3,
 				},
-				RetryBudget:       RetryBudget{Ratio: ptr(0.1), MinConcurrent: 5},
+				RetryBudget:       RetryBudget{Ratio: ptr(0.1), MinConcurrent: ptr(5)},
 				MaxConnsPerTarget: 64,
 				ConnectTimeout:    Duration(750 * time.Millisecond),
 				Timeout:           Duration(45 * time.Second),
@@ -156,7 +156,7 @@ func TestParseFull(t *testing.T) {
 				Name:              "billing",
 				Targets:           []Target{{Address: "[2001:db8::1]:443", Weight: 1}},
 				Balancer:          "round_robin",
-				RetryBudget:       RetryBudget{Ratio: ptr(0.2), MinConcurrent: 3},
+				RetryBudget:       RetryBudget{Ratio: ptr(0.2), MinConcurrent: ptr(3)},
 				MaxConnsPerTarget: 1024,
 				ConnectTimeout:    Duration(5 * time.Second),
 				Timeout:           Duration(30 * time.Second),
@@ -323,7 +323,7 @@ func TestDefaults(t *testing.T) {
 			ConnectTimeout:    Duration(5 * time.Second),
 			Timeout:           Duration(30 * time.Second),
 			IdleTimeout:       Duration(50 * time.Second),
-			RetryBudget:       RetryBudget{Ratio: ptr(0.2), MinConcurrent: 3},
+			RetryBudget:       RetryBudget{Ratio: ptr(0.2), MinConcurrent: ptr(3)},
 		}},
 		Routes: []Route{{Name: "route-0", Upstream: "app"}},
 	}
@@ -697,10 +697,38 @@ func discovered(name string, d *Discovery) Upstream {
 		Name:              name,
 		Balancer:          "round_robin",
 		Discovery:         d,
-		RetryBudget:       RetryBudget{Ratio: ptr(0.2), MinConcurrent: 3},
+		RetryBudget:       RetryBudget{Ratio: ptr(0.2), MinConcurrent: ptr(3)},
 		MaxConnsPerTarget: 1024,
 		ConnectTimeout:    Duration(5 * time.Second),
 		Timeout:           Duration(30 * time.Second),
 		IdleTimeout:       Duration(50 * time.Second),
+	}
+}
+
+// TestRetryBudgetFloorZeroKept: min_concurrent = 0 (no floor) is kept,
+// not replaced by the default.
+func TestRetryBudgetFloorZeroKept(t *testing.T) {
+	cfg, err := Parse([]byte(`
+[[listeners]]
+listen = "127.0.0.1:0"
+[[upstreams]]
+name = "u"
+targets = ["127.0.0.1:1"]
+retry_budget = { ratio = 0.1, min_concurrent = 0 }
+[[upstreams]]
+name = "v"
+targets = ["127.0.0.1:2"]
+[[routes]]
+path_prefix = "/"
+upstream = "u"
+`), "floor.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := *cfg.Upstreams[0].RetryBudget.MinConcurrent; got != 0 {
+		t.Errorf("min_concurrent = 0 in the file became %d", got)
+	}
+	if got := *cfg.Upstreams[1].RetryBudget.MinConcurrent; got != DefaultRetryBudgetMin {
+		t.Errorf("min_concurrent unset: %d, want the default %d", got, DefaultRetryBudgetMin)
 	}
 }

@@ -58,7 +58,7 @@ type RetryBudget struct {
 	// Ratio (0 to 1) of the requests in flight to the upstream that may be
 	// retries; nil means the default, so that 0 can allow only the floor.
 	Ratio         *float64 `toml:"ratio"`
-	MinConcurrent int      `toml:"min_concurrent"`
+	MinConcurrent *int     `toml:"min_concurrent"` // a pointer, so that 0 (no floor) is kept
 }
 
 // Discovery is [upstreams.discovery]: where the targets come from when
@@ -173,8 +173,9 @@ func applyResilienceDefaults(u *Upstream) {
 		r := DefaultRetryBudgetRatio
 		u.RetryBudget.Ratio = &r
 	}
-	if u.RetryBudget.MinConcurrent == 0 {
-		u.RetryBudget.MinConcurrent = DefaultRetryBudgetMin
+	if u.RetryBudget.MinConcurrent == nil {
+		m := DefaultRetryBudgetMin
+		u.RetryBudget.MinConcurrent = &m
 	}
 	if d := u.Discovery; d != nil {
 		switch d.Provider {
@@ -260,7 +261,7 @@ func validateResilience(p string, u Upstream, e *errs) {
 	if r := u.RetryBudget.Ratio; r != nil {
 		checkShare(p+".retry_budget.ratio", *r, e)
 	}
-	if u.RetryBudget.MinConcurrent < 0 {
+	if m := u.RetryBudget.MinConcurrent; m != nil && *m < 0 {
 		e.add(p+".retry_budget.min_concurrent", "must not be negative")
 	}
 	if d := u.Discovery; d != nil {

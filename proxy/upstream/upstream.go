@@ -312,7 +312,7 @@ func Build(cfgs []config.Upstream, prev *Set) (*Set, error) {
 			Balancer: uc.Balancer,
 			Timeout:  uc.Timeout.D(),
 			Breaker:  carryBreaker(prev, uc),
-			Budget:   &RetryBudget{Ratio: *uc.RetryBudget.Ratio, MinConcurrent: uc.RetryBudget.MinConcurrent},
+			Budget:   &RetryBudget{Ratio: *uc.RetryBudget.Ratio, MinConcurrent: *uc.RetryBudget.MinConcurrent},
 			Health:   healthOptions(uc),
 			retries:  metrics.GetOrCreateCounter(fmt.Sprintf(`wasmgate_upstream_retries_total{upstream=%q}`, uc.Name)),
 			bopts:    BalancerOptions{HashOn: uc.HashOn},
