@@ -670,7 +670,7 @@ func TestBalancersConcurrent(t *testing.T) {
 							continue
 						}
 						tg.inflight.Add(1)
-						tg.observeLatency(int64(time.Millisecond) * int64(1+i%3), time.Now().UnixNano())
+						tg.observeLatency(int64(time.Millisecond)*int64(1+i%3), time.Now().UnixNano())
 						tg.inflight.Add(-1)
 					}
 				})
