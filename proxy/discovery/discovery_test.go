@@ -151,7 +151,11 @@ func TestFileMissingKeepsNothingAndReports(t *testing.T) {
 func TestDNSRecordsAndChanges(t *testing.T) {
 	dns := testsvc.StartDnsmasq(t, "127.0.0.2 api.test\n127.0.0.3 api.test\n127.0.0.4 b1.test\n127.0.0.5 b2.test\n",
 		"--srv-host=_api._tcp.svc.test,b1.test,8081,0,5",
-		"--srv-host=_api._tcp.svc.test,b2.test,8082,0,0")
+		"--srv-host=_api._tcp.svc.test,b2.test,8082,0,0",
+		"--srv-host=_api._tcp.prio.test,b1.test,8081,10,1",
+		"--srv-host=_api._tcp.prio.test,b2.test,8082,20,1",
+		"--srv-host=_api._tcp.fallback.test,nowhere.test,8081,10,1",
+		"--srv-host=_api._tcp.fallback.test,b2.test,8082,20,1")
 
 	t.Run("A", func(t *testing.T) {
 		r := newRun()
@@ -165,6 +169,16 @@ func TestDNSRecordsAndChanges(t *testing.T) {
 			Resolver: dns.Addr, OnError: r.onError}))
 		// Ports and weights from the records; weight 0 counts as 1.
 		wantSet(t, r.next(t), targets("127.0.0.4:8081", 5, "127.0.0.5:8082", 1))
+	})
+	t.Run("SRV priorities: the lowest that resolves", func(t *testing.T) {
+		r := newRun()
+		r.start(t, NewDNS(DNSOptions{Name: "_api._tcp.prio.test", Type: "SRV", Interval: 50 * time.Millisecond,
+			Resolver: dns.Addr, OnError: r.onError}))
+		wantSet(t, r.next(t), targets("127.0.0.4:8081", 1)) // priority 20 is a backup
+		r = newRun()
+		r.start(t, NewDNS(DNSOptions{Name: "_api._tcp.fallback.test", Type: "SRV", Interval: 50 * time.Millisecond,
+			Resolver: dns.Addr, OnError: r.onError}))
+		wantSet(t, r.next(t), targets("127.0.0.5:8082", 1)) // priority 10's host does not resolve
 	})
 	t.Run("change, then a dead server keeps the last set", func(t *testing.T) {
 		r := newRun()

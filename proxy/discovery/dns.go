@@ -77,18 +77,31 @@ func (d *dnsProvider) lookup(ctx context.Context) ([]Target, error) {
 		if err != nil {
 			return nil, err
 		}
+		// RFC 2782: clients use the records of the lowest priority that
+		// can be reached; higher ones are backups. Go returns them sorted
+		// by priority. A priority none of whose hosts resolves gives way
+		// to the next.
 		var ts []Target
-		for _, s := range srvs {
-			ips, err := d.r.LookupIPAddr(ctx, s.Target)
-			if err != nil {
-				return nil, err
+		var lastErr error
+		for i := 0; i < len(srvs) && len(ts) == 0; {
+			prio := srvs[i].Priority
+			for ; i < len(srvs) && srvs[i].Priority == prio; i++ {
+				s := srvs[i]
+				ips, err := d.r.LookupIPAddr(ctx, s.Target)
+				if err != nil {
+					lastErr = err
+					continue
+				}
+				for _, ip := range ips {
+					ts = append(ts, Target{
+						Address: net.JoinHostPort(ip.IP.String(), strconv.Itoa(int(s.Port))),
+						Weight:  max(int(s.Weight), 1),
+					})
+				}
 			}
-			for _, ip := range ips {
-				ts = append(ts, Target{
-					Address: net.JoinHostPort(ip.IP.String(), strconv.Itoa(int(s.Port))),
-					Weight:  max(int(s.Weight), 1),
-				})
-			}
+		}
+		if len(ts) == 0 && lastErr != nil {
+			return nil, lastErr
 		}
 		return ts, nil
 	}
