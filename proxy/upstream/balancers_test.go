@@ -704,3 +704,26 @@ func TestP2CFailuresCountAsSlow(t *testing.T) {
 		t.Fatalf("20s after its failure the dead target still weighs %v", time.Duration(got))
 	}
 }
+
+// TestConsistentHashLightTargetJoins: a light target joining heavy ones
+// (a canary of weight 1 beside eight of weight 100) moves only keys to
+// itself, and the others keep theirs, but for Maglev's small churn (the
+// table's size depends on the count of targets, not on their weights).
+func TestConsistentHashLightTargetJoins(t *testing.T) {
+	ts := testTargets(100, 100, 100, 100, 100, 100, 100, 100, 1)
+	canary := ts[8]
+	before, after := keyTargets(t, ts[:8], 10000), keyTargets(t, ts, 10000)
+	movedElsewhere, toCanary := 0, 0
+	for i := range before {
+		switch {
+		case after[i] == canary.Addr:
+			toCanary++
+		case before[i] != after[i]:
+			movedElsewhere++
+		}
+	}
+	if movedElsewhere > 100 || toCanary > 100 {
+		t.Fatalf("adding a weight-1 target moved %d keys between the others and %d to itself (table %d -> %d slots)",
+			movedElsewhere, toCanary, maglevSize(ts[:8]), maglevSize(ts))
+	}
+}

@@ -167,24 +167,21 @@ func (k hashKey) from(ctx *fasthttp.RequestCtx) []byte {
 	return nil
 }
 
-// Maglev table sizes: the table is at least 100 slots per unit of weight
-// (the lightest target's weight being one unit), so each target's share of
-// slots is within 1% of its weight, and a prime, so that every target's
-// probe sequence (offset + k·skip mod size) visits every slot. Sizes come
-// from a short ladder rather than the nearest prime: when the size changes
-// nearly every key moves, so a target joining or leaving must not change
-// it except across the rare rung. 65537 slots cover 655 equal targets.
+// Maglev table sizes: the table is at least 100 slots per target, so
+// that an equal target's share of slots is within 1% of its due, and a
+// prime, so that every target's probe sequence (offset + k·skip mod size)
+// visits every slot. The size depends on the number of targets only, never
+// on their weights, and comes from a short ladder rather than the nearest
+// prime: when the size changes nearly every key moves, so a target joining
+// or leaving, however light or heavy, must not change it except across the
+// rare rung (65537 slots cover 655 targets). A target much lighter than the
+// others still gets its share within a slot, which is a coarser share of
+// its weight: weight 1 beside eight of weight 100 owns 81 or 82 slots.
 var maglevSizes = [...]int{65537, 262147, 1048583}
 
 func maglevSize(targets []*Target) int {
-	lightest, total := weightOf(targets[0]), int64(0)
-	for _, t := range targets {
-		lightest = min(lightest, weightOf(t))
-		total += weightOf(t)
-	}
-	units := (total + lightest - 1) / lightest
 	for _, size := range maglevSizes {
-		if int64(size) >= 100*units {
+		if size >= 100*len(targets) {
 			return size
 		}
 	}
