@@ -595,6 +595,16 @@ weight = 0
 		want: []string{`gw.toml:7: upstreams[0].targets[0].weight: must be at least 1`},
 	},
 	{
+		name: "the same target twice",
+		src: `[[listeners]]
+listen = "127.0.0.1:8080"
+[[upstreams]]
+name = "app"
+targets = ["127.0.0.1:9000", "127.0.0.1:9001", "127.0.0.1:9000"]
+`,
+		want: []string{`gw.toml:5: upstreams[0].targets[2]: duplicate target "127.0.0.1:9000" (also targets[0]); give it a weight instead`},
+	},
+	{
 		name: "direct_response with upstream",
 		src: `[[listeners]]
 listen = "127.0.0.1:8080"

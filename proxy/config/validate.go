@@ -90,10 +90,18 @@ func validate(c *Config, e *errs) {
 		} else {
 			ups[u.Name] = i
 		}
+		seen := make(map[string]int, len(u.Targets))
 		for k, t := range u.Targets {
 			tp := fmt.Sprintf("%s.targets[%d]", p, k)
 			if err := checkHostPort(t.Address); err != nil {
 				e.add(tp, "%v", err)
+			}
+			// One target, one pool and one health checker: a second entry
+			// would be a second target under the same name.
+			if j, dup := seen[t.Address]; dup {
+				e.add(tp, "duplicate target %q (also targets[%d]); give it a weight instead", t.Address, j)
+			} else {
+				seen[t.Address] = k
 			}
 			if t.Weight < 1 {
 				e.add(tp+".weight", "must be at least 1")
