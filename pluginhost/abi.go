@@ -175,8 +175,28 @@ func (vm *VM) give(data []byte, retPtr, retSize uint64) uint32 {
 			return stInvalidMemory
 		}
 	} else if len(data) > 0 {
+		// An allocator that calls a host function which returns a value
+		// would re-enter the allocator's api.Function while it runs.
+		// wazero keeps one stack per api.Function, and re-entering one
+		// kills the process (a segmentation fault or a split stack
+		// overflow, which no recover catches). The nested call is refused.
+		if vm.allocating {
+			return stInternal
+		}
+		vm.allocating = true
 		res, err := vm.alloc.Call(vm.ctx, uint64(len(data)))
-		if err != nil || len(res) == 0 || res[0] == 0 {
+		vm.allocating = false
+		if err != nil {
+			// A trap ends a Wasm computation: the guest's allocator (and
+			// runtime) state is undefined after one, so the callback that
+			// asked must not carry on as if it had merely been refused.
+			// The panic unwinds to the callback's call, which wazero
+			// returns as its error (an exit as the exit), so that the VM
+			// is broken and replaced as for a trap in the callback itself.
+			vm.broken.Store(true)
+			panic(fmt.Errorf("proxy_on_memory_allocate: %w", err))
+		}
+		if len(res) == 0 || res[0] == 0 {
 			return stInternal
 		}
 		addr = res[0]

@@ -2,6 +2,7 @@ package pluginhost
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -14,7 +15,11 @@ import (
 type Callout func(upstream string, req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error
 
 // ErrNoUpstream is what a Callout returns for an upstream name the
-// gateway does not have; the guest gets BadArgument.
+// gateway does not have. Calls are sent after the callback that made
+// them, so proxy_http_call has already answered Ok: the guest learns of
+// it as of any failed call, from proxy_on_http_call_response with no
+// headers and no body. (Envoy answers BadArgument at once; that would
+// need the gateway's upstream names while the callback runs.)
 var ErrNoUpstream = errors.New("no such upstream")
 
 // pendingCall is a proxy_http_call made during a callback, sent once the
@@ -71,6 +76,9 @@ func hHTTPCall(vm *VM, s []uint64) uint32 {
 			req.Header.SetHostBytes(h[1])
 		case ":scheme":
 		default:
+			if isPseudo(h[0]) {
+				continue // not a header line: see unknownPseudo
+			}
 			req.Header.AddBytesKV(h[0], h[1])
 		}
 	}
@@ -88,12 +96,33 @@ func hHTTPCall(vm *VM, s []uint64) uint32 {
 	return stOK
 }
 
+// maxCallouts bounds the calls one plugin may make for one request, in
+// all its phases. A response may make more calls, so a plugin that
+// retries a failing call from proxy_on_http_call_response would otherwise
+// hold its request, and a CPU, for as long as the service is down: for
+// ever when the calls fail at once. Policies make one or two (a token
+// introspection, a user lookup) and a fan-out a handful; 64 leaves room
+// for retries and stops a loop within 64 call timeouts.
+const maxCallouts = 64
+
+var errTooManyCallouts = fmt.Errorf("the plugin made more than %d callouts for one request", maxCallouts)
+
 // runCallouts sends the calls stream s made and delivers each response
 // to the VM with proxy_on_http_call_response. A response may itself make
-// calls; they are sent in turn.
+// calls; they are sent in turn, up to maxCallouts, past which the
+// request fails as stalled: the plugin cannot decide it.
 func (s *Stream) runCallouts() error {
 	vm := s.vm
 	for len(s.calls) > 0 {
+		if s.callouts >= maxCallouts {
+			for _, c := range s.calls {
+				fasthttp.ReleaseRequest(c.req)
+			}
+			s.calls = s.calls[:0]
+			vm.p.fault(faultStalled)
+			return &Fault{Plugin: vm.p.opts.Name, Kind: faultStalled, Err: errTooManyCallouts}
+		}
+		s.callouts++
 		call := s.calls[0]
 		s.calls = s.calls[1:]
 		resp := fasthttp.AcquireResponse()

@@ -35,6 +35,8 @@ type Stream struct {
 	// response header edits in its request's (see editsName).
 	idx   uint8
 	edits bool
+	// callouts are the calls sent for this request (see maxCallouts).
+	callouts uint32
 }
 
 // Request is what the chain sees of one request: the messages and the
@@ -105,8 +107,7 @@ func (c Chain) Begin(ctx *fasthttp.RequestCtx, route, upstream string) (*Request
 			return r, &Fault{Plugin: p.opts.Name, Kind: "unavailable", Err: errVMGone}
 		}
 		vm.mu.Lock()
-		id := vm.nextID
-		vm.nextID++
+		id := vm.newContextID()
 		vm.mu.Unlock()
 		vm.active.Add(1)
 		s := &r.storage[r.n]
@@ -125,6 +126,20 @@ func (c Chain) Begin(ctx *fasthttp.RequestCtx, route, upstream string) (*Request
 		}
 	}
 	return r, nil
+}
+
+// newContextID numbers a request's context; vm.mu is held. The counter
+// wraps after 2^32 requests (half a day at 100k requests a second on one
+// VM): 0 means no context to the guest, and the root's id would hand the
+// request the root context's state.
+func (vm *VM) newContextID() uint32 {
+	for {
+		id := vm.nextID
+		vm.nextID++
+		if id != 0 && id != vm.rootID {
+			return id
+		}
+	}
 }
 
 // Action is what the chain decided after a phase.
@@ -559,7 +574,10 @@ func parsePairs(b []byte) ([][2][]byte, bool) {
 		return nil, len(b) == 0
 	}
 	n := binary.LittleEndian.Uint32(b)
-	if uint64(n)*8+4 > uint64(len(b)) {
+	// The count is the guest's word, and the result is allocated for it:
+	// every pair takes at least its two sizes and two NULs, so a count the
+	// bytes cannot hold is refused before the host allocates for it.
+	if uint64(n)*minPairBytes+4 > uint64(len(b)) {
 		return nil, false
 	}
 	sizes := b[4 : 4+8*n]
@@ -578,6 +596,10 @@ func parsePairs(b []byte) ([][2][]byte, bool) {
 	}
 	return out, true
 }
+
+// minPairBytes is the least a pair takes in the map encoding: a key and a
+// value length, and two NULs.
+const minPairBytes = 8 + 2
 
 // setHeader applies one change to the request or response header;
 // pseudo-headers map to the request line and status.
@@ -603,17 +625,34 @@ func (s *Stream) setHeader(mapType uint64, key, value []byte, op byte) uint32 {
 		case ":authority":
 			h.SetHostBytes(value)
 			return stOK
+		case ":scheme":
+			// The scheme towards the upstream is the upstream's (its
+			// URL), not something a plugin can change. Setting the scheme
+			// the request has is accepted and changes nothing, so that
+			// writing back the map proxy_get_header_map_pairs returned
+			// (the SDKs' get, edit, set) works; any other value, or a
+			// removal, cannot be honoured.
+			if op != 'd' && s.sameScheme(value) {
+				return stOK
+			}
+			return stBadArgument
+		}
+		if isPseudo(key) {
+			return unknownPseudo(op)
 		}
 		s.vm.editHeader(h, requestSpecial, key, value, op)
 	case mapResponseHeads:
 		h := &ctx.Response.Header
 		if string(key) == ":status" {
-			n, err := strconv.Atoi(string(value))
-			if err != nil || n < 100 || n > 599 {
+			n, ok := statusCode(value)
+			if !ok {
 				return stBadArgument
 			}
 			h.SetStatusCode(n)
 			return stOK
+		}
+		if isPseudo(key) {
+			return unknownPseudo(op)
 		}
 		s.vm.editHeader(h, responseSpecial, key, value, op)
 	case mapRequestTrailers, mapResponseTrailers:
@@ -646,6 +685,47 @@ func (s *Stream) setHeader(mapType uint64, key, value []byte, op byte) uint32 {
 	return stOK
 }
 
+func isPseudo(key []byte) bool { return len(key) > 0 && key[0] == ':' }
+
+func (s *Stream) sameScheme(value []byte) bool {
+	return bytes.EqualFold(value, s.req.Ctx.Request.URI().Scheme())
+}
+
+func statusCode(value []byte) (int, bool) {
+	n, err := strconv.Atoi(b2s(value))
+	return n, err == nil && n >= 100 && n <= 599
+}
+
+func validStatus(value []byte) bool {
+	_, ok := statusCode(value)
+	return ok
+}
+
+// knownPseudo reports whether the host maps pseudo-header key of map
+// mapType to the message (its request line, scheme or status).
+func knownPseudo(mapType uint64, key []byte) bool {
+	switch mapType {
+	case mapRequestHeads:
+		switch string(key) {
+		case ":method", ":path", ":authority", ":scheme":
+			return true
+		}
+	case mapResponseHeads:
+		return string(key) == ":status"
+	}
+	return false
+}
+
+// unknownPseudo answers an edit of a pseudo-header the host does not
+// know. Added as a header, it would go out as a header line named
+// ":...", which no peer accepts; removing one removes what is not there.
+func unknownPseudo(op byte) uint32 {
+	if op == 'd' {
+		return stOK
+	}
+	return stBadArgument
+}
+
 func hGetPairs(vm *VM, s []uint64) uint32 {
 	pairs, ok := vm.cur.pairs(s[0])
 	if !ok {
@@ -667,12 +747,28 @@ func hSetPairs(vm *VM, s []uint64) uint32 {
 	if !ok {
 		return stNotFound
 	}
+	// A value the host refuses refuses the map before anything changes:
+	// the old headers are removed first, and a map refused half-way would
+	// leave the message with neither.
+	for _, p := range pairs {
+		switch {
+		case s[0] == mapRequestHeads && string(p[0]) == ":scheme" && !vm.cur.sameScheme(p[1]),
+			s[0] == mapResponseHeads && string(p[0]) == ":status" && !validStatus(p[1]):
+			return stBadArgument
+		}
+	}
 	for _, p := range old {
 		if len(p[0]) > 0 && p[0][0] != ':' {
 			vm.cur.setHeader(s[0], p[0], nil, 'd')
 		}
 	}
 	for _, p := range pairs {
+		// A whole map may carry what a get returned and the host cannot
+		// set (another host's pseudo-headers); they are left out, not
+		// sent as header lines, and do not refuse the rest of the map.
+		if isPseudo(p[0]) && !knownPseudo(s[0], p[0]) {
+			continue
+		}
 		if st := vm.cur.setHeader(s[0], p[0], p[1], 'a'); st != stOK {
 			return st
 		}
@@ -762,6 +858,9 @@ func hLocalResponse(vm *VM, s []uint64) uint32 {
 	}
 	lr := &LocalResponse{Status: status, Details: string(details), Body: append([]byte(nil), body...), Plugin: vm.p.opts.Name}
 	for _, p := range pairs {
+		if isPseudo(p[0]) {
+			continue // the status is the argument; see unknownPseudo
+		}
 		lr.Headers = append(lr.Headers, [2]string{string(p[0]), string(p[1])})
 	}
 	vm.cur.req.Local = lr

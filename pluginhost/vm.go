@@ -79,6 +79,9 @@ type VM struct {
 	// argFrames hold host calls' arguments (see argFrame).
 	argFrames [4][12]uint64
 	argDepth  int
+
+	// allocating is set while alloc runs (see give).
+	allocating bool
 	// hdrBuf and hdrEnds are editHeader's copy of a header list.
 	hdrBuf  []byte
 	hdrEnds []int
