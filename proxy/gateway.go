@@ -108,12 +108,82 @@ func Validate(path string) error {
 	if err != nil {
 		return err
 	}
+	// What a start opens or creates, checked without creating it: validate
+	// must not accept a config that run then refuses.
+	var files config.Errors
+	if out := cfg.Log.Output; out != "stdout" && out != "stderr" && out != "" {
+		if err := canWrite(out, false); err != nil {
+			files = append(files, cfg.FieldErr(fmt.Errorf("log.output: %w", err)))
+		}
+	}
+	if dir := cfg.Gateway.PluginCacheDir; dir != "" {
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(filepath.Dir(cfg.File), dir)
+		}
+		if err := canWrite(dir, true); err != nil {
+			files = append(files, cfg.FieldErr(fmt.Errorf("gateway.plugin_cache_dir: %w", err)))
+		}
+	}
+	if len(files) > 0 {
+		return files
+	}
 	snap, err := Build(cfg, nil)
 	if err != nil {
 		return Locate(cfg, err)
 	}
 	closePlugins(snap, nil)
 	return nil
+}
+
+// canWrite reports why path could not be opened for writing (a file) or
+// created and written in (a directory). Nothing is left behind: an
+// existing file is opened without creating or changing it; for a missing
+// one the directory that would hold it must exist and take a file (a
+// temporary one, removed at once); a missing directory is created by a
+// start, so the nearest existing directory above it must take one.
+func canWrite(path string, dir bool) error {
+	fi, err := os.Stat(path)
+	switch {
+	case err == nil && fi.IsDir() != dir:
+		if dir {
+			return fmt.Errorf("%s: not a directory", path)
+		}
+		return fmt.Errorf("%s: is a directory", path)
+	case err == nil && !dir:
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			return err
+		}
+		return f.Close()
+	case err != nil && !os.IsNotExist(err):
+		return err
+	}
+	p := path
+	if err != nil && !dir {
+		p = filepath.Dir(path)
+		if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
+			return fmt.Errorf("%s: directory %s does not exist", path, p)
+		}
+	}
+	for {
+		fi, err := os.Stat(p)
+		if err == nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("%s: %s is not a directory", path, p)
+			}
+			f, err := os.CreateTemp(p, ".wasmgate-validate-*")
+			if err != nil {
+				return fmt.Errorf("%s: cannot write in %s: %w", path, p, err)
+			}
+			f.Close()
+			return os.Remove(f.Name())
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return fmt.Errorf("%s: no existing directory above it", path)
+		}
+		p = parent
+	}
 }
 
 func loadFile(path string) (*config.Config, []byte, error) {
@@ -252,6 +322,9 @@ func (g *Gateway) Reload() (warnings []string, err error) {
 			g.snap.Store(next)
 			g.configHash = sha256.Sum256(data)
 			g.logs.apply(cfg.Log)
+			if err := g.logs.reopen(); err != nil {
+				warnings = append(warnings, err.Error()+"; logging goes on to the file as it was")
+			}
 			g.startDiscovery(next)
 			stopDiscoveryOf(old)
 			old.Upstreams.Retire(next.Upstreams)
@@ -300,6 +373,18 @@ func (g *Gateway) restartOnly(old, next *config.Config) []string {
 	}
 	if !reflect.DeepEqual(strip(old.Listeners), strip(next.Listeners)) {
 		w = append(w, "listeners changed: the new listener settings take effect at the next restart")
+	}
+	// Certificates reload, but whether a listener speaks TLS at all is
+	// fixed by its socket: turning it on or off needs a restart.
+	wasTLS := make(map[string]bool, len(old.Listeners))
+	for _, l := range old.Listeners {
+		wasTLS[l.Name] = len(l.TLS) > 0
+	}
+	for _, l := range next.Listeners {
+		if was, ok := wasTLS[l.Name]; ok && was != (len(l.TLS) > 0) {
+			w = append(w, fmt.Sprintf("listener %q: tls turned %s: takes effect at the next restart; it serves %s until then",
+				l.Name, map[bool]string{true: "on", false: "off"}[!was], map[bool]string{true: "HTTPS", false: "plain HTTP"}[was]))
+		}
 	}
 	if old.Admin != next.Admin {
 		w = append(w, "admin changed: the new admin settings take effect at the next restart")

@@ -21,6 +21,10 @@ type logs struct {
 	appLog  atomic.Pointer[zerolog.Logger]
 	access  atomic.Pointer[zerolog.Logger] // nil when the access log is off
 	console bool                           // forced by the --console flag
+	// file is the log file when log.output names one, at path; reopen
+	// replaces it, under out.mu.
+	file *os.File
+	path string
 }
 
 func newLogs(cfg config.Log, console bool) (*logs, error) {
@@ -31,15 +35,48 @@ func newLogs(cfg config.Log, console bool) (*logs, error) {
 	case "stderr":
 		w = os.Stderr
 	default:
-		f, err := os.OpenFile(cfg.Output, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		f, err := openLogFile(cfg.Output)
 		if err != nil {
-			return nil, fmt.Errorf("log.output: %w", err)
+			return nil, err
 		}
 		w = f
 	}
 	l := &logs{out: newBufferedWriter(w, 100*time.Millisecond), console: console}
+	if f, ok := w.(*os.File); ok && w != os.Stdout && w != os.Stderr {
+		l.file, l.path = f, cfg.Output
+	}
 	l.apply(cfg)
 	return l, nil
+}
+
+func openLogFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("log.output: %w", err)
+	}
+	return f, nil
+}
+
+// reopen opens the log file again at its path, as every reload does, so
+// that a log rotated by renaming it (logrotate's default, then SIGHUP)
+// goes on in a new file at the configured path rather than in the renamed
+// one for ever. The old file gets what was buffered, then is closed. If
+// the path cannot be opened the log stays where it was.
+func (l *logs) reopen() error {
+	if l.file == nil {
+		return nil
+	}
+	f, err := openLogFile(l.path)
+	if err != nil {
+		return err
+	}
+	l.out.mu.Lock()
+	_ = l.out.w.Flush()
+	l.out.w.Reset(f)
+	old := l.file
+	l.file = f
+	l.out.mu.Unlock()
+	return old.Close()
 }
 
 // apply makes the loggers follow cfg (on start and on every reload).
@@ -66,7 +103,14 @@ func (l *logs) apply(cfg config.Log) {
 
 func (l *logs) app() *zerolog.Logger { return l.appLog.Load() }
 
-func (l *logs) close() { l.out.Close() }
+func (l *logs) close() {
+	l.out.Close()
+	if l.file != nil {
+		l.out.mu.Lock()
+		_ = l.file.Close()
+		l.out.mu.Unlock()
+	}
+}
 
 // bufferedWriter batches log lines into few write calls: one write(2) per
 // request would cost more than proxying it. Lines reach the output within

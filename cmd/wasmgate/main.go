@@ -59,6 +59,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if err := fs.Parse(args); err != nil {
 			return 2
 		}
+		if fs.NArg() > 0 {
+			// "validate new.toml" would otherwise check ./gateway.toml and
+			// say ok: a CI check passing on the wrong file.
+			fmt.Fprintf(stderr, "wasmgate %s: unexpected argument %q (the config file is given with -c)\n", cmd, fs.Arg(0))
+			return 2
+		}
 	case "-h", "--help", "help":
 		usage(stdout)
 		return 0
@@ -105,6 +111,13 @@ func printErrors(w io.Writer, err error) {
 }
 
 func serve(file string, console bool, stderr io.Writer) int {
+	// Before anything slow (compiling plugins, waiting for discovery): a
+	// SIGHUP's default action is to end the process, and a reload sent
+	// by a service manager or logrotate just after a restart must not.
+	// What arrives during start is handled once it is done.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
 	g, err := proxy.New(proxy.Options{ConfigPath: file, Console: console})
 	if err != nil {
 		printErrors(stderr, err)
@@ -114,8 +127,6 @@ func serve(file string, console bool, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "wasmgate:", err)
 		return 1
 	}
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	for {
 		select {
 		case err := <-g.Errors():

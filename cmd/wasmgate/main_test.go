@@ -604,3 +604,128 @@ func TestAdminAPIOffLoopbackRequiresToken(t *testing.T) {
 		t.Errorf("config not redacted:\n%s", body)
 	}
 }
+
+// TestSIGHUPDuringStartDoesNotKill: a reload signal sent while the
+// gateway is still starting (here waiting for discovery, which has no
+// file yet) is not fatal: the gateway starts, reloads, and serves.
+func TestSIGHUPDuringStartDoesNotKill(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "gateway.toml")
+	writeConfig(t, cfg, `
+[admin]
+listen = ""
+[log]
+access_log = false
+[[listeners]]
+name = "public"
+listen = "127.0.0.1:0"
+[[upstreams]]
+name = "app"
+discovery = { provider = "file", path = "missing.json" }
+[[routes]]
+path_prefix = "/"
+upstream = "app"
+`)
+	logs := &lineLog{}
+	logs.cond = sync.NewCond(&logs.mu)
+	cmd := exec.Command(binary, "run", "-c", cfg)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	exited := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			logs.add(sc.Text())
+		}
+		exited <- cmd.Wait()
+	}()
+	time.Sleep(1 * time.Second) // inside start's wait for discovery
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		t.Fatalf("wasmgate exited after a SIGHUP during start: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	logs.waitFor(t, 30*time.Second, `"message":"listening"`)
+	logs.waitFor(t, 10*time.Second, "reloaded")
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
+}
+
+// TestValidateChecksTheFileItIsGiven: a config file given without -c is
+// refused (exit 2), rather than ./gateway.toml being checked in its place.
+func TestValidateChecksTheFileItIsGiven(t *testing.T) {
+	dir := t.TempDir()
+	writeConfig(t, filepath.Join(dir, "gateway.toml"), "[[listeners]]\nlisten = \"127.0.0.1:0\"\n[[routes]]\npath_prefix = \"/\"\ndirect_response = { body = \"ok\" }\n")
+	bad := filepath.Join(dir, "new.toml")
+	writeConfig(t, bad, "this is not toml = = =\n")
+	for _, cmdName := range []string{"validate", "run"} {
+		cmd := exec.Command(binary, cmdName, bad)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		if !errorsAs(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "-c") {
+			t.Errorf("%s %s: %v, %s; want exit 2 pointing at -c", cmdName, bad, err, out)
+		}
+	}
+}
+
+// TestValidateRefusesWhatRunRefuses: a log file in a directory that does
+// not exist, or a plugin cache where no directory can be made, fails
+// validate as it fails run, with the field named.
+func TestValidateRefusesWhatRunRefuses(t *testing.T) {
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "file")
+	writeConfig(t, blocker, "")
+	for _, tc := range []struct{ name, table, field string }{
+		{"log file in a missing directory", "[log]\noutput = \"no/such/dir/gateway.log\"\n", "log.output"},
+		{"plugin cache under a file", "[gateway]\nplugin_cache_dir = \"file/cache\"\n", "gateway.plugin_cache_dir"},
+	} {
+		cfg := filepath.Join(dir, "gateway.toml")
+		writeConfig(t, cfg, "[admin]\nlisten = \"\"\n"+tc.table+`
+[[listeners]]
+name = "public"
+listen = "127.0.0.1:0"
+[[routes]]
+path_prefix = "/"
+direct_response = { body = "ok" }
+`)
+		vout, verr := exec.Command(binary, "validate", "-c", cfg).CombinedOutput()
+		if verr == nil || !strings.Contains(string(vout), tc.field) {
+			t.Errorf("%s: validate %v: %s; want an error naming %s", tc.name, verr, vout, tc.field)
+		}
+		run := exec.Command(binary, "run", "-c", cfg)
+		done := make(chan error, 1)
+		go func() { _, err := run.CombinedOutput(); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Errorf("%s: run exited 0", tc.name)
+			}
+		case <-time.After(20 * time.Second):
+			_ = run.Process.Kill()
+			t.Errorf("%s: run started where validate refused", tc.name)
+		}
+	}
+	// And validate leaves nothing behind.
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 {
+		t.Errorf("validate left files: %v", entries)
+	}
+}

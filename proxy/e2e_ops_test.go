@@ -1,0 +1,76 @@
+package proxy_test
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestE2EReloadReopensTheLogFile: logrotate's default (rename the file,
+// then SIGHUP) leaves the gateway logging to a new file at the configured
+// path, not to the renamed one for ever.
+func TestE2EReloadReopensTheLogFile(t *testing.T) {
+	be := newRawHTTPBackend(t, nil)
+	g := startGateway(t, accessLogOn+proxyTo("", "", be.Addr))
+	if resp, err := http.Get(g.URL + "/before-rotate"); err == nil {
+		resp.Body.Close()
+	}
+	g.waitLog(t, "/before-rotate")
+	if err := os.Rename(g.LogPath, g.LogPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.G.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(g.URL + "/after-rotate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	g.waitLog(t, "/after-rotate")
+	old, _ := os.ReadFile(g.LogPath + ".1")
+	if strings.Contains(string(old), "/after-rotate") {
+		t.Errorf("a line logged after the reload went to the rotated file")
+	}
+	if !strings.Contains(string(old), "/before-rotate") {
+		t.Errorf("the rotated file lost what it had: %q", old)
+	}
+}
+
+// TestE2EReloadWarnsWhenTLSIsTurnedOnOrOff: certificates reload, but a
+// listener's socket speaks TLS or not from the start; a reload that adds
+// or removes tls says it takes a restart, and the listener keeps serving
+// as it did.
+func TestE2EReloadWarnsWhenTLSIsTurnedOnOrOff(t *testing.T) {
+	be := newRawHTTPBackend(t, nil)
+	g := startGateway(t, proxyTo("", "", be.Addr))
+	c, k := writeCert(t, g.Dir, "a.test")
+	writeFile(t, g.Config, strings.Replace(readFile(t, g.Config), "name = \"public\"\nlisten = \"127.0.0.1:0\"\n",
+		fmt.Sprintf("name = \"public\"\nlisten = \"127.0.0.1:0\"\ntls = [ { cert = %q, key = %q } ]\n", c, k), 1))
+	warnings, err := g.G.Reload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(warnings, "\n"), `listener "public": tls turned on`) {
+		t.Errorf("tls added: warnings %q", warnings)
+	}
+	if resp, err := http.Get(g.URL + "/x"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("plain HTTP after the reload: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
+	g = tlsGateway(t, "", be.Addr)
+	text := readFile(t, g.Config)
+	i := strings.Index(text, "tls = [")
+	j := strings.Index(text[i:], "\n")
+	writeFile(t, g.Config, text[:i]+text[i+j+1:])
+	if warnings, err = g.G.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(warnings, "\n"), `listener "tls": tls turned off`) {
+		t.Errorf("tls removed: warnings %q", warnings)
+	}
+}
