@@ -234,8 +234,42 @@ func hLog(vm *VM, s []uint64) uint32 {
 	case 4, 5:
 		ev = log.Error()
 	}
-	ev.Str("plugin", vm.p.opts.Name).Msg(string(msg))
+	ev.Str("plugin", vm.p.opts.Name).Msg(logSafe(msg))
 	return stOK
+}
+
+// logSafe is a plugin's log message with its control characters escaped
+// (a newline as \n, others as \xNN). Plugins log what clients send; in
+// the console format the message is printed as it is, and a newline in
+// it would let a client write a line of its own choosing into the log.
+func logSafe(msg []byte) string {
+	clean := true
+	for _, c := range msg {
+		if c < 0x20 || c == 0x7f {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return string(msg)
+	}
+	const hex = "0123456789abcdef"
+	out := make([]byte, 0, len(msg)+16)
+	for _, c := range msg {
+		switch {
+		case c == '\n':
+			out = append(out, '\\', 'n')
+		case c == '\r':
+			out = append(out, '\\', 'r')
+		case c == '\t':
+			out = append(out, '\\', 't')
+		case c < 0x20 || c == 0x7f:
+			out = append(out, '\\', 'x', hex[c>>4], hex[c&15])
+		default:
+			out = append(out, c)
+		}
+	}
+	return string(out)
 }
 
 func hGetLogLevel(vm *VM, s []uint64) uint32 {

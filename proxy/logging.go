@@ -25,6 +25,16 @@ type logs struct {
 	// replaces it, under out.mu.
 	file *os.File
 	path string
+	tty  bool // the output is a terminal
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 func newLogs(cfg config.Log, console bool) (*logs, error) {
@@ -41,7 +51,7 @@ func newLogs(cfg config.Log, console bool) (*logs, error) {
 		}
 		w = f
 	}
-	l := &logs{out: newBufferedWriter(w, 100*time.Millisecond), console: console}
+	l := &logs{out: newBufferedWriter(w, 100*time.Millisecond), console: console, tty: isTerminal(w)}
 	if f, ok := w.(*os.File); ok && w != os.Stdout && w != os.Stderr {
 		l.file, l.path = f, cfg.Output
 	}
@@ -83,7 +93,9 @@ func (l *logs) reopen() error {
 func (l *logs) apply(cfg config.Log) {
 	var w io.Writer = l.out
 	if l.console || cfg.Format == "console" {
-		w = zerolog.ConsoleWriter{Out: l.out, TimeFormat: time.RFC3339}
+		// Colour codes only for a terminal: in a file or a pipe they are
+		// noise every log reader has to strip.
+		w = zerolog.ConsoleWriter{Out: l.out, TimeFormat: time.RFC3339, NoColor: !l.tty}
 	}
 	level, err := zerolog.ParseLevel(cfg.Level)
 	if err != nil {
