@@ -74,3 +74,35 @@ func TestE2EReloadWarnsWhenTLSIsTurnedOnOrOff(t *testing.T) {
 		t.Errorf("tls removed: warnings %q", warnings)
 	}
 }
+
+// TestE2ERemovedTargetLeavesMetrics: a target removed by a reload stops
+// being exported (its health gauge would otherwise stay at 1 for the life
+// of the process, and discovery churn would grow the series without
+// bound); the target that stays keeps its series and their counts.
+func TestE2ERemovedTargetLeavesMetrics(t *testing.T) {
+	a := newRawHTTPBackend(t, nil)
+	b := newRawHTTPBackend(t, nil)
+	g := startGateway(t, proxyTo("", "", a.Addr, b.Addr))
+	for range 4 {
+		if resp, err := http.Get(g.URL + "/x"); err == nil {
+			resp.Body.Close()
+		}
+	}
+	writeFile(t, g.Config, strings.Replace(readFile(t, g.Config), ", \""+b.Addr+"\"", "", 1))
+	if _, err := g.G.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	_, body := doReq(t, newClient(t), "GET", g.AdminURL+"/metrics", nil, nil)
+	page := string(body)
+	if strings.Contains(page, b.Addr) {
+		t.Errorf("the removed target is still exported:\n%s", grepLines(page, b.Addr))
+	}
+	for _, want := range []string{
+		fmt.Sprintf(`wasmgate_upstream_target_healthy{upstream="backend",target=%q} 1`, a.Addr),
+		fmt.Sprintf(`wasmgate_upstream_request_duration_seconds_count{upstream="backend",target=%q} 2`, a.Addr),
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("missing %s:\n%s", want, grepLines(page, a.Addr))
+		}
+	}
+}

@@ -198,6 +198,18 @@ func GetOrCreateHistogram(name string, bounds []float64) *Histogram {
 	return h
 }
 
+// Unregister removes the metric with this full name, of any kind, from
+// /metrics: a series whose subject is gone (a removed upstream target)
+// must not be exported for ever. A holder of the metric may go on
+// updating it; nothing shows it.
+func Unregister(name string) {
+	mu.Lock()
+	delete(counters, name)
+	delete(gauges, name)
+	delete(hists, name)
+	mu.Unlock()
+}
+
 // write renders every counter and gauge, then every histogram, each
 // sorted by name, so that a family's lines come together.
 func write(w io.Writer) {

@@ -50,6 +50,8 @@ type Target struct {
 	errors         *metrics.Counter
 	ejectionsTotal *metrics.Counter
 	healthGauge    *metrics.Gauge
+	labels         string // of the metric series above
+	closeOnce      sync.Once
 }
 
 // Inflight is the number of requests to this target not yet answered.
@@ -162,6 +164,44 @@ func (t *Target) HostHeader() []byte { return t.hostHeader }
 func (t *Target) Close() {
 	t.stopHealth()
 	t.client.CloseIdleConnections()
+	t.closeOnce.Do(func() { releaseSeries(t.labels) })
+}
+
+// A target's metric series are named by its upstream and address, and a
+// reload may build a new Target for the same pair (another weight, say)
+// before the old one is closed, so they share the series. The series
+// leave /metrics when the last Target using them closes: a target removed
+// by a reload or by discovery (every scale-in, every replaced pod) would
+// otherwise be exported for ever, healthy at 1.
+var (
+	seriesMu   sync.Mutex
+	seriesRefs = map[string]int{} // labels → Targets using them
+)
+
+var targetFamilies = [...]string{
+	"wasmgate_upstream_request_duration_seconds",
+	"wasmgate_upstream_errors_total",
+	"wasmgate_upstream_ejections_total",
+	"wasmgate_upstream_target_healthy",
+}
+
+func holdSeries(labels string) {
+	seriesMu.Lock()
+	seriesRefs[labels]++
+	seriesMu.Unlock()
+}
+
+func releaseSeries(labels string) {
+	seriesMu.Lock()
+	defer seriesMu.Unlock()
+	if seriesRefs[labels]--; seriesRefs[labels] > 0 {
+		return
+	}
+	delete(seriesRefs, labels)
+	for _, f := range targetFamilies {
+		metrics.UnregisterMetric(f + labels)
+		percpu.Unregister(f + labels)
+	}
 }
 
 // Upstream is a named group of targets and the balancer over them.
@@ -470,7 +510,9 @@ func newTarget(uc config.Upstream, tc config.Target, key string) *Target {
 		hc.TLSConfig = &tls.Config{ServerName: name, InsecureSkipVerify: uc.TLSSkipVerify} //nolint:gosec // opt-in per upstream
 	}
 	labels := fmt.Sprintf(`{upstream=%q,target=%q}`, uc.Name, tc.Address)
+	holdSeries(labels)
 	t := &Target{
+		labels:         labels,
 		Upstream:       uc.Name,
 		Addr:           tc.Address,
 		Weight:         tc.Weight,
