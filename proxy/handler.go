@@ -53,6 +53,17 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, l *listener) {
 			"ambiguous message framing: both Content-Length and Transfer-Encoding")
 		return
 	}
+	if hasDotSegment(req.Header.RequestURI()) {
+		// Routes match the normalized path, where /admin/%2e%2e/public
+		// is /public; the target gets the path as sent, and one that
+		// routes on it raw (by prefix) would take it for /admin/...,
+		// past whatever guards the /admin/ route. Clients resolve dot
+		// segments before sending (RFC 3986 5.2), so only a crafted
+		// request carries one.
+		g.reject(ctx, x, snap, nil, fasthttp.StatusBadRequest, "bad_request",
+			"the path has a dot segment (. or .., maybe percent-encoded)")
+		return
+	}
 	if l.redirectHTTPS {
 		g.redirect(ctx, x, l, snap)
 		return
@@ -825,4 +836,73 @@ func appendIP(b []byte, addr net.Addr) []byte {
 		return b
 	}
 	return append(b, addr.String()...)
+}
+
+// hasDotSegment reports whether a request target's path has a "." or ".."
+// segment once percent-decoded (%2e is a dot and %2f a slash to the
+// router's normalization, so they are here too). Most paths have neither
+// a dot nor a percent sign and are passed at once.
+func hasDotSegment(uri []byte) bool {
+	if q := bytes.IndexByte(uri, '?'); q >= 0 {
+		uri = uri[:q]
+	}
+	if bytes.IndexByte(uri, '.') < 0 && bytes.IndexByte(uri, '%') < 0 {
+		return false
+	}
+	if i := bytes.Index(uri, strSchemeSep); i >= 0 {
+		// Absolute form: the path starts after the authority.
+		rest := uri[i+len(strSchemeSep):]
+		j := bytes.IndexByte(rest, '/')
+		if j < 0 {
+			return false
+		}
+		uri = rest[j:]
+	}
+	// Walk the decoded path segment by segment, counting the dots of the
+	// current segment; -1 once it has anything else.
+	dots := 0
+	for i := 0; i <= len(uri); i++ {
+		c := byte('/')
+		if i < len(uri) {
+			c = uri[i]
+			if c == '%' && i+2 < len(uri) {
+				if h, ok := unhex2(uri[i+1], uri[i+2]); ok {
+					c = h
+					i += 2
+				}
+			}
+		}
+		switch {
+		case c == '/':
+			if dots == 1 || dots == 2 {
+				return true
+			}
+			dots = 0
+		case c == '.' && dots >= 0:
+			dots++
+		default:
+			dots = -1
+		}
+	}
+	return false
+}
+
+var strSchemeSep = []byte("://")
+
+func unhex2(a, b byte) (byte, bool) {
+	x, ok1 := unhex(a)
+	y, ok2 := unhex(b)
+	return x<<4 | y, ok1 && ok2
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }

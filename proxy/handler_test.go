@@ -159,3 +159,31 @@ direct_response = { status = 200, body = "ok", headers = { "Cache-Control" = "no
 		}
 	}
 }
+
+func TestHasDotSegment(t *testing.T) {
+	for uri, want := range map[string]bool{
+		"/":                      false,
+		"/static/app.js":         false,
+		"/a/b...c/...":           false,
+		"/v1.2/users":            false,
+		"/a/%41b":                false,
+		"/a/b?next=/../x":        false,
+		"/a/../b":                true,
+		"/a/./b":                 true,
+		"/a/..":                  true,
+		"/a/.":                   true,
+		"/admin/%2e%2e/public/x": true,
+		"/admin/%2E./public":     true,
+		"/admin%2f..%2fpublic/x": true,
+		"/admin%2F.%2Fx":         true,
+		"http://h.test/a/../b":   true,
+		"http://h.test/a/b.c":    false,
+		"http://h.test":          false,
+		"/%":                     false,
+		"/a%2":                   false,
+	} {
+		if got := hasDotSegment([]byte(uri)); got != want {
+			t.Errorf("hasDotSegment(%q) = %v, want %v", uri, got, want)
+		}
+	}
+}
