@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -72,5 +74,60 @@ plugins = ["validate-orders"]
 		if be.hits.Load() != hits {
 			t.Errorf("%s %s: a refused request reached the backend", tc.method, tc.body)
 		}
+	}
+}
+
+// TestE2ERequestValidationLargeJSON: a JSON body of many small values
+// gets a 4xx, never exhausts the plugin's memory (a 500, or with
+// fail_open an unchecked body forwarded): up to max_json_values it is
+// checked (400 naming the path), beyond it refused (413), and an empty
+// chunked POST fails require_body.
+func TestE2ERequestValidationLargeJSON(t *testing.T) {
+	var forwarded atomic.Int64
+	be := newKillable(t, "be", func(w http.ResponseWriter, r *http.Request) {
+		forwarded.Add(1)
+		fmt.Fprint(w, "accepted")
+	})
+	g := startGateway(t, publicListener+`max_body_bytes = "4MiB"`+"\n"+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
+[[plugins]]
+name = "validate"
+module = %q
+call_timeout = "5s"
+on_error = "fail_open"
+pool = 1
+config = '''
+{"require_body": true,
+ "schema": {"type": "object", "properties": {"tags": {"type": "array", "maxItems": 100}}}}
+'''
+[[routes]]
+path_prefix = "/orders"
+upstream = "backend"
+plugins = ["validate"]
+`, builtPlugin(t, "request_validation.wasm")))
+	client := newClient(t)
+	for _, tc := range []struct {
+		items  int
+		status int
+		path   string
+	}{
+		{90_000, 400, "$.tags"},
+		{300_000, 413, ""},
+		{1_000_000, 413, ""},
+	} {
+		body := `{"tags":[` + strings.Repeat("0,", tc.items-1) + `0]}`
+		resp, got := doReq(t, client, "POST", g.URL+"/orders",
+			map[string]string{"Content-Type": "application/json"}, strings.NewReader(body))
+		var e struct{ Error, Path string }
+		_ = json.Unmarshal(got, &e)
+		if resp.StatusCode != tc.status || e.Path != tc.path {
+			t.Errorf("%d-byte body (%d items): %d %s, want %d %q", len(body), tc.items, resp.StatusCode, got, tc.status, tc.path)
+		}
+	}
+	resp, body := rawRoundTrip(t, g.Addr, crlf("POST /orders HTTP/1.1\nHost: api\nContent-Type: application/json\nTransfer-Encoding: chunked\n\n0\n\n"))
+	if resp.StatusCode != 400 || !strings.Contains(string(body), `"error":"invalid_request"`) {
+		t.Errorf("empty chunked POST: %d %s, want 400 invalid_request", resp.StatusCode, body)
+	}
+	if n := forwarded.Load(); n != 0 {
+		t.Errorf("%d refused requests reached the backend", n)
 	}
 }

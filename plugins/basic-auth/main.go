@@ -239,11 +239,12 @@ type request struct {
 const keepBuf = 1024
 
 func (r *request) Reset() {
+	// The buffer held a password: wipe it before it is kept or dropped (a
+	// dropped one stays in memory until the collector reuses it).
+	clear(r.buf[:cap(r.buf)])
 	if cap(r.buf) > keepBuf {
 		r.buf = nil
 	}
-	// The buffer held a password: do not keep it around.
-	clear(r.buf[:cap(r.buf)])
 	r.buf = r.buf[:0]
 }
 

@@ -344,3 +344,19 @@ func TestDeclaresOnlyRequestHeaders(t *testing.T) {
 		t.Fatalf("phases %v", h.Phases)
 	}
 }
+
+// TestResetClearsALargeBuffer: a decode buffer too large to keep is wiped
+// before it is dropped, as a kept one is.
+func TestResetClearsALargeBuffer(t *testing.T) {
+	long := "builder-" + strings.Repeat("s", 1200)
+	_, p := startPlugin(t, fmt.Sprintf(`{"users": [{"username": "bob", "sha256": "%x"}]}`, sha256.Sum256([]byte(long))))
+	r := &request{p: p}
+	if u, _ := r.authenticate([]byte(basic("bob", long))); u == nil {
+		t.Fatal("not authenticated")
+	}
+	old := r.buf[:cap(r.buf)]
+	r.Reset()
+	if strings.Contains(string(old), "builder-") {
+		t.Fatal("the password stayed in the dropped buffer")
+	}
+}

@@ -95,9 +95,24 @@ func TestSchema(t *testing.T) {
 }
 
 func TestRequireBodyAndPhases(t *testing.T) {
+	if h := start(t, `{"methods": ["GET", "POST"]}`); h.Handles("request_body") {
+		t.Fatalf("no schema, limit or require_body, yet the body phase is declared: %v", h.Phases)
+	}
+	// require_body reads the body: a chunked request announces one it may
+	// not have.
 	h := start(t, `{"require_body": true}`)
-	if h.Handles("request_body") {
-		t.Fatalf("no schema and no limit, yet the body phase is declared: %v", h.Phases)
+	if !h.Handles("request_body") {
+		t.Fatalf("require_body without the body phase: %v", h.Phases)
+	}
+	s := h.NewStream()
+	act := s.RequestHeaders([][2]string{{":method", "POST"}, {":path", "/orders"}, {":authority", "api"},
+		{"content-type", "application/json"}, {"transfer-encoding", "chunked"}}, false)
+	if act == proxywasm.Continue {
+		s.SendRequestBody(nil)
+	}
+	s.Complete()
+	if s.Local == nil || s.Local.Status != 400 {
+		t.Fatalf("an empty chunked POST passed (local %v), want 400", s.Local)
 	}
 	if status, e := send(t, h, "POST", "", ""); status != 400 || e.Message != "a request body is required" {
 		t.Fatalf("%d %+v", status, e)
@@ -122,10 +137,25 @@ func TestConfigErrors(t *testing.T) {
 		`{"schema": {"type": "object", "minimum": "1"}}`: "schema:",
 		`{"schema": {"formatx": 1}}`:                     "formatx",
 		`{"method": ["GET"]}`:                            "unknown field",
+		`{"max_json_values": 0}`:                         "max_json_values: must be at least 1",
 	} {
 		_, err := proxytest.New(proxytest.Options{Config: []byte(cfg)})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want an error with %q", cfg, err, want)
 		}
+	}
+}
+
+// TestMaxJSONValues: a JSON body with more values than max_json_values is
+// a 413, not a check that exhausts the plugin's memory; one within it is
+// checked as usual.
+func TestMaxJSONValues(t *testing.T) {
+	h := start(t, `{"max_json_values": 10, "schema": {"type": "object", "properties": {"tags": {"type": "array", "maxItems": 3}}}}`)
+	if status, e := send(t, h, "POST", "application/json", `{"tags": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}`); status != 413 ||
+		e.Error != "body_too_large" || e.Message != "the JSON body has more than 10 values" {
+		t.Errorf("12 values, limit 10: %d %+v", status, e)
+	}
+	if status, e := send(t, h, "POST", "application/json", `{"tags": [1, 2, 3, 4]}`); status != 400 || e.Path != "$.tags" {
+		t.Errorf("6 values, limit 10: %d %+v, want the maxItems violation", status, e)
 	}
 }

@@ -62,14 +62,20 @@ const maxDepth = 10000
 // value, be it a schema or a document.
 var ErrInvalidJSON = errors.New("invalid JSON")
 
+// ErrTooManyValues is the error of a document with more values than the
+// limit given: each value parsed takes tens of bytes in the tree, far more
+// than its text, so a body of a few hundred kilobytes of small values
+// could take more memory than a plugin has.
+var ErrTooManyValues = errors.New("too many JSON values")
+
 // parse parses exactly one JSON value (RFC 8259) surrounded by optional
 // whitespace. Like encoding/json, it replaces invalid UTF-8 and unpaired
 // surrogates in strings with U+FFFD, and the last of duplicate member
 // names wins.
-func parse(data []byte) (value, error) {
+func parse(data []byte, maxValues int) (value, error) {
 	// One copy of the whole document, so that every string and number can
 	// share it instead of being copied one by one.
-	p := parser{src: string(data), items: make([]value, 0, 16), members: make([]member, 0, 16)}
+	p := parser{src: string(data), items: make([]value, 0, 16), members: make([]member, 0, 16), left: maxValues}
 	p.skipSpace()
 	if p.pos == len(p.src) {
 		return value{}, fmt.Errorf("%w: no value", ErrInvalidJSON)
@@ -94,6 +100,9 @@ type parser struct {
 	// exactly once whatever its length.
 	items   []value
 	members []member
+	// left is how many more values may be parsed (no limit when the limit
+	// given was 0 or less).
+	left int
 }
 
 func (p *parser) errorf(format string, args ...any) error {
@@ -121,6 +130,9 @@ func (p *parser) skipSpace() {
 func (p *parser) value() (value, error) {
 	if p.pos >= len(p.src) {
 		return value{}, p.unexpected()
+	}
+	if p.left--; p.left == 0 {
+		return value{}, fmt.Errorf("%w at offset %d", ErrTooManyValues, p.pos)
 	}
 	switch c := p.src[p.pos]; {
 	case c == '{':

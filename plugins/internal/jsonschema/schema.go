@@ -92,7 +92,7 @@ func (e *CompileError) Error() string {
 // as *CompileError, input that is not JSON as an error wrapping
 // ErrInvalidJSON.
 func Compile(schema []byte) (*Schema, error) {
-	v, err := parse(schema)
+	v, err := parse(schema, 0)
 	if err != nil {
 		return nil, fmt.Errorf("schema: %w", err)
 	}

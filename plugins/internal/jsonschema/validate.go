@@ -19,8 +19,18 @@ func (v *Violation) Error() string { return v.Path + ": " + v.Message }
 // Validate parses doc and checks it against s. It returns nil when doc is
 // valid, a *Violation for the first rule it breaks, or an error wrapping
 // ErrInvalidJSON when doc is not a single JSON value.
-func (s *Schema) Validate(doc []byte) error {
-	v, err := parse(doc)
+func (s *Schema) Validate(doc []byte) error { return s.ValidateLimited(doc, 0) }
+
+// ValidateLimited is Validate for a document of at most maxValues JSON
+// values (every scalar, array and object counts one; 0 is no limit): past
+// it, it stops with an error wrapping ErrTooManyValues, having used memory
+// for maxValues values at most.
+func (s *Schema) ValidateLimited(doc []byte, maxValues int) error {
+	limit := 0 // parse's count stops at 0: maxValues+1 lets maxValues through
+	if maxValues > 0 {
+		limit = maxValues + 1
+	}
+	v, err := parse(doc, limit)
 	if err != nil {
 		return err
 	}

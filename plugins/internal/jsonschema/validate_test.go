@@ -236,3 +236,24 @@ func mustCompile(t testing.TB, schema string) *Schema {
 	}
 	return s
 }
+
+// TestValidateLimited: a document of more values than the limit stops with
+// ErrTooManyValues (before the tree is built whole); one at the limit is
+// validated as usual.
+func TestValidateLimited(t *testing.T) {
+	s, err := Compile([]byte(`{"type": "object", "properties": {"tags": {"type": "array", "maxItems": 2}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := []byte(`{"tags": [1, 2, 3]}`) // 5 values: the object, the array, three numbers
+	if err := s.ValidateLimited(doc, 4); !errors.Is(err, ErrTooManyValues) {
+		t.Errorf("5 values, limit 4: %v, want ErrTooManyValues", err)
+	}
+	var v *Violation
+	if err := s.ValidateLimited(doc, 5); !errors.As(err, &v) || v.Path != "$.tags" {
+		t.Errorf("5 values, limit 5: %v, want the maxItems violation", err)
+	}
+	if err := s.Validate(doc); !errors.As(err, &v) {
+		t.Errorf("no limit: %v, want the maxItems violation", err)
+	}
+}
