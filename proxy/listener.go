@@ -94,10 +94,12 @@ func (g *Gateway) newListener(cfg config.Listener) (*listener, error) {
 			switch s {
 			case fasthttp.StateNew:
 				open.Add(1)
-			case fasthttp.StateClosed, fasthttp.StateHijacked:
-				// A hijacked connection is a tunnel now, counted by
-				// proxyUpgrade for as long as it lasts.
+			case fasthttp.StateClosed:
 				open.Add(-1)
+			case fasthttp.StateHijacked:
+				// A hijacked connection is a tunnel now: it stays counted
+				// until the tunnel ends (listener.endTunnel), with no
+				// moment uncounted or counted twice.
 			}
 		},
 	}
@@ -250,9 +252,9 @@ const tooManyConnectionsBody = `{"error":"too_many_connections","message":"the l
 var tooManyConnections = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: " +
 	strconv.Itoa(len(tooManyConnectionsBody)) + "\r\nConnection: close\r\nRetry-After: 1\r\n\r\n" + tooManyConnectionsBody
 
-// addTunnel counts t among the listener's connections until
-// removeTunnel; it is false once the listener has closed its tunnels
-// for a shutdown, and t must then end at once.
+// addTunnel records t until endTunnel, for a shutdown to find; it is
+// false once the listener has closed its tunnels for one, and t must then
+// end at once (with endTunnel all the same).
 func (l *listener) addTunnel(t *tunnel) bool {
 	l.tunnelsMu.Lock()
 	defer l.tunnelsMu.Unlock()
@@ -260,11 +262,12 @@ func (l *listener) addTunnel(t *tunnel) bool {
 		return false
 	}
 	l.tunnels[t] = struct{}{}
-	l.open.Add(1)
 	return true
 }
 
-func (l *listener) removeTunnel(t *tunnel) {
+// endTunnel forgets t and uncounts its connection, which has been counted
+// since it was accepted.
+func (l *listener) endTunnel(t *tunnel) {
 	l.tunnelsMu.Lock()
 	delete(l.tunnels, t)
 	l.tunnelsMu.Unlock()

@@ -78,10 +78,10 @@ func (g *Gateway) proxyUpgrade(ctx *fasthttp.RequestCtx, x *exchange, l *listene
 			// neither closes nor half-closes: those go to the socket.
 			t.clientConn = u.UnsafeConn()
 		}
+		defer l.endTunnel(t)
 		if !l.addTunnel(t) {
 			return // the gateway is stopping
 		}
-		defer l.removeTunnel(t)
 		_ = client.SetWriteDeadline(time.Now().Add(idle))
 		if _, err := client.Write(head); err != nil {
 			return
