@@ -52,10 +52,21 @@ func (vm *VM) body(t uint64) ([]byte, bool) {
 	if vm.cur == nil || vm.cur.req == nil {
 		return nil, false
 	}
+	// A body still streaming (from the client, or from the target) is
+	// not there to read: Body() would read the rest of the stream into
+	// memory, past max_body_bytes and the 16 MiB response bound, inside
+	// the callback and under the VM's lock. A plugin gets a body in its
+	// body phase, which buffers it within those bounds.
 	switch t {
 	case bufRequestBody:
+		if vm.cur.req.Ctx.Request.IsBodyStream() {
+			return nil, false
+		}
 		return vm.cur.req.Ctx.Request.Body(), true
 	case bufResponseBody:
+		if vm.cur.req.Ctx.Response.IsBodyStream() {
+			return nil, false
+		}
 		return vm.cur.req.Ctx.Response.Body(), true
 	}
 	return nil, false

@@ -38,7 +38,9 @@ const maxCalloutBody = 1 << 20
 
 func hHTTPCall(vm *VM, s []uint64) uint32 {
 	st := vm.cur
-	if st == nil || st.req == nil {
+	if st == nil || st.req == nil || st.req.over {
+		// Once the request is over (done and log) nothing would run the
+		// call and deliver its response: refused rather than dropped.
 		return stBadArgument
 	}
 	if vm.p.opts.Callout == nil {

@@ -123,3 +123,51 @@ func TestHTTPCallToUnknownUpstreamFailsTheCall(t *testing.T) {
 			st, delivered == 1, headers)
 	}
 }
+
+// calloutOnDoneWAT makes a callout from proxy_on_done and keeps the status
+// at 800.
+const calloutOnDoneWAT = `(module
+  (import "env" "proxy_http_call" (func $call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (global $heap (mut i32) (i32.const 4096))
+  (data (i32.const 16) "audit")
+  (data (i32.const 48) "\00\00\00\00")
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_memory_allocate") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
+    (local.get $p))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) (i32.const 0))
+  (func (export "proxy_on_done") (param i32) (result i32)
+    (i32.store (i32.const 800) (call $call (i32.const 16) (i32.const 5) (i32.const 48) (i32.const 4)
+      (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1000) (i32.const 900)))
+    (i32.const 1))
+  (func (export "proxy_on_http_call_response") (param i32 i32 i32 i32 i32))
+)`
+
+// TestCalloutOnceOverIsRefused: a callout made once the request is over
+// (proxy_on_done, proxy_on_log) would never be sent nor answered, so it is
+// refused with BadArgument rather than accepted and dropped.
+func TestCalloutOnceOverIsRefused(t *testing.T) {
+	var sent atomic.Int64
+	p := loadWAT(t, "audit", calloutOnDoneWAT, Options{
+		Callout: func(string, *fasthttp.Request, *fasthttp.Response, time.Duration) error {
+			sent.Add(1)
+			return nil
+		},
+	})
+	r, _ := Chain{NewSlot(p)}.Begin(reqCtx(), "r", "u")
+	if _, err := r.RequestHeaders(); err != nil {
+		t.Fatal(err)
+	}
+	vm := r.streams[0].vm
+	r.End()
+	vm.mu.Lock()
+	st, _ := vm.mod.Memory().ReadUint32Le(800)
+	vm.mu.Unlock()
+	if st != stBadArgument || sent.Load() != 0 {
+		t.Fatalf("proxy_http_call from proxy_on_done answered %d (want BadArgument), %d sent", st, sent.Load())
+	}
+}

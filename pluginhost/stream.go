@@ -932,7 +932,13 @@ func hGetProperty(vm *VM, s []uint64) uint32 {
 		case "response.code":
 			val = num(uint64(ctx.Response.StatusCode()))
 		case "response.size":
-			val = num(uint64(len(ctx.Response.Body())))
+			// The declared length, or the buffered body's; a body still
+			// streaming is not read for it (see VM.body).
+			if n := ctx.Response.Header.ContentLength(); n >= 0 {
+				val = num(uint64(n))
+			} else if !ctx.Response.IsBodyStream() {
+				val = num(uint64(len(ctx.Response.Body())))
+			}
 		case "request.useragent":
 			val = ctx.Request.Header.UserAgent()
 		case "request.referer":

@@ -11,9 +11,13 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -449,5 +453,70 @@ func TestE2EBackendClosesMidResponse(t *testing.T) {
 				t.Logf("body read ended with %v after %d bytes", err, len(body))
 			}
 		})
+	}
+}
+
+// peekBodyWAT asks for the request body's size in the request-headers
+// phase, as a plugin without a body phase may.
+const peekBodyWAT = `(module
+  (import "env" "proxy_get_buffer_status" (func $status (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_memory_allocate") (param i32) (result i32) (i32.const 1024))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (drop (call $status (i32.const 0) (i32.const 100) (i32.const 104)))
+    (i32.const 0))
+)`
+
+// TestE2EPluginCannotReadAStreamingBody: a plugin asking for the request
+// body before any body phase finds none while it is still streaming from
+// the client. Reading it there would take the whole stream into memory,
+// past the listener's max_body_bytes (a 4 MiB body went through a 100 KiB
+// listener), inside the callback.
+func TestE2EPluginCannotReadAStreamingBody(t *testing.T) {
+	dir := t.TempDir()
+	wat, wasm := filepath.Join(dir, "peek.wat"), filepath.Join(dir, "peek.wasm")
+	if err := os.WriteFile(wat, []byte(peekBodyWAT), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("wat2wasm", wat, "-o", wasm).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm: %v\n%s", err, out)
+	}
+	var got atomic.Int64
+	be := newKillable(t, "be", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		got.Add(n)
+	})
+	g := startGateway(t, publicListener+"max_body_bytes = \"100KiB\"\n"+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
+[[plugins]]
+name = "peek"
+module = %q
+[[routes]]
+path_prefix = "/"
+upstream = "backend"
+plugins = ["peek"]
+`, wasm))
+	c, br := dialRaw(t, g.Addr)
+	go func() { // 4 MiB chunked; the gateway may stop reading and reset
+		io.WriteString(c, crlf("POST /upload HTTP/1.1\nHost: x\nTransfer-Encoding: chunked\n\n"))
+		chunk := fmt.Sprintf("%x\r\n%s\r\n", 64<<10, strings.Repeat("a", 64<<10))
+		for range 64 {
+			if _, err := io.WriteString(c, chunk); err != nil {
+				return
+			}
+		}
+		io.WriteString(c, "0\r\n\r\n")
+	}()
+	resp, err := http.ReadResponse(br, &http.Request{Method: "POST"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 413 {
+		t.Fatalf("a 4 MiB body on a 100 KiB listener: %d, want 413", resp.StatusCode)
+	}
+	if n := got.Load(); n > 100<<10 {
+		t.Errorf("the backend got %d bytes", n)
 	}
 }

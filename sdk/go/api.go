@@ -485,7 +485,8 @@ func joinPath(parts []string) []byte {
 // ---- callouts
 
 // CalloutResponse is the answer to a callout, readable in its done
-// function. A callout that failed (no connection, timeout) has Status 0.
+// function only: the SDK reuses it for the next answer, so done must not
+// keep it. A callout that failed (no connection, timeout) has Status 0.
 type CalloutResponse struct {
 	headers  int
 	bodySize int
@@ -557,9 +558,15 @@ func onHTTPCallResponse(_, token, headers, bodySize, _ uint32) {
 	}
 	sync()
 	_ = host().SetEffectiveContext(c.stream)
-	c.done(enter(c.stream), &CalloutResponse{headers: int(headers), bodySize: int(bodySize)})
+	calloutResp = CalloutResponse{headers: int(headers), bodySize: int(bodySize)}
+	c.done(enter(c.stream), &calloutResp)
 	endEdits()
 }
+
+// calloutResp is the response done gets: one for all, since it is valid
+// only while done runs (an allocation in a Go-built module costs
+// microseconds, and auth plugins call out on every request).
+var calloutResp CalloutResponse
 
 // ---- shared data and queues, shared by every VM of the plugin's host
 

@@ -893,3 +893,46 @@ func wantBadArgument(t *testing.T, errs ...error) {
 		}
 	}
 }
+
+// TestEmulatorRefusesWhatWasmgateRefuses: a local response with a status
+// outside 100-599, and a callout made once the request is over (OnDone),
+// fail in the emulator as they fail on wasmgate, so a plugin's unit test
+// does not pass on what the gateway refuses. A local response keeps no
+// pseudo-header.
+func TestEmulatorRefusesWhatWasmgateRefuses(t *testing.T) {
+	var respondErr, calloutErr error
+	h := start(t, &plugin{newHTTP: func() proxywasm.HTTP {
+		return &hooks{
+			reqHeaders: func(s proxywasm.Stream) proxywasm.Action {
+				respondErr = s.Respond(600, nil, []byte("custom"))
+				return proxywasm.Continue
+			},
+			done: func(s proxywasm.Stream) {
+				calloutErr = s.Callout("audit", [][2]string{{":method", "POST"}, {":path", "/audit"}, {":authority", "audit"}},
+					[]byte("done"), time.Second, func(proxywasm.Stream, *proxywasm.CalloutResponse) {})
+			},
+		}
+	}}, proxytest.Options{})
+	s := h.NewStream()
+	s.RequestHeaders(get, true)
+	s.ResponseHeaders([][2]string{{":status", "200"}}, true)
+	s.Complete()
+	if !errors.Is(respondErr, proxywasm.ErrBadArgument) || s.Local != nil {
+		t.Errorf("Respond(600): %v, local %+v; want ErrBadArgument and no response", respondErr, s.Local)
+	}
+	if !errors.Is(calloutErr, proxywasm.ErrBadArgument) || len(h.Callouts()) != 0 {
+		t.Errorf("a callout from OnDone: %v, %d listed; want ErrBadArgument and none", calloutErr, len(h.Callouts()))
+	}
+
+	h = start(t, &plugin{newHTTP: func() proxywasm.HTTP {
+		return &hooks{reqHeaders: func(s proxywasm.Stream) proxywasm.Action {
+			_ = s.Respond(401, [][2]string{{":status", "200"}, {"www-authenticate", "Basic"}}, nil)
+			return proxywasm.Pause
+		}}
+	}}, proxytest.Options{})
+	s = h.NewStream()
+	s.RequestHeaders(get, true)
+	if s.Local == nil || len(s.Local.Headers) != 1 || s.Local.Headers[0][0] != "www-authenticate" {
+		t.Errorf("local response headers: %+v, want www-authenticate only", s.Local)
+	}
+}

@@ -673,10 +673,15 @@ func (h *impl) SendLocalResponse(status uint32, _ string, body, headers []byte, 
 	if s == nil {
 		return stBadArgument
 	}
+	if status < 100 || status > 599 {
+		return stBadArgument // as on wasmgate
+	}
 	hs, err := decode(headers)
 	if err != nil {
 		return stSerialization
 	}
+	// wasmgate leaves pseudo-headers out of a local response.
+	hs = slices.DeleteFunc(hs, func(p [2]string) bool { return strings.HasPrefix(p[0], ":") })
 	s.Local = &LocalResponse{Status: int(status), Headers: lowerPairs(hs), Body: append([]byte(nil), body...)}
 	return stOK
 }
@@ -708,7 +713,8 @@ func (h *impl) SetEffectiveContext(id uint32) uint32 {
 }
 
 func (h *impl) HTTPCall(upstream string, headers, body, _ []byte, timeout uint32) (uint32, uint32) {
-	if h.stream() == nil {
+	if s := h.stream(); s == nil || s.over {
+		// As on wasmgate: a call from done or log would never run.
 		return 0, stBadArgument
 	}
 	hs, err := decode(headers)

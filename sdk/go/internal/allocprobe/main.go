@@ -3,13 +3,16 @@
 // sets request and response headers) and reports, in the response header
 // X-Mallocs, how many heap allocations the guest made since the previous
 // request reached it — everything in between, the SDK's dispatch
-// included. The gateway's end-to-end tests build it and expect 0 once
-// the VM is warm.
+// included. A request with X-Probe-Callout first makes a callout to the
+// upstream "backend" and resumes when it answers, as an authentication
+// policy asking another service would. The gateway's end-to-end tests
+// build it and expect 0 once the VM is warm.
 package main
 
 import (
 	"runtime"
 	"strconv"
+	"time"
 
 	proxywasm "github.com/wasmgate/wasmgate/sdk/go"
 )
@@ -17,11 +20,26 @@ import (
 type probe struct{}
 
 func (probe) OnConfigure([]byte) error { return nil }
-func (probe) NewHTTP() proxywasm.HTTP  { return &request{} }
+func (probe) NewHTTP() proxywasm.HTTP {
+	r := &request{}
+	r.resume = r.answered
+	return r
+}
+
+var calloutHeaders = [][2]string{{":method", "GET"}, {":path", "/callout"}, {":authority", "backend"}}
+
+func (r *request) answered(s proxywasm.Stream, c *proxywasm.CalloutResponse) {
+	if c.Status() != 200 {
+		_ = s.Respond(502, nil, nil)
+		return
+	}
+	_ = s.Resume()
+}
 
 type request struct {
 	mallocs uint64
 	buf     [20]byte
+	resume  func(proxywasm.Stream, *proxywasm.CalloutResponse) // bound once
 }
 
 func (r *request) Reset() { r.mallocs = 0 }
@@ -40,6 +58,12 @@ func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action 
 	}
 	if _, err := s.Property("source", "address"); err != nil {
 		proxywasm.LogError("no source address")
+	}
+	if h.Has("x-probe-callout") {
+		if err := s.Callout("backend", calloutHeaders, nil, time.Second, r.resume); err != nil {
+			return proxywasm.Continue
+		}
+		return proxywasm.Pause
 	}
 	return proxywasm.Continue
 }
