@@ -234,6 +234,13 @@ $(nginx_http_common proxy)
             # a new backend connection and the comparison would be unfair.
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            # The same per-request work wasmgate does: forwarded headers
+            # upstream and a request id both ways.
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_set_header X-Forwarded-Host \$host;
+            proxy_set_header X-Request-Id \$request_id;
+            add_header X-Request-Id \$request_id;
         }
     }
 }
@@ -503,6 +510,9 @@ column_median() { # ARRAY_NAME TARGET
 
 cpu_model="$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)"
 revision="$(git describe --always --dirty 2>/dev/null || echo unknown)"
+# What actually ran, which need not be the checkout's build.
+binary_version="$("$WASMGATE_BIN" version 2>/dev/null || echo unknown)"
+plugin_sums="$(cd "$REPO_ROOT/plugins/build" 2>/dev/null && sha256sum key_auth.wasm rate_limit.wasm transform.wasm 2>/dev/null | awk '{ printf "%s %s; ", substr($1, 1, 12), $2 }')"
 report="$WORK/report.md"
 {
     echo "# wasmgate proxy benchmark"
@@ -513,7 +523,9 @@ report="$WORK/report.md"
     echo "- wrk: \`-t$THREADS -c$CONNS -d$DURATION --latency\`, $ROUNDS rounds, $WARMUP warm-up per target"
     echo "- backend: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), $BACKEND_WORKERS worker(s), static 200 JSON"
     echo "- nginx proxy: $PROXY_WORKERS workers, upstream keepalive 256"
-    echo "- wasmgate: \`$WASMGATE_BIN\` at $revision, GOMAXPROCS=$GATEWAY_GOMAXPROCS, variants: $GATEWAY_VARIANTS"
+    echo "- wasmgate: \`$WASMGATE_BIN\` ($binary_version), checkout at $revision, GOMAXPROCS=$GATEWAY_GOMAXPROCS, variants: $GATEWAY_VARIANTS"
+    echo "- plugins (sha256): ${plugin_sums:-none}"
+    echo "- nginx proxy adds X-Forwarded-For/-Proto/-Host and X-Request-Id as wasmgate does"
     echo
     echo "## Rounds"
     echo

@@ -93,6 +93,10 @@ trusted = true
 				h.Set("X-Api-Key", "bench-key")
 				h.Set("Authorization", basic)
 				h.Set("Origin", "https://app.example.com")
+				// What key-auth sets before rate-limit in the chain, so
+				// that rate-limit alone takes the same path (its key from
+				// the consumer, not the client address).
+				h.Set("X-Consumer", "bench")
 			}, tc.parallel)
 		})
 	}
