@@ -936,3 +936,69 @@ func TestEmulatorRefusesWhatWasmgateRefuses(t *testing.T) {
 		t.Errorf("local response headers: %+v, want www-authenticate only", s.Local)
 	}
 }
+
+// TestEmulatorMarksAStalledRequest: a callback that pauses with nothing
+// that could resume the request is marked Stalled (wasmgate fails it);
+// one that paused for a callout, or answered locally, is not.
+func TestEmulatorMarksAStalledRequest(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		act     func(s proxywasm.Stream)
+		stalled bool
+	}{
+		{"nothing pending", func(proxywasm.Stream) {}, true},
+		{"a local response", func(s proxywasm.Stream) { _ = s.Respond(403, nil, nil) }, false},
+		{"a callout", func(s proxywasm.Stream) {
+			_ = s.Callout("auth", [][2]string{{":method", "GET"}, {":path", "/"}, {":authority", "auth"}},
+				nil, time.Second, func(proxywasm.Stream, *proxywasm.CalloutResponse) {})
+		}, false},
+		{"resumed", func(s proxywasm.Stream) { _ = s.Resume() }, false},
+	} {
+		h := start(t, &plugin{newHTTP: func() proxywasm.HTTP {
+			return &hooks{reqHeaders: func(s proxywasm.Stream) proxywasm.Action {
+				tc.act(s)
+				return proxywasm.Pause
+			}}
+		}}, proxytest.Options{})
+		s := h.NewStream()
+		s.RequestHeaders(get, true)
+		if s.Stalled != tc.stalled {
+			t.Errorf("%s: Stalled %v, want %v", tc.name, s.Stalled, tc.stalled)
+		}
+	}
+}
+
+// TestEmulatorNotifiesOwnEnqueues: an item a plugin enqueues to a queue of
+// its own, from a request's callback, reaches its OnQueueReady after the
+// callback, as on wasmgate.
+func TestEmulatorNotifiesOwnEnqueues(t *testing.T) {
+	var got []string
+	var q proxywasm.Queue
+	p := &plugin{
+		newHTTP: func() proxywasm.HTTP {
+			return &hooks{reqHeaders: func(proxywasm.Stream) proxywasm.Action {
+				_ = q.Enqueue([]byte("job"))
+				if len(got) != 0 {
+					t.Error("OnQueueReady ran inside the callback")
+				}
+				return proxywasm.Continue
+			}}
+		},
+		queue: func(id proxywasm.Queue) {
+			item, err := id.Dequeue()
+			if err == nil {
+				got = append(got, string(item))
+			}
+		},
+	}
+	p.configure = func([]byte) error {
+		var err error
+		q, err = proxywasm.RegisterQueue("own")
+		return err
+	}
+	h := start(t, p, proxytest.Options{})
+	h.NewStream().RequestHeaders(get, true)
+	if strings.Join(got, ",") != "job" {
+		t.Fatalf("dequeued %q after the callback, want job", got)
+	}
+}

@@ -105,6 +105,7 @@ type Host struct {
 	shared    map[string]sharedValue
 	queues    map[string]uint32
 	queueData map[uint32][][]byte
+	ready     []uint32 // own queues enqueued to, to notify after the callback
 	metrics   map[string]uint32
 	metricIDs map[uint32]*Metric
 	callouts  []*Callout
@@ -199,7 +200,13 @@ type Stream struct {
 	// Finished is set when the plugin released the context after its
 	// last callback (the finished flag): no more callbacks reach it.
 	Finished bool
-	touched  bool // the plugin has been called for this context
+	// Stalled is set when a callback paused the request with nothing that
+	// could resume it: no local response, no Resume or Close, no callout
+	// pending. wasmgate fails such a request as a plugin fault of kind
+	// stalled (500 plugin_error, or the plugin skipped with on_error =
+	// fail_open).
+	Stalled bool
+	touched bool // the plugin has been called for this context
 	// edits are the plugin's response header edits made before the
 	// response came (wasmgate.edits), applied as wasmgate does.
 	edits      []responseEdit
@@ -238,6 +245,17 @@ func (h *Host) NewStream() *Stream {
 func (h *Host) agreed(name string) bool { return slices.Contains(h.Lifecycle, name) }
 
 func (h *Host) enter(id uint32, f func()) {
+	h.run(id, f)
+	// What the plugin enqueued to a queue of its own reaches it after the
+	// callback, one proxy_on_queue_ready per item, as on wasmgate.
+	for len(h.ready) > 0 {
+		q := h.ready[0]
+		h.ready = h.ready[1:]
+		h.run(h.rootID, func() { hostcall.Dispatch.QueueReady(h.rootID, q) })
+	}
+}
+
+func (h *Host) run(id uint32, f func()) {
 	running.Lock()
 	defer running.Unlock()
 	hostcall.Current = (*impl)(h)
@@ -327,12 +345,26 @@ func (s *Stream) phase(name string, call func(hostcall.Guest) uint32) proxywasm.
 	}
 	var act uint32
 	s.touched = true
+	resumed := s.Resumed
 	s.h.enter(s.ID, func() { act = call(hostcall.Dispatch) })
 	if act&finishedFlag != 0 && s.h.agreed("finished_flag") {
 		s.Finished = true
 		act &^= finishedFlag
 	}
+	if proxywasm.Action(act) == proxywasm.Pause && s.Local == nil && !s.Closed && s.Resumed == resumed && !s.waiting() {
+		s.Stalled = true
+	}
 	return proxywasm.Action(act)
+}
+
+// waiting reports whether a callout of the stream is still unanswered.
+func (s *Stream) waiting() bool {
+	for _, c := range s.h.callouts {
+		if c.stream == s.ID {
+			return true
+		}
+	}
+	return false
 }
 
 // Header is a request header's value after the plugin ran ("" when
@@ -780,6 +812,9 @@ func (h *impl) Enqueue(id uint32, data []byte) uint32 {
 		return stNotFound
 	}
 	h.queueData[id] = append(h.queueData[id], append([]byte(nil), data...))
+	if h.hasQueue(id) {
+		h.ready = append(h.ready, id)
+	}
 	return stOK
 }
 
