@@ -62,10 +62,6 @@ func New(opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	if dir := cfg.Gateway.PluginCacheDir; dir != "" {
-		// Relative to the config file, as plugin modules are.
-		if !filepath.IsAbs(dir) {
-			dir = filepath.Join(filepath.Dir(cfg.File), dir)
-		}
 		if err := pluginhost.UseCacheDir(dir); err != nil {
 			lg.close()
 			return nil, config.Errors{{File: cfg.File, Line: 0, Path: "gateway.plugin_cache_dir", Msg: err.Error()}}
@@ -111,15 +107,12 @@ func Validate(path string) error {
 	// What a start opens or creates, checked without creating it: validate
 	// must not accept a config that run then refuses.
 	var files config.Errors
-	if out := cfg.Log.Output; out != "stdout" && out != "stderr" && out != "" {
+	if out := cfg.Log.File(); out != "" {
 		if err := canWrite(out, false); err != nil {
 			files = append(files, cfg.FieldErr(fmt.Errorf("log.output: %w", err)))
 		}
 	}
 	if dir := cfg.Gateway.PluginCacheDir; dir != "" {
-		if !filepath.IsAbs(dir) {
-			dir = filepath.Join(filepath.Dir(cfg.File), dir)
-		}
 		if err := canWrite(dir, true); err != nil {
 			files = append(files, cfg.FieldErr(fmt.Errorf("gateway.plugin_cache_dir: %w", err)))
 		}
@@ -136,53 +129,49 @@ func Validate(path string) error {
 }
 
 // canWrite reports why path could not be opened for writing (a file) or
-// created and written in (a directory). Nothing is left behind: an
-// existing file is opened without creating or changing it; for a missing
-// one the directory that would hold it must exist and take a file (a
-// temporary one, removed at once); a missing directory is created by a
-// start, so the nearest existing directory above it must take one.
+// created and written in (a directory), leaving nothing behind. An
+// existing file is opened without being changed. Otherwise a file's
+// directory must exist, and a directory's nearest existing ancestor (a
+// start creates the rest); either must take a file, tried with a
+// temporary one removed at once.
 func canWrite(path string, dir bool) error {
 	fi, err := os.Stat(path)
 	switch {
-	case err == nil && fi.IsDir() != dir:
-		if dir {
-			return fmt.Errorf("%s: not a directory", path)
-		}
+	case err == nil && dir && !fi.IsDir():
+		return fmt.Errorf("%s: not a directory", path)
+	case err == nil && !dir && fi.IsDir():
 		return fmt.Errorf("%s: is a directory", path)
 	case err == nil && !dir:
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-		if err != nil {
-			return err
+		if err == nil {
+			err = f.Close()
 		}
-		return f.Close()
+		return err
 	case err != nil && !os.IsNotExist(err):
 		return err
 	}
 	p := path
-	if err != nil && !dir {
-		p = filepath.Dir(path)
-		if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
-			return fmt.Errorf("%s: directory %s does not exist", path, p)
-		}
+	if !dir {
+		p = filepath.Dir(path) // the file is missing: its directory must not be
 	}
 	for {
 		fi, err := os.Stat(p)
-		if err == nil {
-			if !fi.IsDir() {
-				return fmt.Errorf("%s: %s is not a directory", path, p)
-			}
+		switch {
+		case err == nil && !fi.IsDir():
+			return fmt.Errorf("%s: %s is not a directory", path, p)
+		case err == nil:
 			f, err := os.CreateTemp(p, ".wasmgate-validate-*")
 			if err != nil {
 				return fmt.Errorf("%s: cannot write in %s: %w", path, p, err)
 			}
 			f.Close()
 			return os.Remove(f.Name())
-		}
-		parent := filepath.Dir(p)
-		if parent == p {
+		case !dir:
+			return fmt.Errorf("%s: directory %s does not exist", path, p)
+		case filepath.Dir(p) == p:
 			return fmt.Errorf("%s: no existing directory above it", path)
 		}
-		p = parent
+		p = filepath.Dir(p)
 	}
 }
 
@@ -381,9 +370,12 @@ func (g *Gateway) restartOnly(old, next *config.Config) []string {
 		wasTLS[l.Name] = len(l.TLS) > 0
 	}
 	for _, l := range next.Listeners {
-		if was, ok := wasTLS[l.Name]; ok && was != (len(l.TLS) > 0) {
-			w = append(w, fmt.Sprintf("listener %q: tls turned %s: takes effect at the next restart; it serves %s until then",
-				l.Name, map[bool]string{true: "on", false: "off"}[!was], map[bool]string{true: "HTTPS", false: "plain HTTP"}[was]))
+		was, ok := wasTLS[l.Name]
+		switch {
+		case ok && !was && len(l.TLS) > 0:
+			w = append(w, fmt.Sprintf("listener %q: tls turned on: takes effect at the next restart; it serves plain HTTP until then", l.Name))
+		case ok && was && len(l.TLS) == 0:
+			w = append(w, fmt.Sprintf("listener %q: tls turned off: takes effect at the next restart; it serves HTTPS until then", l.Name))
 		}
 	}
 	if old.Admin != next.Admin {

@@ -28,32 +28,26 @@ type logs struct {
 	tty  bool // the output is a terminal
 }
 
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
+func isTerminal(f *os.File) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 func newLogs(cfg config.Log, console bool) (*logs, error) {
-	var w io.Writer
-	switch cfg.Output {
-	case "stdout", "":
-		w = os.Stdout
-	case "stderr":
+	w, path := os.Stdout, cfg.File()
+	switch {
+	case cfg.Output == "stderr":
 		w = os.Stderr
-	default:
-		f, err := openLogFile(cfg.Output)
+	case path != "":
+		f, err := openLogFile(path)
 		if err != nil {
 			return nil, err
 		}
 		w = f
 	}
 	l := &logs{out: newBufferedWriter(w, 100*time.Millisecond), console: console, tty: isTerminal(w)}
-	if f, ok := w.(*os.File); ok && w != os.Stdout && w != os.Stderr {
-		l.file, l.path = f, cfg.Output
+	if path != "" {
+		l.file, l.path = w, path
 	}
 	l.apply(cfg)
 	return l, nil

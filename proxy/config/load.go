@@ -71,8 +71,8 @@ func Parse(data []byte, file string) (*Config, error) {
 }
 
 // resolvePaths makes the file paths of the config that are relative
-// (certificates, a discovery file, the log file) relative to the config
-// file's directory, as module and plugin_cache_dir paths are: a config
+// (certificates, a discovery file, the log file, the plugin cache)
+// relative to the config file's directory, as module paths are: a config
 // then means the same whatever directory the gateway is started from.
 // Modules keep their path as written (ModulePath resolves it), so that
 // GET /config and the plugin list show what the file says.
@@ -89,9 +89,10 @@ func resolvePaths(c *Config) {
 			*p = filepath.Join(base, *p)
 		}
 	}
-	if c.Log.Output != "stdout" && c.Log.Output != "stderr" {
+	if c.Log.File() != "" {
 		abs(&c.Log.Output)
 	}
+	abs(&c.Gateway.PluginCacheDir)
 	for i := range c.Listeners {
 		for j := range c.Listeners[i].TLS {
 			abs(&c.Listeners[i].TLS[j].Cert)

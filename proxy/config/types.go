@@ -54,6 +54,15 @@ type Log struct {
 	Output    string `toml:"output"`     // stdout | stderr | a file path
 }
 
+// File is the log file's path, or "" when the log goes to stdout or
+// stderr.
+func (l Log) File() string {
+	if l.Output == "stdout" || l.Output == "stderr" {
+		return ""
+	}
+	return l.Output
+}
+
 // AccessLogOn reports whether access logging is on (the default).
 func (l Log) AccessLogOn() bool { return l.AccessLog == nil || *l.AccessLog }
 

@@ -178,12 +178,15 @@ var (
 	seriesRefs = map[string]int{} // labels → Targets using them
 )
 
-var targetFamilies = [...]string{
-	"wasmgate_upstream_request_duration_seconds",
-	"wasmgate_upstream_errors_total",
-	"wasmgate_upstream_ejections_total",
-	"wasmgate_upstream_target_healthy",
-}
+// The metric families of a target's series.
+const (
+	famTargetDuration  = "wasmgate_upstream_request_duration_seconds"
+	famTargetErrors    = "wasmgate_upstream_errors_total"
+	famTargetEjections = "wasmgate_upstream_ejections_total"
+	famTargetHealthy   = "wasmgate_upstream_target_healthy"
+)
+
+var targetFamilies = [...]string{famTargetDuration, famTargetErrors, famTargetEjections, famTargetHealthy}
 
 func holdSeries(labels string) {
 	seriesMu.Lock()
@@ -520,10 +523,10 @@ func newTarget(uc config.Upstream, tc config.Target, key string) *Target {
 		connectTimeout: connect,
 		hostHeader:     []byte(tc.Address),
 		key:            key,
-		duration:       percpu.GetOrCreateHistogram("wasmgate_upstream_request_duration_seconds"+labels, DurationBuckets),
-		errors:         metrics.GetOrCreateCounter("wasmgate_upstream_errors_total" + labels),
-		ejectionsTotal: metrics.GetOrCreateCounter("wasmgate_upstream_ejections_total" + labels),
-		healthGauge:    metrics.GetOrCreateGauge("wasmgate_upstream_target_healthy"+labels, nil),
+		duration:       percpu.GetOrCreateHistogram(famTargetDuration+labels, DurationBuckets),
+		errors:         metrics.GetOrCreateCounter(famTargetErrors + labels),
+		ejectionsTotal: metrics.GetOrCreateCounter(famTargetEjections + labels),
+		healthGauge:    metrics.GetOrCreateGauge(famTargetHealthy+labels, nil),
 	}
 	t.healthy.Store(true)
 	t.healthGauge.Set(1)
