@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/rs/zerolog"
+
+	"github.com/wasmgate/wasmgate/internal/watfixture"
 )
 
 // logForgeWAT logs "user bob\n<a forged line>" at info level, as a plugin
@@ -30,7 +32,7 @@ func TestPluginLogCannotForgeLines(t *testing.T) {
 	var buf bytes.Buffer
 	p, err := Load(context.Background(), Options{
 		Name:   "logger",
-		Module: watModule(t, logForgeWAT),
+		Module: watfixture.Assemble(t, logForgeWAT),
 		Log:    zerolog.New(zerolog.ConsoleWriter{Out: &buf, NoColor: true}),
 	})
 	if err != nil {

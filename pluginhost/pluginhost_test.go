@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,26 +33,7 @@ func load(t testing.TB, name string, o Options) *Plugin {
 // fixture would hide what the test is about.
 func loadWAT(t testing.TB, name, src string, o Options) *Plugin {
 	t.Helper()
-	return loadModule(t, name, watModule(t, src), o)
-}
-
-// watModule assembles WAT source with wat2wasm, as watfixture.Check does
-// (make deps installs it).
-func watModule(t testing.TB, src string) []byte {
-	t.Helper()
-	dir := t.TempDir()
-	in, out := filepath.Join(dir, "m.wat"), filepath.Join(dir, "m.wasm")
-	if err := os.WriteFile(in, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if b, err := exec.Command("wat2wasm", in, "-o", out).CombinedOutput(); err != nil {
-		t.Fatalf("wat2wasm: %v\n%s", err, b)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return loadModule(t, name, watfixture.Assemble(t, src), o)
 }
 
 func loadModule(t testing.TB, name string, module []byte, o Options) *Plugin {

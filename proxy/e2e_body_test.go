@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,6 +19,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wasmgate/wasmgate/internal/watfixture"
 )
 
 const bigBody = 50 << 20
@@ -475,13 +476,9 @@ const peekBodyWAT = `(module
 // past the listener's max_body_bytes (a 4 MiB body went through a 100 KiB
 // listener), inside the callback.
 func TestE2EPluginCannotReadAStreamingBody(t *testing.T) {
-	dir := t.TempDir()
-	wat, wasm := filepath.Join(dir, "peek.wat"), filepath.Join(dir, "peek.wasm")
-	if err := os.WriteFile(wat, []byte(peekBodyWAT), 0o644); err != nil {
+	wasm := filepath.Join(t.TempDir(), "peek.wasm")
+	if err := os.WriteFile(wasm, watfixture.Assemble(t, peekBodyWAT), 0o644); err != nil {
 		t.Fatal(err)
-	}
-	if out, err := exec.Command("wat2wasm", wat, "-o", wasm).CombinedOutput(); err != nil {
-		t.Fatalf("wat2wasm: %v\n%s", err, out)
 	}
 	var got atomic.Int64
 	be := newKillable(t, "be", func(w http.ResponseWriter, r *http.Request) {

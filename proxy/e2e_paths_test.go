@@ -1,7 +1,6 @@
 package proxy_test
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -11,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/wasmgate/wasmgate/proxy"
 )
 
 // TestE2ERelativePathsFollowTheConfigFile: certificate, discovery file
@@ -49,22 +46,12 @@ upstream = "backend"
 	if wd, _ := os.Getwd(); strings.HasPrefix(wd, dir) {
 		t.Fatalf("the test runs in %s, inside the config's directory", wd)
 	}
-	g, err := proxy.New(proxy.Options{ConfigPath: cfg})
-	if err != nil {
-		t.Fatalf("relative paths refused: %v", err)
-	}
-	if err := g.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = g.Shutdown(ctx)
-	})
+	g := runGateway(t, cfg)
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true, ServerName: "a.test"},
 	}}
 	var resp *http.Response
+	var err error
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		resp, err = client.Get("https://" + g.ListenerAddr("tls") + "/hello")
 		if err == nil && resp.StatusCode == 200 || time.Now().After(deadline) {

@@ -86,21 +86,8 @@ func startGateway(t testing.TB, tomlText string) *gw {
 	if err := os.WriteFile(g.Config, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	gateway, err := proxy.New(proxy.Options{ConfigPath: g.Config})
-	if err != nil {
-		t.Fatalf("proxy.New: %v\nconfig:\n%s", err, text)
-	}
-	if err := gateway.Start(); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
+	gateway := runGateway(t, g.Config)
 	g.G = gateway
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := gateway.Shutdown(ctx); err != nil {
-			t.Logf("gateway shutdown: %v", err)
-		}
-	})
 	if a := gateway.ListenerAddr("public"); a != "" {
 		g.Addr, g.URL = a, "http://"+a
 	}
@@ -108,6 +95,28 @@ func startGateway(t testing.TB, tomlText string) *gw {
 		g.AdminURL = "http://" + a
 	}
 	return g
+}
+
+// runGateway starts a gateway from the config file at path and shuts it
+// down when the test ends.
+func runGateway(t testing.TB, path string) *proxy.Gateway {
+	t.Helper()
+	gateway, err := proxy.New(proxy.Options{ConfigPath: path})
+	if err != nil {
+		text, _ := os.ReadFile(path)
+		t.Fatalf("proxy.New: %v\nconfig:\n%s", err, text)
+	}
+	if err := gateway.Start(); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := gateway.Shutdown(ctx); err != nil {
+			t.Logf("gateway shutdown: %v", err)
+		}
+	})
+	return gateway
 }
 
 // logText is what the gateway has written to LogPath so far. The gateway

@@ -123,10 +123,31 @@ func startProc(t *testing.T, configText string) *proc {
 // startProcWith is startProc with another build of the binary.
 func startProcWith(t *testing.T, bin, configText string) *proc {
 	t.Helper()
-	dir := t.TempDir()
-	p := &proc{config: filepath.Join(dir, "gateway.toml"), exited: make(chan error, 1)}
-	writeConfig(t, p.config, configText)
-	p.logs = &lineLog{}
+	config := filepath.Join(t.TempDir(), "gateway.toml")
+	writeConfig(t, config, configText)
+	p := spawnProc(t, bin, config)
+	var entry struct{ Addr string }
+	// Starting compiles every plugin module (seconds each on a busy machine).
+	line := p.logs.waitFor(t, 90*time.Second, `"listener":"public"`, `"message":"listening"`)
+	if err := json.Unmarshal([]byte(line), &entry); err != nil {
+		t.Fatal(err)
+	}
+	p.public = "http://" + entry.Addr
+	if strings.Contains(configText, "[admin]") && !strings.Contains(configText, noAdmin) {
+		line = p.logs.waitFor(t, 5*time.Second, "admin API listening")
+		if err := json.Unmarshal([]byte(line), &entry); err != nil {
+			t.Fatal(err)
+		}
+		p.admin = "http://" + entry.Addr
+	}
+	return p
+}
+
+// spawnProc runs bin with the config file at path, collecting its log
+// lines, and kills it when the test ends; it does not wait for the start.
+func spawnProc(t *testing.T, bin, path string) *proc {
+	t.Helper()
+	p := &proc{config: path, exited: make(chan error, 1), logs: &lineLog{}}
 	p.logs.cond = sync.NewCond(&p.logs.mu)
 	p.cmd = exec.Command(bin, "run", "-c", p.config)
 	stdout, err := p.cmd.StdoutPipe()
@@ -147,20 +168,6 @@ func startProcWith(t *testing.T, bin, configText string) *proc {
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Kill()
 	})
-	var entry struct{ Addr string }
-	// Starting compiles every plugin module (seconds each on a busy machine).
-	line := p.logs.waitFor(t, 90*time.Second, `"listener":"public"`, `"message":"listening"`)
-	if err := json.Unmarshal([]byte(line), &entry); err != nil {
-		t.Fatal(err)
-	}
-	p.public = "http://" + entry.Addr
-	if strings.Contains(configText, "[admin]") && !strings.Contains(configText, noAdmin) {
-		line = p.logs.waitFor(t, 5*time.Second, "admin API listening")
-		if err := json.Unmarshal([]byte(line), &entry); err != nil {
-			t.Fatal(err)
-		}
-		p.admin = "http://" + entry.Addr
-	}
 	return p
 }
 
@@ -626,45 +633,19 @@ discovery = { provider = "file", path = "missing.json" }
 path_prefix = "/"
 upstream = "app"
 `)
-	logs := &lineLog{}
-	logs.cond = sync.NewCond(&logs.mu)
-	cmd := exec.Command(binary, "run", "-c", cfg)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	exited := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			logs.add(sc.Text())
-		}
-		exited <- cmd.Wait()
-	}()
+	p := spawnProc(t, binary, cfg)
 	time.Sleep(1 * time.Second) // inside start's wait for discovery
-	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	p.signal(t, syscall.SIGHUP)
 	select {
-	case err := <-exited:
+	case err := <-p.exited:
 		t.Fatalf("wasmgate exited after a SIGHUP during start: %v", err)
 	case <-time.After(200 * time.Millisecond):
 	}
-	logs.waitFor(t, 30*time.Second, `"message":"listening"`)
-	logs.waitFor(t, 10*time.Second, "reloaded")
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("no exit after SIGTERM")
+	p.logs.waitFor(t, 30*time.Second, `"message":"listening"`)
+	p.logs.waitFor(t, 10*time.Second, "reloaded")
+	p.signal(t, syscall.SIGTERM)
+	if err := p.wait(t, 20*time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
 	}
 }
 

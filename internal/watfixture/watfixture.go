@@ -24,6 +24,25 @@ func Read(t testing.TB, name string) []byte {
 	return b
 }
 
+// Assemble returns the module the WAT source src assembles to, for a
+// test that writes its module inline.
+func Assemble(t testing.TB, src string) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "m.wat"), filepath.Join(dir, "m.wasm")
+	if err := os.WriteFile(in, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := exec.Command("wat2wasm", in, "-o", out).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm: %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // Check assembles every dir/*.wat with wat2wasm and compares the result
 // with the .wasm of the same name. A first line ";; wat2wasm-flags: ..."
 // gives wat2wasm flags (for proposals it does not enable by default).
