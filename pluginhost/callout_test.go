@@ -16,17 +16,10 @@ import (
 const retryCalloutWAT = `(module
   (import "env" "proxy_http_call" (func $call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 2)
-  (global $heap (mut i32) (i32.const 4096))
   (data (i32.const 16) "auth")
   ;; an empty header map: count 0
   (data (i32.const 32) "\00\00\00\00")
-  (func (export "proxy_abi_version_0_2_1"))
-  (func (export "proxy_on_memory_allocate") (param $n i32) (result i32)
-    (local $p i32)
-    (local.set $p (global.get $heap))
-    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
-    (local.get $p))
-  (func (export "proxy_on_context_create") (param i32 i32))
+` + bumpGuest + `
   (func $callout
     (drop (call $call (i32.const 16) (i32.const 4) (i32.const 32) (i32.const 4)
       (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1000) (i32.const 900))))
@@ -76,16 +69,9 @@ func TestCalloutRetryLoopIsBounded(t *testing.T) {
 const badUpstreamWAT = `(module
   (import "env" "proxy_http_call" (func $call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 2)
-  (global $heap (mut i32) (i32.const 4096))
   (data (i32.const 16) "no-such-upstream")
   (data (i32.const 48) "\00\00\00\00")
-  (func (export "proxy_abi_version_0_2_1"))
-  (func (export "proxy_on_memory_allocate") (param $n i32) (result i32)
-    (local $p i32)
-    (local.set $p (global.get $heap))
-    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
-    (local.get $p))
-  (func (export "proxy_on_context_create") (param i32 i32))
+` + bumpGuest + `
   (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
     (i32.store (i32.const 804) (i32.const -1))
     (i32.store (i32.const 800) (call $call (i32.const 16) (i32.const 16) (i32.const 48) (i32.const 4)
@@ -106,18 +92,8 @@ func TestHTTPCallToUnknownUpstreamFailsTheCall(t *testing.T) {
 			return fmt.Errorf("%w %q", ErrNoUpstream, name)
 		},
 	})
-	r, _ := Chain{NewSlot(p)}.Begin(reqCtx(), "r", "u")
-	if _, err := r.RequestHeaders(); err != nil {
-		t.Fatal(err)
-	}
-	vm := r.streams[0].vm
-	r.End()
-	vm.mu.Lock()
-	defer vm.mu.Unlock()
-	mem := vm.mod.Memory()
-	st, _ := mem.ReadUint32Le(800)
-	headers, _ := mem.ReadUint32Le(804)
-	delivered, _ := mem.ReadUint32Le(808)
+	vm := headersThrough(t, p)
+	st, headers, delivered := guestWord(vm, 800), guestWord(vm, 804), guestWord(vm, 808)
 	if st != stOK || delivered != 1 || headers != 0 {
 		t.Fatalf("proxy_http_call answered %d (want Ok), the response was delivered: %v, with %d headers (want 0)",
 			st, delivered == 1, headers)
@@ -129,16 +105,9 @@ func TestHTTPCallToUnknownUpstreamFailsTheCall(t *testing.T) {
 const calloutOnDoneWAT = `(module
   (import "env" "proxy_http_call" (func $call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 2)
-  (global $heap (mut i32) (i32.const 4096))
   (data (i32.const 16) "audit")
   (data (i32.const 48) "\00\00\00\00")
-  (func (export "proxy_abi_version_0_2_1"))
-  (func (export "proxy_on_memory_allocate") (param $n i32) (result i32)
-    (local $p i32)
-    (local.set $p (global.get $heap))
-    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
-    (local.get $p))
-  (func (export "proxy_on_context_create") (param i32 i32))
+` + bumpGuest + `
   (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) (i32.const 0))
   (func (export "proxy_on_done") (param i32) (result i32)
     (i32.store (i32.const 800) (call $call (i32.const 16) (i32.const 5) (i32.const 48) (i32.const 4)
@@ -158,16 +127,29 @@ func TestCalloutOnceOverIsRefused(t *testing.T) {
 			return nil
 		},
 	})
+	st := guestWord(headersThrough(t, p), 800)
+	if st != stBadArgument || sent.Load() != 0 {
+		t.Fatalf("proxy_http_call from proxy_on_done answered %d (want BadArgument), %d sent", st, sent.Load())
+	}
+}
+
+// headersThrough runs a request's headers phase through p and ends the
+// request, and returns the VM that served it.
+func headersThrough(t *testing.T, p *Plugin) *VM {
+	t.Helper()
 	r, _ := Chain{NewSlot(p)}.Begin(reqCtx(), "r", "u")
 	if _, err := r.RequestHeaders(); err != nil {
 		t.Fatal(err)
 	}
 	vm := r.streams[0].vm
 	r.End()
+	return vm
+}
+
+// guestWord is the little-endian uint32 at addr in vm's memory.
+func guestWord(vm *VM, addr uint32) uint32 {
 	vm.mu.Lock()
-	st, _ := vm.mod.Memory().ReadUint32Le(800)
-	vm.mu.Unlock()
-	if st != stBadArgument || sent.Load() != 0 {
-		t.Fatalf("proxy_http_call from proxy_on_done answered %d (want BadArgument), %d sent", st, sent.Load())
-	}
+	defer vm.mu.Unlock()
+	w, _ := vm.mod.Memory().ReadUint32Le(addr)
+	return w
 }
