@@ -224,6 +224,68 @@ func TestEtcdListWatchAndRestart(t *testing.T) {
 	wantSet(t, got, targets("10.0.0.2:80", 4, "10.0.0.3:80", 1, "10.0.0.4:80", 1))
 }
 
+// TestEtcdBackoffRestartsAfterAWorkingWatch: reconnect attempts double
+// their pause while they fail, and a watch that later breaks starts again
+// from the shortest pause; before, after one long outage every later
+// break waited the longest pause (5 s) before listing again. The pauses
+// are recorded rather than waited for, so the test shows which one the
+// provider chose without depending on how long etcd takes to restart.
+func TestEtcdBackoffRestartsAfterAWorkingWatch(t *testing.T) {
+	srv := testsvc.StartEtcd(t)
+	srv.Put(t, "/svc/api/1", "10.0.0.1:80")
+	r := newRun()
+	p := NewEtcd(EtcdOptions{Endpoints: []string{srv.URL}, Prefix: "/svc/api/", OnError: r.onError}).(*etcd)
+	pauses := make(chan time.Duration, 1024)
+	p.pause = func(ctx context.Context, d time.Duration) bool {
+		select {
+		case pauses <- d:
+		case <-ctx.Done():
+			return false
+		}
+		return sleepCtx(ctx, 10*time.Millisecond)
+	}
+	nextPause := func() time.Duration {
+		t.Helper()
+		select {
+		case d := <-pauses:
+			return d
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no reconnect attempt within 10s; errors: %v", r.errors())
+			return 0
+		}
+	}
+	r.start(t, p)
+	wantSet(t, r.next(t), targets("10.0.0.1:80", 1))
+
+	// An outage long enough to reach the longest pause.
+	srv.Kill()
+	if d := nextPause(); d != etcdRetryMin {
+		t.Fatalf("first pause after a working watch broke: %v, want %v", d, etcdRetryMin)
+	}
+	want := etcdRetryMin
+	for want < etcdRetryMax {
+		want = min(2*want, etcdRetryMax)
+		if d := nextPause(); d != want {
+			t.Fatalf("pause after consecutive failures: %v, want %v", d, want)
+		}
+	}
+
+	// Back: the provider lists again and follows changes.
+	srv.Restart(t)
+	srv.Put(t, "/svc/api/2", "10.0.0.2:80")
+	for got := r.next(t); len(got) != 2; got = r.next(t) {
+	}
+	for len(pauses) > 0 { // the attempts made while etcd was starting
+		<-pauses
+	}
+
+	// The watch breaks again: the next attempt waits the shortest pause.
+	srv.Kill()
+	if d := nextPause(); d != etcdRetryMin {
+		t.Fatalf("first pause after the watch broke again: %v, want %v (the backoff kept the outage's pace)", d, etcdRetryMin)
+	}
+}
+
 // TestConsul runs against a real Consul agent when there is one; Debian
 // has no package for it, and a hand-written imitation would test our idea
 // of Consul rather than Consul.

@@ -30,33 +30,59 @@ type etcd struct {
 	o      EtcdOptions
 	client *http.Client
 	token  string
+	// pause waits d between attempts and reports false if ctx ended
+	// first; tests replace it to see the backoff without waiting it out.
+	pause func(ctx context.Context, d time.Duration) bool
 }
 
 // NewEtcd is a provider that lists the keys under a prefix and follows
 // them with a watch. A key's value is "host:port" or
 // {"address": "host:port", "weight": N}.
 func NewEtcd(o EtcdOptions) Provider {
-	return &etcd{o: o, client: &http.Client{}}
+	return &etcd{o: o, client: &http.Client{}, pause: sleepCtx}
+}
+
+// Reconnect backoff: doubling from etcdRetryMin up to etcdRetryMax while
+// attempts fail in a row.
+const (
+	etcdRetryMin = 100 * time.Millisecond
+	etcdRetryMax = 5 * time.Second
+)
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 func (e *etcd) Name() string { return "etcd" }
 
 func (e *etcd) Run(ctx context.Context, out chan<- []Target) error {
 	var snd sender
-	backoff := 100 * time.Millisecond
+	backoff := etcdRetryMin
 	for i := 0; ctx.Err() == nil; i++ {
 		endpoint := e.o.Endpoints[i%len(e.o.Endpoints)]
-		err := e.follow(ctx, endpoint, out, &snd)
+		listed, err := e.follow(ctx, endpoint, out, &snd)
 		if ctx.Err() != nil {
 			return nil
 		}
 		report(e.o.OnError, fmt.Errorf("etcd %s: %w", endpoint, err))
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
+		// A watch that broke after a listing was a working connection:
+		// its end starts a new run of attempts, so the first comes as
+		// quickly as after a healthy start, not at the pace a past
+		// outage had reached.
+		if listed {
+			backoff = etcdRetryMin
 		}
-		backoff = min(backoff*2, 5*time.Second)
+		if !e.pause(ctx, backoff) {
+			return nil
+		}
+		backoff = min(backoff*2, etcdRetryMax)
 	}
 	return nil
 }
@@ -67,11 +93,12 @@ type etcdKV struct {
 }
 
 // follow lists the prefix, sends the set, then applies watch events until
-// the watch breaks; the caller lists again after a pause.
-func (e *etcd) follow(ctx context.Context, endpoint string, out chan<- []Target, snd *sender) error {
+// the watch breaks; the caller lists again after a pause. listed reports
+// that the listing succeeded.
+func (e *etcd) follow(ctx context.Context, endpoint string, out chan<- []Target, snd *sender) (listed bool, err error) {
 	if e.o.Username != "" && e.token == "" {
 		if err := e.authenticate(ctx, endpoint); err != nil {
-			return err
+			return false, err
 		}
 	}
 	var rng struct {
@@ -82,7 +109,7 @@ func (e *etcd) follow(ctx context.Context, endpoint string, out chan<- []Target,
 	}
 	key, end := e.prefixRange()
 	if err := e.post(ctx, endpoint, "/v3/kv/range", map[string]string{"key": key, "range_end": end}, &rng); err != nil {
-		return err
+		return false, err
 	}
 	rev, _ := strconv.ParseInt(rng.Header.Revision, 10, 64)
 	values := map[string]string{}
@@ -97,16 +124,16 @@ func (e *etcd) follow(ctx context.Context, endpoint string, out chan<- []Target,
 		"key": key, "range_end": end, "start_revision": strconv.FormatInt(rev+1, 10)}})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint+"/v3/watch", bytes.NewReader(body))
 	if err != nil {
-		return err
+		return true, err
 	}
 	e.authorize(req)
 	resp, err := e.client.Do(req)
 	if err != nil {
-		return err
+		return true, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("watch: %s", resp.Status)
+		return true, fmt.Errorf("watch: %s", resp.Status)
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
@@ -126,13 +153,13 @@ func (e *etcd) follow(ctx context.Context, endpoint string, out chan<- []Target,
 			} `json:"error"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &msg); err != nil {
-			return fmt.Errorf("watch: %w", err)
+			return true, fmt.Errorf("watch: %w", err)
 		}
 		if msg.Error != nil {
-			return fmt.Errorf("watch: %s", msg.Error.Message)
+			return true, fmt.Errorf("watch: %s", msg.Error.Message)
 		}
 		if msg.Result.Canceled {
-			return fmt.Errorf("watch canceled (compacted at %s): %s", msg.Result.CompactRevision, msg.Result.CancelReason)
+			return true, fmt.Errorf("watch canceled (compacted at %s): %s", msg.Result.CompactRevision, msg.Result.CancelReason)
 		}
 		if len(msg.Result.Events) == 0 {
 			continue
@@ -150,9 +177,9 @@ func (e *etcd) follow(ctx context.Context, endpoint string, out chan<- []Target,
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("watch: %w", err)
+		return true, fmt.Errorf("watch: %w", err)
 	}
-	return errors.New("watch: stream ended")
+	return true, errors.New("watch: stream ended")
 }
 
 // send turns the key values into targets. A key whose value is not a
