@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -77,5 +78,46 @@ plugins = ["headers-only"]
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"gateway":"lean"`) ||
 		!strings.Contains(string(body), fmt.Sprintf(`"length":%d`, len(big))) {
 		t.Fatalf("lean route: %d %.200s", resp.StatusCode, body)
+	}
+}
+
+// TestE2ETransformRejectsWhatItCannotEdit: with on_skip "reject" a JSON
+// body too large for the transform is refused, not forwarded with the
+// field it should have removed: a request gets 413 before the backend
+// sees it, a response 502 instead of the backend's body.
+func TestE2ETransformRejectsWhatItCannotEdit(t *testing.T) {
+	var reached atomic.Int32
+	be := newKillable(t, "be", func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"secret":"s3","pad":%q}`, r.URL.Query().Get("pad"))
+	})
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
+[[plugins]]
+name = "transform"
+module = %q
+call_timeout = "2s"
+pool = 1
+config = '{"request": {"body": {"remove": ["password"]}}, "response": {"body": {"remove": ["secret"]}}, "max_body_bytes": 64, "on_skip": "reject"}'
+[[routes]]
+path_prefix = "/"
+upstream = "backend"
+plugins = ["transform"]
+`, builtPlugin(t, "transform.wasm")))
+	client := newClient(t)
+	json := map[string]string{"Content-Type": "application/json"}
+
+	resp, body := doReq(t, client, "POST", g.URL+"/small", json, strings.NewReader(`{"password":"x"}`))
+	if resp.StatusCode != 200 || string(body) != `{"pad":""}` {
+		t.Fatalf("small bodies: %d %s", resp.StatusCode, body)
+	}
+	resp, body = doReq(t, client, "POST", g.URL+"/big", json,
+		strings.NewReader(`{"password":"x","pad":"`+strings.Repeat("a", 100)+`"}`))
+	if resp.StatusCode != 413 || !strings.Contains(string(body), `"error":"body_too_large"`) || reached.Load() != 1 {
+		t.Fatalf("large request: %d %s, backend reached %d times (want once, by the first request)", resp.StatusCode, body, reached.Load())
+	}
+	resp, body = doReq(t, client, "GET", g.URL+"/big?pad="+strings.Repeat("a", 100), nil, nil)
+	if resp.StatusCode != 502 || strings.Contains(string(body), "s3") || !strings.Contains(string(body), `"error":"transform_failed"`) {
+		t.Fatalf("large response: %d %s", resp.StatusCode, body)
 	}
 }

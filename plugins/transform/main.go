@@ -13,7 +13,8 @@
 //	    "headers": {...},
 //	    "body":    {...}
 //	  },
-//	  "max_body_bytes": 1048576
+//	  "max_body_bytes": 1048576,
+//	  "on_skip": "pass"
 //	}
 //
 // Header operations run rename, remove, set, add; query operations rename,
@@ -21,7 +22,10 @@
 // (rename, remove, set, on dotted paths). A body is edited only when its
 // Content-Type says JSON, it parses as a JSON object and it is at most
 // max_body_bytes (default 1 MiB); otherwise it passes unchanged and the
-// metric transform_body_skipped counts it. Only the phases a configuration
+// metric transform_body_skipped counts it. With on_skip "reject", a body
+// declared JSON that cannot be edited (too large, not JSON, not an
+// object) is refused instead (request: 413 or 400; response: 502), for
+// edits such as removing a secret field that must not be bypassed. Only the phases a configuration
 // uses are declared to the host, so a header-only transform never makes
 // the gateway buffer a body.
 package main
@@ -76,6 +80,7 @@ type config struct {
 	Request      direction `json:"request"`
 	Response     direction `json:"response"`
 	MaxBodyBytes int       `json:"max_body_bytes"`
+	OnSkip       string    `json:"on_skip"`
 }
 
 // orderedPairs is a JSON object of string values, in the order written:
@@ -133,6 +138,13 @@ func (p *plugin) OnConfigure(raw []byte) error {
 	}
 	if c.MaxBodyBytes < 0 {
 		return errors.New("max_body_bytes: must not be negative")
+	}
+	switch c.OnSkip {
+	case "":
+		c.OnSkip = "pass"
+	case "pass", "reject":
+	default:
+		return fmt.Errorf("on_skip: %q is neither \"pass\" nor \"reject\"", c.OnSkip)
 	}
 	p.cfg = c
 	p.laterHeaders = !c.Response.Headers.empty() && len(c.Response.Headers.Rename) == 0 && c.Response.Body == nil
@@ -222,17 +234,37 @@ func (r *bothBodies) OnResponseBody(s proxywasm.Stream, _ int, _ bool) proxywasm
 }
 
 func (r *request) editRequestBody(s proxywasm.Stream) proxywasm.Action {
-	if r.reqJSON {
-		r.p.editBody(s.RequestBody(), r.p.cfg.Request.Body)
+	if !r.reqJSON {
+		return proxywasm.Continue
+	}
+	err := r.p.editBody(s.RequestBody(), r.p.cfg.Request.Body)
+	switch {
+	case err == nil || r.p.cfg.OnSkip != "reject":
+		return proxywasm.Continue
+	case errors.Is(err, jsonedit.ErrTooLarge):
+		return refuse(s, 413, "body_too_large", "the JSON body is over the transform's max_body_bytes")
+	}
+	return refuse(s, 400, "invalid_json", "the body is declared JSON but is not a JSON object the transform can edit")
+}
+
+func (r *request) editResponseBody(s proxywasm.Stream) proxywasm.Action {
+	if !r.respJSON {
+		return proxywasm.Continue
+	}
+	if err := r.p.editBody(s.ResponseBody(), r.p.cfg.Response.Body); err != nil && r.p.cfg.OnSkip == "reject" {
+		return refuse(s, 502, "transform_failed", "the upstream's JSON body could not be transformed")
 	}
 	return proxywasm.Continue
 }
 
-func (r *request) editResponseBody(s proxywasm.Stream) proxywasm.Action {
-	if r.respJSON {
-		r.p.editBody(s.ResponseBody(), r.p.cfg.Response.Body)
-	}
-	return proxywasm.Continue
+// refuse answers with a JSON error in place of the request or response.
+func refuse(s proxywasm.Stream, status int, code, msg string) proxywasm.Action {
+	body, _ := json.Marshal(struct {
+		Error   string `json:"error"`
+		Message string `json:"message"`
+	}{code, msg})
+	_ = s.Respond(status, [][2]string{{"content-type", "application/json"}}, body)
+	return proxywasm.Pause
 }
 
 func isJSON(h proxywasm.HeaderMap) bool {
@@ -245,10 +277,12 @@ func isJSON(h proxywasm.HeaderMap) bool {
 	return mt == "application/json" || strings.HasSuffix(mt, "+json")
 }
 
-func (p *plugin) editBody(b proxywasm.Body, c *jsonedit.Config) {
+// editBody edits a JSON body in place and reports why it could not. An
+// empty body has nothing to edit and is not an error.
+func (p *plugin) editBody(b proxywasm.Body, c *jsonedit.Config) error {
 	doc, err := b.Bytes()
 	if err != nil || len(doc) == 0 {
-		return
+		return nil
 	}
 	out, err := jsonedit.Apply(doc, c.Ops(), p.cfg.MaxBodyBytes)
 	if err != nil {
@@ -256,9 +290,10 @@ func (p *plugin) editBody(b proxywasm.Body, c *jsonedit.Config) {
 		if proxywasm.Enabled(proxywasm.LevelDebug) {
 			proxywasm.LogDebug("body left unchanged: " + err.Error())
 		}
-		return
+		return err
 	}
 	_ = b.Replace(out)
+	return nil
 }
 
 // renamed holds a renamed header's values, reused (a VM runs one

@@ -136,6 +136,44 @@ func TestBodiesLeftAlone(t *testing.T) {
 	}
 }
 
+// TestBodiesRejected: with on_skip "reject" a body declared JSON that
+// the transform cannot edit is refused rather than passed on unedited (a
+// "remove" of a secret field must not be bypassed by a large or odd body).
+func TestBodiesRejected(t *testing.T) {
+	h := start(t, `{"request": {"body": {"remove": ["password"]}}, "response": {"body": {"remove": ["secret"]}},
+		"max_body_bytes": 40, "on_skip": "reject"}`)
+	for _, tc := range []struct {
+		ct, body string
+		status   int // 0: passes
+	}{
+		{"application/json", `{"user":"ann","password":"x"}`, 0},
+		{"text/plain", `{"password":"x"}`, 0}, // not declared JSON
+		{"application/json", ``, 0},           // nothing to edit
+		{"application/json", `{"password":`, 400},
+		{"application/json", `[{"password":"x"}]`, 400},
+		{"application/json", `{"password":"x","pad":"aaaaaaaaaaaaaaaaaaaaaaaaaaaa"}`, 413},
+	} {
+		s := h.NewStream()
+		s.RequestHeaders(req("/", [2]string{"content-type", tc.ct}), false)
+		act := s.SendRequestBody([]byte(tc.body))
+		switch {
+		case tc.status == 0 && (act != proxywasm.Continue || s.Local != nil):
+			t.Errorf("%s %q: action %d, local %+v; want it passed", tc.ct, tc.body, act, s.Local)
+		case tc.status != 0 && (act != proxywasm.Pause || s.Local == nil || s.Local.Status != tc.status ||
+			!strings.Contains(string(s.Local.Body), `"error"`)):
+			t.Errorf("%s %q: action %d, local %+v; want %d with a JSON error", tc.ct, tc.body, act, s.Local, tc.status)
+		}
+	}
+
+	s := h.NewStream()
+	s.RequestHeaders(req("/"), true)
+	s.ResponseHeaders([][2]string{{":status", "200"}, {"content-type", "application/json"}}, false)
+	if act := s.SendResponseBody([]byte(`{"secret":"s","pad":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}`)); act != proxywasm.Pause ||
+		s.Local == nil || s.Local.Status != 502 {
+		t.Fatalf("oversized response: action %d, local %+v; want 502", act, s.Local)
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	for cfg, want := range map[string]string{
 		`{"request": {"path": {"regex": "("}}}`:       "request.path.regex",
@@ -144,6 +182,7 @@ func TestConfigErrors(t *testing.T) {
 		`{"requests": {}}`:                            "unknown field",
 		`{"request": {"body": {"set": "x"}}}`:         "jsonedit",
 		`{"max_body_bytes": -1}`:                      "max_body_bytes",
+		`{"on_skip": "drop"}`:                         "on_skip",
 	} {
 		_, err := proxytest.New(proxytest.Options{Config: []byte(cfg)})
 		if err == nil || !strings.Contains(err.Error(), want) {
