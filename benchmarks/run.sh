@@ -27,6 +27,10 @@ GATEWAY_GOMAXPROCS="${GOMAXPROCS:-2}"
 # VMs per plugin in the policy rows; empty keeps the gateway's default
 # (one per CPU).
 PLUGIN_POOL="${PLUGIN_POOL:-}"
+# A/A control: a second nginx proxy, identical to the first, measured like a
+# gateway row. Its "vs nginx" ratio should be 1.00; how far it strays shows
+# how much the ratios move from noise alone. AA=0 leaves it out.
+AA="${AA:-1}"
 
 # One backend worker: answering `return 200` is the cheapest step in the chain
 # (no upstream side), so a single worker needs well under a core even when the
@@ -45,6 +49,7 @@ die() { printf '[bench] FATAL: %s\n' "$*" >&2; exit 1; }
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, got '$ROUNDS'"
 [[ "$CONNS" =~ ^[1-9][0-9]*$ ]] || die "CONNS must be a positive integer, got '$CONNS'"
 [[ "$THREADS" =~ ^[1-9][0-9]*$ ]] || die "THREADS must be a positive integer, got '$THREADS'"
+[[ "$AA" == [01] ]] || die "AA must be 0 or 1, got '$AA'"
 
 ensure_tool() { # CMD PACKAGE
     command -v "$1" >/dev/null 2>&1 && return 0
@@ -215,18 +220,21 @@ $(nginx_http_common backend)
 EOF
 } >"$WORK/nginx-backend.conf"
 
-{
-    nginx_common proxy "$PROXY_WORKERS"
+# The nginx proxy's config, written by one function so that the A/A copy
+# can differ from it only in its port and its own files under $WORK.
+nginx_proxy_conf() { # NAME PORT
+    local name=$1 port=$2
+    nginx_common "$name" "$PROXY_WORKERS"
     cat <<EOF
 http {
-$(nginx_http_common proxy)
+$(nginx_http_common "$name")
     upstream backend {
         server 127.0.0.1:$BACKEND_PORT;
         keepalive 256;
         keepalive_requests 100000;
     }
     server {
-        listen 127.0.0.1:$NGINX_PORT;
+        listen 127.0.0.1:$port;
         location / {
             proxy_pass http://backend;
             # HTTP/1.1 with an empty Connection header is what lets nginx keep
@@ -245,7 +253,12 @@ $(nginx_http_common proxy)
     }
 }
 EOF
-} >"$WORK/nginx-proxy.conf"
+}
+nginx_proxy_conf proxy "$NGINX_PORT" >"$WORK/nginx-proxy.conf"
+if ((AA)); then
+    free_port NGINX_AA_PORT
+    nginx_proxy_conf proxy-aa "$NGINX_AA_PORT" >"$WORK/nginx-proxy-aa.conf"
+fi
 
 # Writes the config for one wasmgate row and prints its path. Listener, admin
 # and upstream are shared by every variant so that rows differ only in what
@@ -331,7 +344,7 @@ TARGETS=(direct nginx)
 PORT[direct]=$BACKEND_PORT
 PORT[nginx]=$NGINX_PORT
 
-log "backend nginx on :$BACKEND_PORT, nginx proxy on :$NGINX_PORT"
+log "backend nginx on :$BACKEND_PORT, nginx proxy on :$NGINX_PORT$( ((AA)) && echo ", A/A nginx proxy on :$NGINX_AA_PORT")"
 # The processes whose CPU time each target's row reports: the nginx
 # masters (their workers are found as children when measured), the
 # gateways' processes.
@@ -340,8 +353,20 @@ start_nginx backend "$WORK/nginx-backend.conf" "$BACKEND_PORT"
 TARGET_PIDS[direct]=$LAST_PID
 start_nginx proxy "$WORK/nginx-proxy.conf" "$NGINX_PORT"
 TARGET_PIDS[nginx]=$LAST_PID
+# The A/A row sits right after nginx in the tables; in each round it is
+# measured like a gateway row (see the round loop).
+AA_TARGETS=()
+if ((AA)); then
+    start_nginx proxy-aa "$WORK/nginx-proxy-aa.conf" "$NGINX_AA_PORT"
+    TARGET_PIDS[nginx-aa]=$LAST_PID
+    PORT[nginx-aa]=$NGINX_AA_PORT
+    TARGETS+=(nginx-aa)
+    AA_TARGETS=(nginx-aa)
+fi
 
-declare -A GW_PID GW_LOG
+# GW_PID: every process of a gateway row (two for reuseport2), space-separated;
+# PROC_LOG: each of those processes' log.
+declare -A GW_PID GW_LOG PROC_LOG
 GW_TARGETS=()
 for variant in $GATEWAY_VARIANTS; do
     target="wasmgate/$variant"
@@ -356,6 +381,7 @@ for variant in $GATEWAY_VARIANTS; do
     if [[ "$variant" == reuseport2 ]]; then procs=2 gmp=1; fi
     GOMAXPROCS="$gmp" "$WASMGATE_BIN" run -c "$conf" >"${GW_LOG[$target]}" 2>&1 &
     GW_PID[$target]=$!
+    PROC_LOG[$!]=${GW_LOG[$target]}
     PIDS+=("${GW_PID[$target]}")
     TARGET_PIDS[$target]=${GW_PID[$target]}
     wait_ready "$target" "${GW_PID[$target]}" "$port" "${GW_LOG[$target]}"
@@ -364,6 +390,8 @@ for variant in $GATEWAY_VARIANTS; do
         sed "s/127.0.0.1:$admin_port/127.0.0.1:$admin_k/" "$conf" >"$WORK/wasmgate-$variant-$k.toml"
         GOMAXPROCS="$gmp" "$WASMGATE_BIN" run -c "$WORK/wasmgate-$variant-$k.toml" >"$WORK/wasmgate-$variant-$k.log" 2>&1 &
         PIDS+=("$!")
+        GW_PID[$target]+=" $!"
+        PROC_LOG[$!]="$WORK/wasmgate-$variant-$k.log"
         TARGET_PIDS[$target]+=" $!"
         # Its own admin port answers once it is up (the shared one may
         # already be answered by the first process).
@@ -400,13 +428,25 @@ parse_wrk() { # FILE
         }' "$1"
 }
 
+# Every process of the row must still be there: with reuseport2 the port
+# stays open while one of the two lives, so wrk alone would not notice the
+# other one dying.
 check_alive() { # TARGET
-    local t=$1
-    [[ -n "${GW_PID[$t]:-}" ]] || return 0
-    if ! kill -0 "${GW_PID[$t]}" 2>/dev/null; then
-        tail -n 30 "${GW_LOG[$t]}" >&2 || true
-        die "$t died during the benchmark (log: ${GW_LOG[$t]})"
-    fi
+    local t=$1 pid
+    for pid in ${GW_PID[$t]:-}; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            tail -n 30 "${PROC_LOG[$pid]}" >&2 || true
+            die "$t (pid $pid) died during the benchmark (log: ${PROC_LOG[$pid]})"
+        fi
+    done
+}
+
+# The logs of all of a gateway row's processes (none for the nginx rows).
+gateway_logs_tail() { # TARGET
+    local pid
+    for pid in ${GW_PID[$1]:-}; do
+        tail -n 30 "${PROC_LOG[$pid]}" >&2 || true
+    done
 }
 
 # wrk runs as a background job we wait for: a foreground child would hold off
@@ -459,7 +499,7 @@ run_wrk() { # ROUND TARGET
     # are held to the same rule since the ratios are only as good as they are.
     if ((non2xx > 0 || sockerr > 0)); then
         cat "$out" >&2
-        [[ -n "${GW_LOG[$t]:-}" ]] && { tail -n 30 "${GW_LOG[$t]}" >&2 || true; }
+        gateway_logs_tail "$t"
         die "$t: wrk reported $non2xx non-2xx/3xx responses and $sockerr socket errors in round $round"
     fi
     RPS[$round,$t]=$rps
@@ -479,11 +519,14 @@ done
 for ((r = 1; r <= ROUNDS; r++)); do
     # Flip the order of nginx and the gateways every round so neither side
     # systematically benefits from running first (thermal, noisy neighbours).
-    order=(nginx "${GW_TARGETS[@]}")
+    # The A/A nginx goes at the far end from nginx (last, then first), so
+    # the time between its run and nginx's is at least that of any gateway
+    # row, and its spread covers the drift those rows see.
+    order=(nginx "${GW_TARGETS[@]}" "${AA_TARGETS[@]}")
     if ((r % 2 == 0)); then
+        fwd=("${order[@]}")
         order=()
-        for ((i = ${#GW_TARGETS[@]} - 1; i >= 0; i--)); do order+=("${GW_TARGETS[$i]}"); done
-        order+=(nginx)
+        for ((i = ${#fwd[@]} - 1; i >= 0; i--)); do order+=("${fwd[$i]}"); done
     fi
     for t in direct "${order[@]}"; do
         run_wrk "$r" "$t"
@@ -499,6 +542,12 @@ done
 # The "+µs vs bare" cell: only gateway rows other than bare have one.
 extra_cell() { # VALUE TARGET
     if [[ "$2" == wasmgate/* && "$2" != wasmgate/bare ]]; then printf '%.1f' "$1"; else printf -- '-'; fi
+}
+
+# The "vs bare wasmgate" cell: the A/A row has none, it is only there to be
+# compared with nginx.
+bratio_cell() { # VALUE TARGET
+    if [[ "$2" == nginx-aa ]]; then printf -- '-'; else printf '%.2f' "$1"; fi
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -523,6 +572,11 @@ report="$WORK/report.md"
     echo "- wrk: \`-t$THREADS -c$CONNS -d$DURATION --latency\`, $ROUNDS rounds, $WARMUP warm-up per target"
     echo "- backend: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), $BACKEND_WORKERS worker(s), static 200 JSON"
     echo "- nginx proxy: $PROXY_WORKERS workers, upstream keepalive 256"
+    if ((AA)); then
+        echo "- A/A control: nginx-aa, a second nginx proxy with the same config (own port)"
+    else
+        echo "- A/A control: off (AA=0)"
+    fi
     echo "- wasmgate: \`$WASMGATE_BIN\` ($binary_version), checkout at $revision, GOMAXPROCS=$GATEWAY_GOMAXPROCS, variants: $GATEWAY_VARIANTS"
     echo "- plugins (sha256): ${plugin_sums:-none}"
     echo "- nginx proxy adds X-Forwarded-For/-Proto/-Host and X-Request-Id as wasmgate does"
@@ -533,8 +587,9 @@ report="$WORK/report.md"
     echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|"
     for ((r = 1; r <= ROUNDS; r++)); do
         for t in "${TARGETS[@]}"; do
-            printf '| %d | %s | %.0f | %.3f | %.3f | %.2f | %.2f | %.1f | %s |\n' \
-                "$r" "$t" "${RPS[$r,$t]}" "${P50[$r,$t]}" "${P99[$r,$t]}" "${RATIO[$r,$t]}" "${BRATIO[$r,$t]}" \
+            printf '| %d | %s | %.0f | %.3f | %.3f | %.2f | %s | %.1f | %s |\n' \
+                "$r" "$t" "${RPS[$r,$t]}" "${P50[$r,$t]}" "${P99[$r,$t]}" "${RATIO[$r,$t]}" \
+                "$(bratio_cell "${BRATIO[$r,$t]}" "$t")" \
                 "${CPU[$r,$t]}" "$(extra_cell "${EXTRA[$r,$t]}" "$t")"
         done
     done
@@ -544,18 +599,38 @@ report="$WORK/report.md"
     echo "| target | req/s | p50 ms | p99 ms | vs nginx | vs bare wasmgate | CPU µs/req | +µs vs bare |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|"
     for t in "${TARGETS[@]}"; do
-        printf '| %s | %.0f | %.3f | %.3f | %.2f | %.2f | %.1f | %s |\n' "$t" \
+        printf '| %s | %.0f | %.3f | %.3f | %.2f | %s | %.1f | %s |\n' "$t" \
             "$(column_median RPS "$t")" "$(column_median P50 "$t")" \
-            "$(column_median P99 "$t")" "$(column_median RATIO "$t")" "$(column_median BRATIO "$t")" \
+            "$(column_median P99 "$t")" "$(column_median RATIO "$t")" \
+            "$(bratio_cell "$(column_median BRATIO "$t")" "$t")" \
             "$(column_median CPU "$t")" "$(extra_cell "$(column_median EXTRA "$t")" "$t")"
     done
+    echo
+    if ((AA)); then
+        aa_ratios="$(for ((r = 1; r <= ROUNDS; r++)); do echo "${RATIO[$r,nginx-aa]}"; done)"
+        aa_median="$(median <<<"$aa_ratios")"
+        read -r aa_min aa_max < <(sort -g <<<"$aa_ratios" | awk 'NR == 1 { min = $1 } { max = $1 } END { print min, max }')
+        if ((ROUNDS > 1)); then
+            printf 'A/A control: nginx-aa/nginx per-round ratios %.2f-%.2f, median %.2f: differences smaller than this spread are noise.\n' \
+                "$aa_min" "$aa_max" "$aa_median"
+        else
+            printf 'A/A control: nginx-aa/nginx ratio %.2f in the only round: one round shows no spread, so it cannot tell noise from a difference.\n' \
+                "$aa_median"
+        fi
+    else
+        echo "A/A control: off (AA=0), so this report does not show how much the ratios move from noise alone."
+    fi
     echo
     echo "\"vs nginx\" is req/s divided by the nginx proxy's req/s from the same round;"
     echo "the summary shows the median of those per-round ratios, not a ratio of medians."
     echo "\"direct\" is wrk straight to the backend: the ceiling no proxy can reach."
+    if ((AA)); then
+        echo "\"nginx-aa\" is a second, identical nginx proxy measured like a gateway row:"
+        echo "its ratio differs from 1.00 only by noise."
+    fi
     echo "\"vs bare wasmgate\" is the same per-round ratio against the plugin-less gateway."
     echo "\"CPU µs/req\" is the user and system time of the target's own processes"
-    echo "(nginx: master and workers; for direct, the backend's) over wrk's requests:"
+    echo "(nginx rows: master and workers; for direct, the backend's) over wrk's requests:"
     echo "what one request costs the proxy under this load. \"+µs vs bare\" is a"
     echo "gateway row's CPU per request minus the bare gateway's in the same round:"
     echo "what its plugins (or, for reuseport2, its layout) cost per request under load."
