@@ -238,3 +238,50 @@ direct_response = { status = 403, body = "admin needs auth" }
 		t.Fatalf("a path with dots in names: %d", resp.StatusCode)
 	}
 }
+
+// TestE2ERequestWithoutHost: an HTTP/1.0 request may come without Host.
+// The target gets its own address as Host (there is none to preserve)
+// and no empty X-Forwarded-Host. Before, the upstream client refused to
+// send it, the client got 502 and the target was charged with the
+// failure, so such requests from anyone ejected a healthy target.
+func TestE2ERequestWithoutHost(t *testing.T) {
+	be := newRawHTTPBackend(t, nil)
+	g := startGateway(t, proxyToWith("[upstreams.health.passive]\nconsecutive_failures = 1\n", be.Addr))
+	for i := 0; i < 3; i++ {
+		if resp, body := rawRoundTrip(t, g.Addr, crlf("GET /old HTTP/1.0\n\n")); resp.StatusCode != 200 {
+			t.Fatalf("HTTP/1.0 request without Host: %d %s", resp.StatusCode, body)
+		}
+	}
+	rs := be.Requests()
+	if len(rs) != 3 || rs[0].Get("Host") != be.Addr || rs[0].Has("X-Forwarded-Host") {
+		t.Fatalf("the target got %d requests; the first with Host %q, X-Forwarded-Host %q",
+			len(rs), rs[0].Get("Host"), rs[0].Values("X-Forwarded-Host"))
+	}
+	if resp, body := rawRoundTrip(t, g.Addr, crlf("GET / HTTP/1.1\nHost: x\n\n")); resp.StatusCode != 200 {
+		t.Fatalf("after requests without Host: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestE2EHeaderNameWithSpaceIsRefused: fasthttp lets "X A: b" through;
+// a field name is a token (RFC 9112), so the gateway answers 400, closes
+// the connection and forwards nothing.
+func TestE2EHeaderNameWithSpaceIsRefused(t *testing.T) {
+	be := newRawHTTPBackend(t, nil)
+	g := startGateway(t, proxyTo("", "", be.Addr))
+	for _, name := range []string{"X A", "Transfer Encoding"} {
+		c, br := dialRaw(t, g.Addr)
+		io.WriteString(c, crlf("GET / HTTP/1.1\nHost: x\n"+name+": chunked\n\n"))
+		resp, body := readResp(t, br, "GET")
+		checkError(t, resp, body, 400, "bad_request")
+		if !resp.Close || !connClosed(c, br, 2*time.Second) {
+			t.Errorf("%q: the connection was kept", name)
+		}
+	}
+	if n := len(be.Requests()); n != 0 {
+		t.Fatalf("the target got %d requests", n)
+	}
+	// A client closing its connection with well-formed headers is served.
+	if resp, body := rawRoundTrip(t, g.Addr, crlf("GET / HTTP/1.1\nHost: x\nConnection: close\nX-A: b\n\n")); resp.StatusCode != 200 {
+		t.Fatalf("Connection: close: %d %s", resp.StatusCode, body)
+	}
+}

@@ -53,6 +53,15 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, l *listener) {
 			"ambiguous message framing: both Content-Length and Transfer-Encoding")
 		return
 	}
+	// fasthttp lets a header name with a space inside pass; RFC 9112
+	// makes a name a token, and a backend might read "Transfer Encoding"
+	// as a framing header the gateway did not see.
+	if hasSpacedName(req) {
+		ctx.SetConnectionClose()
+		g.reject(ctx, x, snap, nil, fasthttp.StatusBadRequest, "bad_request",
+			"a header name contains a space")
+		return
+	}
 	if hasDotSegment(req.Header.RequestURI()) {
 		// Routes match the normalized path, where /admin/%2e%2e/public
 		// is /public; the target gets the path as sent, and one that
@@ -256,7 +265,6 @@ func (g *Gateway) serveRoute(ctx *fasthttp.RequestCtx, x *exchange, l *listener,
 		}
 		g.reject(ctx, x, snap, route, fasthttp.StatusRequestEntityTooLarge, "body_too_large",
 			"request body exceeds the listener's max_body_bytes")
-		ctx.SetConnectionClose() // the error response was written afresh
 		return
 	}
 
@@ -268,7 +276,7 @@ func (g *Gateway) serveRoute(ctx *fasthttp.RequestCtx, x *exchange, l *listener,
 			return
 		}
 		g.prepareRequest(ctx, x, l, route, true)
-		aimAt(ctx, route, target)
+		aimAt(ctx, x, route, target)
 		g.proxyUpgrade(ctx, x, l, route, target)
 		return
 	}
@@ -388,7 +396,7 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, x *exchange, route *Route, c
 	}
 	for attempt := 0; ; attempt++ {
 		x.elig.Tried(target)
-		aimAt(ctx, route, target)
+		aimAt(ctx, x, route, target)
 		try := left
 		if pol != nil && pol.PerTryTimeout > 0 {
 			try = min(try, pol.PerTryTimeout)
@@ -565,7 +573,9 @@ func (g *Gateway) prepareRequest(ctx *fasthttp.RequestCtx, x *exchange, l *liste
 		h.Add(hdrForwardedProto, "http")
 	}
 	h.Del(hdrForwardedHost)
-	h.AddBytesV(hdrForwardedHost, x.host)
+	if len(x.host) > 0 {
+		h.AddBytesV(hdrForwardedHost, x.host)
+	}
 
 	if route.hostRewrite != nil {
 		h.SetHostBytes(route.hostRewrite)
@@ -581,8 +591,13 @@ func (g *Gateway) prepareRequest(ctx *fasthttp.RequestCtx, x *exchange, l *liste
 // aimAt makes the request fit target: its Host when the route does not
 // keep the client's, and its scheme. It runs again for each retry, which
 // may go to another target.
-func aimAt(ctx *fasthttp.RequestCtx, route *Route, target *upstream.Target) {
-	if route.hostRewrite == nil && !route.preserveHost {
+func aimAt(ctx *fasthttp.RequestCtx, x *exchange, route *Route, target *upstream.Target) {
+	// An HTTP/1.0 client may send no Host (x.host is the client's); the
+	// target gets its own address then, as without preserve_host. Sent
+	// without one, the try would fail in the client before reaching the
+	// target and count as the target's failure: any client could eject
+	// healthy targets.
+	if route.hostRewrite == nil && (!route.preserveHost || len(x.host) == 0) {
 		ctx.Request.Header.SetHostBytes(target.HostHeader())
 	}
 	// The URI keeps the scheme of the client's connection; fasthttp refuses
@@ -671,6 +686,16 @@ func ambiguousFraming(req *fasthttp.Request) bool {
 		return rawHas(req, strContentLength)
 	case cl > 0: // a length, with a Transfer-Encoding fasthttp let pass (identity)
 		return rawHas(req, strTransferEncoding)
+	}
+	return false
+}
+
+// hasSpacedName reports a header name with a space inside.
+func hasSpacedName(req *fasthttp.Request) bool {
+	for k := range req.Header.All() {
+		if bytes.IndexByte(k, ' ') >= 0 {
+			return true
+		}
 	}
 	return false
 }

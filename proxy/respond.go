@@ -13,7 +13,13 @@ import (
 // {"error":"<code>","message":"<text>","request_id":"<id>"}. Codes are
 // stable identifiers clients may branch on; messages are for people.
 func (g *Gateway) writeError(ctx *fasthttp.RequestCtx, x *exchange, status int, code, msg string) {
+	// The reset would drop a close already decided (the request's bytes
+	// cannot be trusted, or its body was not read).
+	closeConn := ctx.Response.ConnectionClose()
 	ctx.Response.Reset()
+	if closeConn {
+		ctx.SetConnectionClose()
+	}
 	ctx.SetStatusCode(status)
 	ctx.Response.Header.SetContentType("application/json")
 	ctx.Response.Header.SetBytesV(hdrRequestID, x.rid)
