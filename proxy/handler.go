@@ -53,6 +53,16 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, l *listener) {
 			"ambiguous message framing: both Content-Length and Transfer-Encoding")
 		return
 	}
+	// CONNECT asks for a tunnel to the named host, which a reverse proxy
+	// does not open. Forwarded, it could make a target that is a forward
+	// proxy turn a pooled connection into a tunnel that later requests
+	// of other clients would go through.
+	if req.Header.IsConnect() {
+		ctx.SetConnectionClose()
+		g.reject(ctx, x, snap, nil, fasthttp.StatusMethodNotAllowed, "method_not_allowed",
+			"CONNECT is not proxied")
+		return
+	}
 	// fasthttp lets a header name with a space inside pass; RFC 9112
 	// makes a name a token, and a backend might read "Transfer Encoding"
 	// as a framing header the gateway did not see.
