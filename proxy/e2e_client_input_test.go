@@ -257,6 +257,10 @@ func TestE2ERequestWithoutHost(t *testing.T) {
 		t.Fatalf("the target got %d requests; the first with Host %q, X-Forwarded-Host %q",
 			len(rs), rs[0].Get("Host"), rs[0].Values("X-Forwarded-Host"))
 	}
+	// Sent as HTTP/1.1, so the target keeps the pooled connection open.
+	if rs[0].Line != "GET /old HTTP/1.1" || be.Accepted() != 1 {
+		t.Fatalf("upstream request line %q over %d connections; want HTTP/1.1 over one", rs[0].Line, be.Accepted())
+	}
 	if resp, body := rawRoundTrip(t, g.Addr, crlf("GET / HTTP/1.1\nHost: x\n\n")); resp.StatusCode != 200 {
 		t.Fatalf("after requests without Host: %d %s", resp.StatusCode, body)
 	}
@@ -297,4 +301,36 @@ func TestE2EConnectIsRefused(t *testing.T) {
 	if n := len(be.Requests()); n != 0 {
 		t.Fatalf("the target got %d requests", n)
 	}
+}
+
+// TestE2ETargetAnswersHTTP10: an HTTP/1.0 answer (no length, ended by the
+// close) reaches an HTTP/1.1 client with the gateway's HTTP/1.1 status
+// line, so the chunked framing the gateway gives it is one the client
+// reads; before, the target's "HTTP/1.0" went out with a chunked body.
+func TestE2ETargetAnswersHTTP10(t *testing.T) {
+	be := newRawBackend(t, func(c net.Conn, _ int64) {
+		defer c.Close()
+		if _, err := readRawReq(bufio.NewReader(c)); err == nil {
+			io.WriteString(c, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the close")
+		}
+	})
+	g := startGateway(t, proxyTo("", "", be.Addr))
+	c, br := dialRaw(t, g.Addr)
+	io.WriteString(c, crlf("GET / HTTP/1.1\nHost: x\n\n"))
+	resp, body := readResp(t, br, "GET")
+	if resp.Proto != "HTTP/1.1" || resp.StatusCode != 200 || string(body) != "until the close" {
+		t.Fatalf("got %s %d %q", resp.Proto, resp.StatusCode, body)
+	}
+}
+
+// TestE2EUnaskedSwitchIs502: a target answering 101 to a request that
+// asked for no upgrade is faulty; the client gets 502, not a switch that
+// would leave it waiting for another protocol.
+func TestE2EUnaskedSwitchIs502(t *testing.T) {
+	be := newRawHTTPBackend(t, func(*rawReq) string {
+		return "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+	})
+	g := startGateway(t, proxyTo("", "", be.Addr))
+	resp, body := rawRoundTrip(t, g.Addr, crlf("GET / HTTP/1.1\nHost: x\n\n"))
+	checkError(t, resp, body, 502, "upstream_error")
 }

@@ -325,9 +325,23 @@ func (g *Gateway) serveRoute(ctx *fasthttp.RequestCtx, x *exchange, l *listener,
 		}
 		return
 	}
+	if ctx.Response.StatusCode() == fasthttp.StatusSwitchingProtocols {
+		// Only an upgrade may be answered with a switch (RFC 9110 15.2.2),
+		// and upgrades take the tunnel path: relayed, it would leave the
+		// client expecting another protocol on its connection.
+		g.upstreamFailed(ctx, x, route, target, errUnaskedSwitch)
+		if clientClose {
+			ctx.SetConnectionClose()
+		}
+		return
+	}
 	resp := &ctx.Response.Header
 	stripHopByHop(x, resp)
 	resp.ResetConnectionClose()
+	// The status line is the gateway's: HTTP/1.1, whatever version the
+	// target answered in (an HTTP/1.0 one would otherwise go to the
+	// client with a chunked body it may not read as such).
+	resp.SetProtocol(nil)
 	if clientClose {
 		resp.SetConnectionClose()
 	}
@@ -345,10 +359,11 @@ func (g *Gateway) serveRoute(ctx *fasthttp.RequestCtx, x *exchange, l *listener,
 }
 
 var (
-	errNoTarget     = errors.New("no available target")
-	errCircuitOpen  = errors.New("the upstream's circuit breaker is open")
-	errUpstreamFull = errors.New("the upstream is at its concurrent request limit")
-	errRouteTimeout = errors.New("the route's timeout passed before a try could start")
+	errUnaskedSwitch = errors.New("the target switched protocols on a request that asked for no upgrade")
+	errNoTarget      = errors.New("no available target")
+	errCircuitOpen   = errors.New("the upstream's circuit breaker is open")
+	errUpstreamFull  = errors.New("the upstream is at its concurrent request limit")
+	errRouteTimeout  = errors.New("the route's timeout passed before a try could start")
 )
 
 // forward sends the request to the route's upstream, retrying as the
@@ -548,6 +563,12 @@ func (d *detachedBody) CloseWithError(err error) error {
 // prepareRequest turns the client's request into the one sent upstream.
 func (g *Gateway) prepareRequest(ctx *fasthttp.RequestCtx, x *exchange, l *listener, route *Route, upgrade bool) {
 	h := &ctx.Request.Header
+	// Upstream requests are HTTP/1.1 whatever the client speaks: sent as
+	// HTTP/1.0, the target would close the pooled connection after
+	// answering.
+	if !h.IsHTTP11() {
+		h.SetProtocolBytes(strHTTP11)
+	}
 	x.host = append(x.host[:0], h.Host()...)
 	if upgrade {
 		// The upgrade itself is the one hop-by-hop exchange that must reach
@@ -735,6 +756,7 @@ var (
 	strForwardedFor     = []byte(hdrForwardedFor)
 	strContentLength    = []byte("content-length")
 	strTransferEncoding = []byte("transfer-encoding")
+	strHTTP11           = []byte("HTTP/1.1")
 	strHTTP             = []byte("http")
 	strHTTPS            = []byte("https")
 )
