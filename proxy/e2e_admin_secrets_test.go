@@ -172,3 +172,27 @@ upstream = "backend"
 		t.Errorf("reload with the token by another name: %d, want 200", resp.StatusCode)
 	}
 }
+
+// TestE2EAdminWrongMethodIs405: an endpoint asked with a method it does
+// not take answers 405 with Allow, not 404 (the endpoint is there).
+func TestE2EAdminWrongMethodIs405(t *testing.T) {
+	g := startGateway(t, publicListener+"[[routes]]\npath_prefix = \"/\"\ndirect_response = { status = 204 }\n")
+	client := newClient(t)
+	for _, tc := range []struct{ method, path, allow string }{
+		{"DELETE", "/config", "GET, HEAD"},
+		{"POST", "/upstreams", "GET, HEAD"},
+		{"GET", "/reload", "POST"},
+		{"GET", "/plugins/key-auth", "PUT"},
+	} {
+		resp, body := doReq(t, client, tc.method, g.AdminURL+tc.path, nil, nil)
+		if resp.StatusCode != 405 || !strings.Contains(string(body), `"error": "method_not_allowed"`) ||
+			resp.Header.Get("Allow") != tc.allow {
+			t.Errorf("%s %s: %d, Allow %q, %s; want 405, Allow %q", tc.method, tc.path,
+				resp.StatusCode, resp.Header.Get("Allow"), body, tc.allow)
+		}
+	}
+	if resp, body := doReq(t, client, "GET", g.AdminURL+"/nope", nil, nil); resp.StatusCode != 404 ||
+		!strings.Contains(string(body), `"error": "not_found"`) {
+		t.Errorf("GET /nope: %d %s", resp.StatusCode, body)
+	}
+}

@@ -164,10 +164,20 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	case path == "/reload":
 		ctx.Response.Header.Set("Allow", "POST")
 		writeJSONError(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", "use POST")
+	case strings.HasPrefix(path, "/plugins/"):
+		ctx.Response.Header.Set("Allow", "PUT")
+		writeJSONError(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", "use PUT")
+	case readOnly[path]:
+		ctx.Response.Header.Set("Allow", "GET, HEAD")
+		writeJSONError(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", "use GET")
 	default:
 		writeJSONError(ctx, fasthttp.StatusNotFound, "not_found", "no admin endpoint "+path)
 	}
 }
+
+// readOnly are the endpoints that answer GET and HEAD only.
+var readOnly = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true,
+	"/config": true, "/routes": true, "/upstreams": true, "/plugins": true}
 
 func (s *Server) authorized(ctx *fasthttp.RequestCtx) bool {
 	if s.token == nil {
