@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -174,5 +175,29 @@ func TestE2EUpstreamTLS(t *testing.T) {
 	resp, body := doReq(t, newClient(t), "GET", g.URL+"/over-tls?x=1", nil, nil)
 	if resp.StatusCode != 200 || string(body) != "tls backend saw GET /over-tls?x=1" {
 		t.Errorf("got %d %q", resp.StatusCode, body)
+	}
+}
+
+// TestE2EPlainHTTPOnTLSListener: plain HTTP sent to the TLS listener gets
+// a 400 JSON error saying so, not a silently closed connection; TLS
+// clients are served as before.
+func TestE2EPlainHTTPOnTLSListener(t *testing.T) {
+	be := newRawHTTPBackend(t, nil)
+	g := tlsGateway(t, "", be.Addr)
+	c, br := dialRaw(t, g.G.ListenerAddr("tls"))
+	io.WriteString(c, crlf("GET / HTTP/1.1\nHost: b.test\n\n"))
+	resp, body := readResp(t, br, "GET")
+	if resp.StatusCode != 400 || resp.Header.Get("Content-Type") != "application/json" ||
+		!strings.Contains(string(body), `"error":"tls_required"`) {
+		t.Fatalf("plain HTTP on the TLS port: %d %s", resp.StatusCode, body)
+	}
+	if n := len(be.Requests()); n != 0 {
+		t.Fatalf("the target got %d requests", n)
+	}
+	tc := tlsDial(t, g.G.ListenerAddr("tls"), "b.test")
+	_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(tc, crlf("GET / HTTP/1.1\nHost: b.test\n\n"))
+	if resp, body := readResp(t, bufio.NewReader(tc), "GET"); resp.StatusCode != 200 {
+		t.Fatalf("over TLS: %d %s", resp.StatusCode, body)
 	}
 }

@@ -146,11 +146,11 @@ func (l *listener) listen() error {
 	// counting a connection once it is hijacked for a tunnel.
 	ln = &limitListener{Listener: fastconn.Listener{Listener: ln}, l: l}
 	if l.tls {
-		ln = tls.NewListener(ln, &tls.Config{
+		ln = tlsListener{Listener: ln, cfg: &tls.Config{
 			GetCertificate: l.getCertificate,
 			MinVersion:     tls.VersionTLS12,
 			NextProtos:     []string{"http/1.1"},
-		})
+		}}
 	}
 	l.ln = ln
 	return nil
@@ -246,6 +246,42 @@ func (ll *limitListener) Accept() (net.Conn, error) {
 		_ = c.Close()
 	}
 }
+
+// tlsListener is tls.NewListener, except that a client speaking plain
+// HTTP to it gets a 400 saying so, where it would otherwise see its
+// connection closed without a word (a port mix-up that is then hard to
+// tell from a crash).
+type tlsListener struct {
+	net.Listener
+	cfg *tls.Config
+}
+
+func (tl tlsListener) Accept() (net.Conn, error) {
+	c, err := tl.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return tlsConn{tls.Server(c, tl.cfg)}, nil
+}
+
+type tlsConn struct{ *tls.Conn }
+
+func (c tlsConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	// crypto/tls hands back the raw connection when the first bytes were
+	// no TLS record, for just this answer.
+	var rh tls.RecordHeaderError
+	if err != nil && errors.As(err, &rh) && rh.Conn != nil {
+		_ = rh.Conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		_, _ = io.WriteString(rh.Conn, plainHTTPOnTLS)
+	}
+	return n, err
+}
+
+const plainHTTPOnTLSBody = `{"error":"tls_required","message":"this listener speaks HTTPS; the request came as plain HTTP"}` + "\n"
+
+var plainHTTPOnTLS = "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: " +
+	strconv.Itoa(len(plainHTTPOnTLSBody)) + "\r\nConnection: close\r\n\r\n" + plainHTTPOnTLSBody
 
 const tooManyConnectionsBody = `{"error":"too_many_connections","message":"the listener has max_connections open; retry later"}` + "\n"
 
