@@ -334,3 +334,15 @@ func TestE2EUnaskedSwitchIs502(t *testing.T) {
 	resp, body := rawRoundTrip(t, g.Addr, crlf("GET / HTTP/1.1\nHost: x\n\n"))
 	checkError(t, resp, body, 502, "upstream_error")
 }
+
+// TestE2ESpacedResponseHeaderIs502: a target's header line whose name
+// has a space is no header to an RFC 9112 client (Go's refuses the whole
+// response); the client gets 502 instead, as nginx gives.
+func TestE2ESpacedResponseHeaderIs502(t *testing.T) {
+	be := newRawHTTPBackend(t, func(*rawReq) string {
+		return "HTTP/1.1 200 OK\r\nX Broken: 1\r\nContent-Length: 2\r\n\r\nok"
+	})
+	g := startGateway(t, proxyTo("", "", be.Addr))
+	resp, body := rawRoundTrip(t, g.Addr, crlf("GET / HTTP/1.1\nHost: x\n\n"))
+	checkError(t, resp, body, 502, "upstream_error")
+}

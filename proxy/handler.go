@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"iter"
 	"net"
 	"time"
 
@@ -66,7 +67,7 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, l *listener) {
 	// fasthttp lets a header name with a space inside pass; RFC 9112
 	// makes a name a token, and a backend might read "Transfer Encoding"
 	// as a framing header the gateway did not see.
-	if hasSpacedName(req) {
+	if hasSpacedName(req.Header.All()) {
 		ctx.SetConnectionClose()
 		g.reject(ctx, x, snap, nil, fasthttp.StatusBadRequest, "bad_request",
 			"a header name contains a space")
@@ -335,6 +336,16 @@ func (g *Gateway) serveRoute(ctx *fasthttp.RequestCtx, x *exchange, l *listener,
 		}
 		return
 	}
+	if hasSpacedName(ctx.Response.Header.All()) {
+		// As on requests: such a line is no header to a client that
+		// follows RFC 9112 (Go's refuses the whole response); nginx too
+		// answers 502 for it.
+		g.upstreamFailed(ctx, x, route, target, errSpacedName)
+		if clientClose {
+			ctx.SetConnectionClose()
+		}
+		return
+	}
 	resp := &ctx.Response.Header
 	stripHopByHop(x, resp)
 	resp.ResetConnectionClose()
@@ -359,6 +370,7 @@ func (g *Gateway) serveRoute(ctx *fasthttp.RequestCtx, x *exchange, l *listener,
 }
 
 var (
+	errSpacedName    = errors.New("the target's response has a header name with a space in it")
 	errUnaskedSwitch = errors.New("the target switched protocols on a request that asked for no upgrade")
 	errNoTarget      = errors.New("no available target")
 	errCircuitOpen   = errors.New("the upstream's circuit breaker is open")
@@ -722,8 +734,8 @@ func ambiguousFraming(req *fasthttp.Request) bool {
 }
 
 // hasSpacedName reports a header name with a space inside.
-func hasSpacedName(req *fasthttp.Request) bool {
-	for k := range req.Header.All() {
+func hasSpacedName[K interface{ ~[]byte }](all iter.Seq2[K, K]) bool {
+	for k := range all {
 		if bytes.IndexByte(k, ' ') >= 0 {
 			return true
 		}
