@@ -346,3 +346,28 @@ func TestE2ESpacedResponseHeaderIs502(t *testing.T) {
 	resp, body := rawRoundTrip(t, g.Addr, crlf("GET / HTTP/1.1\nHost: x\n\n"))
 	checkError(t, resp, body, 502, "upstream_error")
 }
+
+// TestE2EAbsoluteFormNamesTheHost: in GET http://b.test/x the target's
+// authority wins over the Host header (RFC 9112 3.2.2), for routing and
+// for the target alike; a proxy in front that reads it so must not see
+// the request go to another route than it expects.
+func TestE2EAbsoluteFormNamesTheHost(t *testing.T) {
+	be := newRawHTTPBackend(t, nil)
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.Addr)+`
+[[routes]]
+hosts = ["a.test"]
+path_prefix = "/"
+direct_response = { status = 403, body = "a.test" }
+[[routes]]
+hosts = ["b.test"]
+path_prefix = "/"
+upstream = "backend"
+`)
+	resp, body := rawRoundTrip(t, g.Addr, crlf("GET http://b.test/x?q=1 HTTP/1.1\nHost: a.test\n\n"))
+	if resp.StatusCode != 200 {
+		t.Fatalf("absolute form for b.test with Host a.test: %d %s", resp.StatusCode, body)
+	}
+	if r := be.only(t); r.Get("Host") != "b.test" || r.Target() != "/x?q=1" {
+		t.Fatalf("the target got Host %q, target %q", r.Get("Host"), r.Target())
+	}
+}

@@ -84,6 +84,14 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, l *listener) {
 			"the path has a dot segment (. or .., maybe percent-encoded)")
 		return
 	}
+	// An absolute-form target (GET http://b.test/x) names its host
+	// itself, and RFC 9112 3.2.2 has it win over the Host header, as a
+	// proxy in front may read it: routing and the target see that host.
+	if rt := req.Header.RequestURI(); len(rt) > 0 && rt[0] != '/' && rt[0] != '*' {
+		if h := req.URI().Host(); len(h) > 0 {
+			req.Header.SetHostBytes(h)
+		}
+	}
 	if l.redirectHTTPS {
 		g.redirect(ctx, x, l, snap)
 		return
