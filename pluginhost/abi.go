@@ -234,7 +234,11 @@ func hLog(vm *VM, s []uint64) uint32 {
 	case 4, 5:
 		ev = log.Error()
 	}
-	ev.Str("plugin", vm.p.opts.Name).Msg(logSafe(msg))
+	line := logSafe(msg)
+	if !vm.started && s[0] >= 4 {
+		vm.startErr = line
+	}
+	ev.Str("plugin", vm.p.opts.Name).Msg(line)
 	return stOK
 }
 

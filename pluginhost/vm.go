@@ -88,6 +88,9 @@ type VM struct {
 	// started is set once start-up callbacks are over; what only a
 	// starting VM may do (declare its phases) is refused after.
 	started bool
+	// startErr is the last error the plugin logged while starting: the
+	// reason, for most SDKs, that it refused its configuration.
+	startErr string
 	// The lifecycle the plugin declared (see declarePhasesName).
 	lazyContext, finishedFlag bool
 }
@@ -185,7 +188,7 @@ func (p *Plugin) startVM(ctx context.Context) (*VM, error) {
 			return fail(fmt.Errorf("proxy_on_vm_start: %w", err))
 		}
 		if ok == 0 {
-			return fail(errors.New("proxy_on_vm_start refused the VM configuration"))
+			return fail(fmt.Errorf("%w%s", ErrVMConfigRefused, vm.startReason()))
 		}
 	}
 	if vm.callbacks[phConfigure] != nil {
@@ -194,13 +197,31 @@ func (p *Plugin) startVM(ctx context.Context) (*VM, error) {
 			return fail(fmt.Errorf("proxy_on_configure: %w", err))
 		}
 		if ok == 0 {
-			return fail(errors.New("proxy_on_configure refused the plugin configuration"))
+			return fail(fmt.Errorf("%w%s", ErrConfigRefused, vm.startReason()))
 		}
 	}
 	vm.mu.Lock() // a tick the plugin set while starting may be calling in
 	vm.started = true
 	vm.mu.Unlock()
 	return vm, nil
+}
+
+// The errors of a plugin that refused what it was given to start with,
+// for the caller to name the config field at fault.
+var (
+	ErrConfigRefused   = errors.New("proxy_on_configure refused the plugin configuration")
+	ErrVMConfigRefused = errors.New("proxy_on_vm_start refused the VM configuration")
+)
+
+// startReason names the error the plugin logged while starting,
+// or nothing if it logged none.
+func (vm *VM) startReason() string {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	if vm.startErr == "" {
+		return ""
+	}
+	return "; the plugin logged: " + vm.startErr
 }
 
 func (vm *VM) close() {

@@ -11,11 +11,14 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wasmgate/wasmgate/proxy"
 )
 
 // jwtE2EToken signs a token: RS256 with an *rsa.PrivateKey, HS256 with a
@@ -230,5 +233,34 @@ plugins = ["jwt-hs-%[1]d"]
 	resp, _ = doReq(t, client, "GET", g.URL+"/api/x", bearer(valid), nil)
 	if resp.StatusCode != 200 {
 		t.Fatalf("with the identity provider down: %d", resp.StatusCode)
+	}
+}
+
+// TestE2EPluginRefusingItsConfigSaysWhy: a plugin that refuses its
+// configuration is reported at the plugin's config line, with the reason
+// it logged, so an operator need not search the log for it.
+func TestE2EPluginRefusingItsConfigSaysWhy(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "g.toml")
+	writeFile(t, path, fmt.Sprintf(`[admin]
+listen = ""
+[log]
+output = %q
+[[listeners]]
+name = "public"
+listen = "127.0.0.1:0"
+[[plugins]]
+name = "jwt"
+module = %q
+config = '{"keys": []}'
+[[routes]]
+path_prefix = "/"
+direct_response = { status = 204 }
+plugins = ["jwt"]
+`, filepath.Join(dir, "log"), builtPlugin(t, "jwt.wasm")))
+	_, err := proxy.New(proxy.Options{ConfigPath: path})
+	if err == nil || !strings.Contains(err.Error(), path+":11: plugins[0].config: ") ||
+		!strings.Contains(err.Error(), "at least one of keys and jwks is required") {
+		t.Fatalf("error %v; want it at plugins[0].config with the plugin's reason", err)
 	}
 }

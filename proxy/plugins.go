@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -93,7 +94,14 @@ func buildPlugins(cfg *config.Config, prev *Snapshot, log zerolog.Logger, callou
 			FailOpen: pc.OnError == "fail_open", Trusted: pc.Trusted, Log: log, Callout: callout,
 		})
 		if err != nil {
-			errs = append(errs, fmt.Errorf("plugins[%d].module: %w", i, err))
+			field := "module"
+			switch {
+			case errors.Is(err, pluginhost.ErrConfigRefused):
+				field = "config"
+			case errors.Is(err, pluginhost.ErrVMConfigRefused):
+				field = "vm_config"
+			}
+			errs = append(errs, fmt.Errorf("plugins[%d].%s: %w", i, field, err))
 			continue
 		}
 		lp := &loadedPlugin{slot: pluginhost.NewSlot(p), key: key, file: hash, seen: fi, seenAt: readAt, pin: pc.SHA256}
