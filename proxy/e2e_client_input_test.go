@@ -371,3 +371,26 @@ upstream = "backend"
 		t.Fatalf("the target got Host %q, target %q", r.Get("Host"), r.Target())
 	}
 }
+
+// TestE2EHTTP10ClientGetsNoChunks: a body the target sends without a
+// length (chunked, or ended by its close) reaches an HTTP/1.0 client with
+// a Content-Length; fasthttp would frame it as chunked, which such a
+// client reads as part of the body.
+func TestE2EHTTP10ClientGetsNoChunks(t *testing.T) {
+	be := newRawHTTPBackend(t, func(*rawReq) string {
+		return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+	})
+	g := startGateway(t, proxyTo("", "", be.Addr))
+	c, br := dialRaw(t, g.Addr)
+	io.WriteString(c, crlf("GET / HTTP/1.0\nHost: x\n\n"))
+	resp, body := readResp(t, br, "GET")
+	if resp.StatusCode != 200 || len(resp.TransferEncoding) != 0 || resp.ContentLength != 11 || string(body) != "hello world" {
+		t.Fatalf("HTTP/1.0 client: %d, Transfer-Encoding %v, Content-Length %d, body %q",
+			resp.StatusCode, resp.TransferEncoding, resp.ContentLength, body)
+	}
+	// An HTTP/1.1 client still gets the body as it streams.
+	resp, body = rawRoundTrip(t, g.Addr, crlf("GET / HTTP/1.1\nHost: x\n\n"))
+	if len(resp.TransferEncoding) != 1 || string(body) != "hello world" {
+		t.Fatalf("HTTP/1.1 client: Transfer-Encoding %v, body %q", resp.TransferEncoding, body)
+	}
+}

@@ -303,6 +303,7 @@ func (g *Gateway) serveRoute(ctx *fasthttp.RequestCtx, x *exchange, l *listener,
 	// Read before prepareRequest, whose removal of the Connection header
 	// also clears this flag.
 	clientClose := req.Header.ConnectionClose()
+	http10 := !req.Header.IsHTTP11() // prepareRequest makes it HTTP/1.1
 	g.prepareRequest(ctx, x, l, route, false)
 	// The upstream connection is pooled whatever the client does with its
 	// own; the client's Connection: close is restored for the reply.
@@ -372,6 +373,17 @@ func (g *Gateway) serveRoute(ctx *fasthttp.RequestCtx, x *exchange, l *listener,
 		if clientClose {
 			ctx.SetConnectionClose()
 		}
+		return
+	}
+	if http10 && ctx.Response.IsBodyStream() && ctx.Response.Header.ContentLength() < 0 &&
+		!bufferResponseBody(&ctx.Response, maxPluginResponseBody) {
+		// fasthttp frames a body of unknown length as chunked whatever the
+		// client speaks, and an HTTP/1.0 client cannot read chunks: such a
+		// body goes to it whole, with its length.
+		g.writeError(ctx, x, fasthttp.StatusBadGateway, "body_too_large",
+			"the upstream response has no length and is too large to buffer for an HTTP/1.0 client")
+		ctx.SetConnectionClose()
+		g.finish(ctx, x, route, target, nil)
 		return
 	}
 	g.finish(ctx, x, route, target, nil)
