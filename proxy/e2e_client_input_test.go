@@ -323,28 +323,23 @@ func TestE2ETargetAnswersHTTP10(t *testing.T) {
 	}
 }
 
-// TestE2EUnaskedSwitchIs502: a target answering 101 to a request that
-// asked for no upgrade is faulty; the client gets 502, not a switch that
-// would leave it waiting for another protocol.
-func TestE2EUnaskedSwitchIs502(t *testing.T) {
-	be := newRawHTTPBackend(t, func(*rawReq) string {
-		return "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
-	})
-	g := startGateway(t, proxyTo("", "", be.Addr))
-	resp, body := rawRoundTrip(t, g.Addr, crlf("GET / HTTP/1.1\nHost: x\n\n"))
-	checkError(t, resp, body, 502, "upstream_error")
-}
-
-// TestE2ESpacedResponseHeaderIs502: a target's header line whose name
-// has a space is no header to an RFC 9112 client (Go's refuses the whole
-// response); the client gets 502 instead, as nginx gives.
-func TestE2ESpacedResponseHeaderIs502(t *testing.T) {
-	be := newRawHTTPBackend(t, func(*rawReq) string {
-		return "HTTP/1.1 200 OK\r\nX Broken: 1\r\nContent-Length: 2\r\n\r\nok"
-	})
-	g := startGateway(t, proxyTo("", "", be.Addr))
-	resp, body := rawRoundTrip(t, g.Addr, crlf("GET / HTTP/1.1\nHost: x\n\n"))
-	checkError(t, resp, body, 502, "upstream_error")
+// TestE2EUnrelayableAnswersAre502: answers a client must not get become
+// 502: a 101 to a request that asked for no upgrade (a switch would leave
+// the client waiting for another protocol), and a header line whose name
+// has a space (no header to an RFC 9112 client; Go's refuses the whole
+// response; nginx answers 502 too).
+func TestE2EUnrelayableAnswersAre502(t *testing.T) {
+	for name, answer := range map[string]string{
+		"unasked switch":     "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+		"spaced header name": "HTTP/1.1 200 OK\r\nX Broken: 1\r\nContent-Length: 2\r\n\r\nok",
+	} {
+		t.Run(name, func(t *testing.T) {
+			be := newRawHTTPBackend(t, func(*rawReq) string { return answer })
+			g := startGateway(t, proxyTo("", "", be.Addr))
+			resp, body := rawRoundTrip(t, g.Addr, crlf("GET / HTTP/1.1\nHost: x\n\n"))
+			checkError(t, resp, body, 502, "upstream_error")
+		})
+	}
 }
 
 // TestE2EAbsoluteFormNamesTheHost: in GET http://b.test/x the target's

@@ -335,21 +335,8 @@ func (g *Gateway) serveRoute(ctx *fasthttp.RequestCtx, x *exchange, l *listener,
 		}
 		return
 	}
-	if ctx.Response.StatusCode() == fasthttp.StatusSwitchingProtocols {
-		// Only an upgrade may be answered with a switch (RFC 9110 15.2.2),
-		// and upgrades take the tunnel path: relayed, it would leave the
-		// client expecting another protocol on its connection.
-		g.upstreamFailed(ctx, x, route, target, errUnaskedSwitch)
-		if clientClose {
-			ctx.SetConnectionClose()
-		}
-		return
-	}
-	if hasSpacedName(ctx.Response.Header.All()) {
-		// As on requests: such a line is no header to a client that
-		// follows RFC 9112 (Go's refuses the whole response); nginx too
-		// answers 502 for it.
-		g.upstreamFailed(ctx, x, route, target, errSpacedName)
+	if err := unrelayable(&ctx.Response); err != nil {
+		g.upstreamFailed(ctx, x, route, target, err)
 		if clientClose {
 			ctx.SetConnectionClose()
 		}
@@ -387,6 +374,22 @@ func (g *Gateway) serveRoute(ctx *fasthttp.RequestCtx, x *exchange, l *listener,
 		return
 	}
 	g.finish(ctx, x, route, target, nil)
+}
+
+// unrelayable reports why a target's answer must not reach the client:
+// a switch of protocols, which only an upgrade may get (RFC 9110 15.2.2)
+// and upgrades take the tunnel path, so relayed it would leave the client
+// expecting another protocol on its connection; or a header name with a
+// space, as refused on requests, which is no header to a client that
+// follows RFC 9112 (Go's refuses the whole response; nginx answers 502).
+func unrelayable(resp *fasthttp.Response) error {
+	switch {
+	case resp.StatusCode() == fasthttp.StatusSwitchingProtocols:
+		return errUnaskedSwitch
+	case hasSpacedName(resp.Header.All()):
+		return errSpacedName
+	}
+	return nil
 }
 
 var (
