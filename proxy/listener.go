@@ -240,8 +240,7 @@ func (ll *limitListener) Accept() (net.Conn, error) {
 		ll.l.refused.Inc()
 		if !ll.l.tls {
 			// A TLS client would read this as a broken handshake.
-			_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-			_, _ = io.WriteString(c, tooManyConnections)
+			answerRaw(c, tooManyConnections)
 		}
 		_ = c.Close()
 	}
@@ -272,21 +271,34 @@ func (c tlsConn) Read(p []byte) (int, error) {
 	// no TLS record, for just this answer.
 	var rh tls.RecordHeaderError
 	if err != nil && errors.As(err, &rh) && rh.Conn != nil {
-		_ = rh.Conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-		_, _ = io.WriteString(rh.Conn, plainHTTPOnTLS)
+		answerRaw(rh.Conn, plainHTTPOnTLS)
 	}
 	return n, err
 }
 
-const plainHTTPOnTLSBody = `{"error":"tls_required","message":"this listener speaks HTTPS; the request came as plain HTTP"}` + "\n"
+// Answers for connections turned away before fasthttp reads them.
+var (
+	plainHTTPOnTLS = rawError("400 Bad Request", "",
+		"tls_required", "this listener speaks HTTPS; the request came as plain HTTP")
+	tooManyConnections = rawError("503 Service Unavailable", "Retry-After: 1\r\n",
+		"too_many_connections", "the listener has max_connections open; retry later")
+)
 
-var plainHTTPOnTLS = "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: " +
-	strconv.Itoa(len(plainHTTPOnTLSBody)) + "\r\nConnection: close\r\n\r\n" + plainHTTPOnTLSBody
+// rawError is a whole HTTP/1.1 response carrying the gateway's JSON error
+// (without a request id: there is no request yet) and closing the
+// connection; extra is header lines to add.
+func rawError(status, extra, code, msg string) string {
+	body := `{"error":"` + code + `","message":"` + msg + `"}` + "\n"
+	return "HTTP/1.1 " + status + "\r\nContent-Type: application/json\r\nContent-Length: " +
+		strconv.Itoa(len(body)) + "\r\nConnection: close\r\n" + extra + "\r\n" + body
+}
 
-const tooManyConnectionsBody = `{"error":"too_many_connections","message":"the listener has max_connections open; retry later"}` + "\n"
-
-var tooManyConnections = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: " +
-	strconv.Itoa(len(tooManyConnectionsBody)) + "\r\nConnection: close\r\nRetry-After: 1\r\n\r\n" + tooManyConnectionsBody
+// answerRaw writes resp to c, giving up at once if the client does not
+// take it: the connection is closed next.
+func answerRaw(c net.Conn, resp string) {
+	_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	_, _ = io.WriteString(c, resp)
+}
 
 // addTunnel records t until endTunnel, for a shutdown to find; it is
 // false once the listener has closed its tunnels for one, and t must then
