@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
 )
 
 // ConsulOptions configure a Consul provider.
@@ -38,11 +37,11 @@ func (c *consul) Name() string { return "consul" }
 func (c *consul) Run(ctx context.Context, out chan<- []Target) error {
 	var snd sender
 	index := "0"
-	backoff := 100 * time.Millisecond
+	backoff := retryMin
 	for ctx.Err() == nil {
 		ts, next, err := c.query(ctx, index)
 		if err == nil {
-			backoff = 100 * time.Millisecond
+			backoff = retryMin
 			// An index that goes backwards means the agent was reset:
 			// start over rather than block on an index it will not reach.
 			if n, _ := strconv.ParseUint(next, 10, 64); n == 0 || next < index && len(next) <= len(index) {
@@ -58,12 +57,10 @@ func (c *consul) Run(ctx context.Context, out chan<- []Target) error {
 			return nil
 		}
 		report(c.o.OnError, fmt.Errorf("consul service %s: %w", c.o.Service, err))
-		select {
-		case <-ctx.Done():
+		if !sleepCtx(ctx, backoff) {
 			return nil
-		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, 5*time.Second)
+		backoff = min(backoff*2, retryMax)
 	}
 	return nil
 }

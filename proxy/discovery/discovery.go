@@ -15,6 +15,7 @@ import (
 	"net"
 	"sort"
 	"strconv"
+	"time"
 )
 
 // Target is one discovered backend.
@@ -88,6 +89,26 @@ func (s *sender) send(ctx context.Context, out chan<- []Target, ts []Target) err
 	case <-ctx.Done():
 	}
 	return nil
+}
+
+// The pause between attempts of the providers that keep a connection
+// (etcd, Consul): doubling from retryMin up to retryMax while attempts
+// fail in a row, back to retryMin once one works.
+const (
+	retryMin = 100 * time.Millisecond
+	retryMax = 5 * time.Second
+)
+
+// sleepCtx waits d and reports false if ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 var errEmpty = fmt.Errorf("no targets found; keeping the last good set")

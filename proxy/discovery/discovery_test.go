@@ -259,12 +259,12 @@ func TestEtcdBackoffRestartsAfterAWorkingWatch(t *testing.T) {
 
 	// An outage long enough to reach the longest pause.
 	srv.Kill()
-	if d := nextPause(); d != etcdRetryMin {
-		t.Fatalf("first pause after a working watch broke: %v, want %v", d, etcdRetryMin)
+	if d := nextPause(); d != retryMin {
+		t.Fatalf("first pause after a working watch broke: %v, want %v", d, retryMin)
 	}
-	want := etcdRetryMin
-	for want < etcdRetryMax {
-		want = min(2*want, etcdRetryMax)
+	want := retryMin
+	for want < retryMax {
+		want = min(2*want, retryMax)
 		if d := nextPause(); d != want {
 			t.Fatalf("pause after consecutive failures: %v, want %v", d, want)
 		}
@@ -281,8 +281,8 @@ func TestEtcdBackoffRestartsAfterAWorkingWatch(t *testing.T) {
 
 	// The watch breaks again: the next attempt waits the shortest pause.
 	srv.Kill()
-	if d := nextPause(); d != etcdRetryMin {
-		t.Fatalf("first pause after the watch broke again: %v, want %v (the backoff kept the outage's pace)", d, etcdRetryMin)
+	if d := nextPause(); d != retryMin {
+		t.Fatalf("first pause after the watch broke again: %v, want %v (the backoff kept the outage's pace)", d, retryMin)
 	}
 }
 

@@ -42,29 +42,11 @@ func NewEtcd(o EtcdOptions) Provider {
 	return &etcd{o: o, client: &http.Client{}, pause: sleepCtx}
 }
 
-// Reconnect backoff: doubling from etcdRetryMin up to etcdRetryMax while
-// attempts fail in a row.
-const (
-	etcdRetryMin = 100 * time.Millisecond
-	etcdRetryMax = 5 * time.Second
-)
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 func (e *etcd) Name() string { return "etcd" }
 
 func (e *etcd) Run(ctx context.Context, out chan<- []Target) error {
 	var snd sender
-	backoff := etcdRetryMin
+	backoff := retryMin
 	for i := 0; ctx.Err() == nil; i++ {
 		endpoint := e.o.Endpoints[i%len(e.o.Endpoints)]
 		listed, err := e.follow(ctx, endpoint, out, &snd)
@@ -77,12 +59,12 @@ func (e *etcd) Run(ctx context.Context, out chan<- []Target) error {
 		// quickly as after a healthy start, not at the pace a past
 		// outage had reached.
 		if listed {
-			backoff = etcdRetryMin
+			backoff = retryMin
 		}
 		if !e.pause(ctx, backoff) {
 			return nil
 		}
-		backoff = min(backoff*2, etcdRetryMax)
+		backoff = min(backoff*2, retryMax)
 	}
 	return nil
 }
