@@ -25,9 +25,9 @@
 // metric transform_body_skipped counts it. With on_skip "reject", a body
 // declared JSON that cannot be edited (too large, not JSON, not an
 // object) is refused instead (request: 413 or 400; response: 502), for
-// edits such as removing a secret field that must not be bypassed. Only the phases a configuration
-// uses are declared to the host, so a header-only transform never makes
-// the gateway buffer a body.
+// edits such as removing a secret field that must not be bypassed. Only
+// the phases a configuration uses are declared to the host, so a
+// header-only transform never makes the gateway buffer a body.
 package main
 
 import (
@@ -242,9 +242,9 @@ func (r *request) editRequestBody(s proxywasm.Stream) proxywasm.Action {
 	case err == nil || r.p.cfg.OnSkip != "reject":
 		return proxywasm.Continue
 	case errors.Is(err, jsonedit.ErrTooLarge):
-		return refuse(s, 413, "body_too_large", "the JSON body is over the transform's max_body_bytes")
+		return refuse(s, 413, `{"error":"body_too_large","message":"the JSON body is over the transform's max_body_bytes"}`)
 	}
-	return refuse(s, 400, "invalid_json", "the body is declared JSON but is not a JSON object the transform can edit")
+	return refuse(s, 400, `{"error":"invalid_json","message":"the body is declared JSON but is not a JSON object the transform can edit"}`)
 }
 
 func (r *request) editResponseBody(s proxywasm.Stream) proxywasm.Action {
@@ -252,18 +252,15 @@ func (r *request) editResponseBody(s proxywasm.Stream) proxywasm.Action {
 		return proxywasm.Continue
 	}
 	if err := r.p.editBody(s.ResponseBody(), r.p.cfg.Response.Body); err != nil && r.p.cfg.OnSkip == "reject" {
-		return refuse(s, 502, "transform_failed", "the upstream's JSON body could not be transformed")
+		return refuse(s, 502, `{"error":"transform_failed","message":"the upstream's JSON body could not be transformed"}`)
 	}
 	return proxywasm.Continue
 }
 
-// refuse answers with a JSON error in place of the request or response.
-func refuse(s proxywasm.Stream, status int, code, msg string) proxywasm.Action {
-	body, _ := json.Marshal(struct {
-		Error   string `json:"error"`
-		Message string `json:"message"`
-	}{code, msg})
-	_ = s.Respond(status, [][2]string{{"content-type", "application/json"}}, body)
+// refuse answers with a JSON error body in place of the request or
+// response.
+func refuse(s proxywasm.Stream, status int, body string) proxywasm.Action {
+	_ = s.Respond(status, [][2]string{{"content-type", "application/json"}}, []byte(body+"\n"))
 	return proxywasm.Pause
 }
 
