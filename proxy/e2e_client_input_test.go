@@ -290,6 +290,35 @@ func TestE2EHeaderNameWithSpaceIsRefused(t *testing.T) {
 	}
 }
 
+// TestE2EInvalidHostIsRefused: a Host that is no host[:port] gets 400
+// and reaches no target (RFC 9112 3.2); the gateway routes on it and a
+// target might build URLs from it, and "a@b" or "a/b" would mean another
+// host to one of them (fasthttp refuses some: "/", "?", "#", "%").
+// Every form the grammar allows is served.
+func TestE2EInvalidHostIsRefused(t *testing.T) {
+	be := newRawHTTPBackend(t, nil)
+	g := startGateway(t, proxyTo("", "", be.Addr))
+	for _, host := range []string{"a@b", "a/b", `a\b`, "a?b", "a#b", `a"b`, "a<b", "a{b}", "\xc3\xbc.test"} {
+		resp, body := rawRoundTrip(t, g.Addr, crlf("GET / HTTP/1.1\nHost: "+host+"\n\n"))
+		checkError(t, resp, body, 400, "bad_request")
+	}
+	// The absolute form's host replaces Host and is checked the same way.
+	resp, body := rawRoundTrip(t, g.Addr, crlf("GET http://a%2fb/x HTTP/1.1\nHost: x\n\n"))
+	checkError(t, resp, body, 400, "bad_request")
+	if n := len(be.Requests()); n != 0 {
+		t.Fatalf("the target got %d requests", n)
+	}
+	valid := []string{"api.example.com", "API.Example.com.:8080", "127.0.0.1:80", "[::1]:8080", "a,b", "x_y-z~"}
+	for _, host := range valid {
+		if resp, body := rawRoundTrip(t, g.Addr, crlf("GET / HTTP/1.1\nHost: "+host+"\n\n")); resp.StatusCode != 200 {
+			t.Errorf("Host %q: %d %s", host, resp.StatusCode, body)
+		}
+	}
+	if n := len(be.Requests()); n != len(valid) {
+		t.Fatalf("the target got %d requests, want %d", n, len(valid))
+	}
+}
+
 // TestE2EConnectIsRefused: CONNECT gets 405 and reaches no target; a
 // target that is a forward proxy would otherwise turn a pooled
 // connection into a tunnel.

@@ -92,6 +92,15 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, l *listener) {
 			req.Header.SetHostBytes(h)
 		}
 	}
+	// The host routes the request, goes to the target and into redirects'
+	// Location; a value that is no host[:port] (RFC 9112 3.2 wants a 400)
+	// could mean one thing here and another there: "a@b", "a/b", "a\b".
+	if !validHost(req.Header.Host()) {
+		ctx.SetConnectionClose()
+		g.reject(ctx, x, snap, nil, fasthttp.StatusBadRequest, "bad_request",
+			"the Host header is not a host[:port]")
+		return
+	}
 	if l.redirectHTTPS {
 		g.redirect(ctx, x, l, snap)
 		return
@@ -764,6 +773,28 @@ func hasSpacedName[K interface{ ~[]byte }](all iter.Seq2[K, K]) bool {
 		}
 	}
 	return false
+}
+
+// hostByte holds the bytes of RFC 3986's host and port: reg-name's
+// unreserved, sub-delims and percent-encoding, ':' and an IP literal's
+// brackets.
+var hostByte = func() (t [256]bool) {
+	for _, c := range []byte("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=%:[]") {
+		t[c] = true
+	}
+	return t
+}()
+
+// validHost reports a Host value made only of host[:port] bytes; empty is
+// valid here (HTTP/1.0 may omit Host, and fasthttp refuses HTTP/1.1
+// without one).
+func validHost(h []byte) bool {
+	for _, c := range h {
+		if !hostByte[c] {
+			return false
+		}
+	}
+	return true
 }
 
 // rawHas reports whether the request came with a header line name, as
