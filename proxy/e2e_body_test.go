@@ -276,6 +276,52 @@ func TestE2EBodyLimits(t *testing.T) {
 			t.Errorf("connection left open after refusing a body that was not read")
 		}
 	})
+	t.Run("expect-continue over the limit is refused before the body", func(t *testing.T) {
+		// Before, the client got "100 Continue", sent its body and then
+		// heard 413; now the first thing it reads is the JSON 413.
+		before := len(be.Requests())
+		refused := func() string {
+			_, page := doReq(t, newClient(t), "GET", g.AdminURL+"/metrics", nil, nil)
+			return grepLines(string(page), `wasmgate_requests_total{route="_unmatched",status="4xx"}`)
+		}
+		if r := refused(); !strings.HasSuffix(r, "} 0") {
+			t.Fatalf("refusals counted before the request: %q", r)
+		}
+		c, br := dialRaw(t, g.Addr)
+		io.WriteString(c, crlf("POST /up HTTP/1.1\nHost: x\nX-Request-Id: big-1\nExpect: 100-continue\nContent-Length: 1048576\n\n"))
+		resp, body := readResp(t, br, "POST")
+		e := checkError(t, resp, body, 413, "body_too_large")
+		if e.RequestID != "big-1" {
+			t.Errorf("request id %q, want the client's", e.RequestID)
+		}
+		if !resp.Close || !connClosed(c, br, time.Second) {
+			t.Errorf("connection left open")
+		}
+		if n := len(be.Requests()) - before; n != 0 {
+			t.Errorf("backend got %d requests", n)
+		}
+		// Refused before routing, so counted as no route's, as a request
+		// fasthttp cannot parse is.
+		if r := refused(); !strings.HasSuffix(r, "} 1") {
+			t.Errorf("refusal not counted: %q", r)
+		}
+	})
+	t.Run("expect-continue within the limit gets 100 and is served", func(t *testing.T) {
+		c, br := dialRaw(t, g.Addr)
+		io.WriteString(c, crlf("POST /up HTTP/1.1\nHost: x\nExpect: 100-continue\nContent-Length: 1024\n\n"))
+		line, err := br.ReadString('\n')
+		if err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+			t.Fatalf("first line %q (%v), want 100 Continue", line, err)
+		}
+		if blank, _ := br.ReadString('\n'); blank != "\r\n" {
+			t.Fatalf("after 100: %q", blank)
+		}
+		io.WriteString(c, strings.Repeat("a", 1024))
+		resp, body := readResp(t, br, "POST")
+		if resp.StatusCode != 200 || string(body) != "1024" {
+			t.Errorf("got %d %q, want 200 1024", resp.StatusCode, body)
+		}
+	})
 	t.Run("content-length at the limit passes", func(t *testing.T) {
 		resp, body := rawRoundTrip(t, g.Addr, crlf("POST /up HTTP/1.1\nHost: x\nContent-Length: 1024\n\n")+strings.Repeat("a", 1024))
 		if resp.StatusCode != 200 || string(body) != "1024" {

@@ -38,12 +38,7 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, l *listener) {
 	x.ip = appendIP(x.ip[:0], ctx.RemoteAddr())
 	x.origPath = x.origPath[:0]
 
-	if rid := req.Header.Peek(hdrRequestID); len(rid) > 0 {
-		x.rid = append(x.rid[:0], rid...)
-	} else {
-		x.rid = g.ids.append(x.rid[:0])
-		req.Header.SetBytesV(hdrRequestID, x.rid)
-	}
+	g.requestID(x, req)
 
 	if ambiguousFraming(req) {
 		// Two framings mean two parties may disagree on where this
@@ -117,6 +112,16 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, l *listener) {
 		return
 	}
 	g.serveRoute(ctx, x, l, snap, route, nil)
+}
+
+// requestID takes the client's request id, or gives the request one.
+func (g *Gateway) requestID(x *exchange, req *fasthttp.Request) {
+	if rid := req.Header.Peek(hdrRequestID); len(rid) > 0 {
+		x.rid = append(x.rid[:0], rid...)
+	} else {
+		x.rid = g.ids.append(x.rid[:0])
+		req.Header.SetBytesV(hdrRequestID, x.rid)
+	}
 }
 
 // serveWithPlugins runs the route's plugin chain around serveRoute.
