@@ -23,12 +23,12 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/wasmgate/wasmgate/plugins/internal/strictjson"
 	"github.com/wasmgate/wasmgate/plugins/internal/zerocopy"
 	"github.com/wasmgate/wasmgate/sdk/go"
 )
@@ -49,7 +49,7 @@ type plugin struct {
 
 func (p *plugin) OnConfigure(raw []byte) error {
 	var c config
-	if err := json.Unmarshal(raw, &c); err != nil {
+	if err := strictjson.Decode(raw, &c); err != nil {
 		return err
 	}
 	if len(c.Origins) == 0 {

@@ -27,7 +27,8 @@ func preflight(origin string) [][2]string {
 
 func TestConfigErrors(t *testing.T) {
 	for _, cfg := range []string{`{"methods": ["GET"]}`, `{"origins": []}`, `{"origins": ["*"], "credentials": true}`,
-		`{"origins": ["https://a.test", "*"], "credentials": true}`} {
+		`{"origins": ["https://a.test", "*"], "credentials": true}`,
+		`{"origins": ["https://a.test"], "allow_headers": ["X-A"]}`} { // a typo must not pass unseen
 		if _, err := proxytest.New(proxytest.Options{Config: []byte(cfg)}); err == nil {
 			t.Errorf("%s: accepted", cfg)
 		}

@@ -20,10 +20,10 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"net/netip"
 
+	"github.com/wasmgate/wasmgate/plugins/internal/strictjson"
 	"github.com/wasmgate/wasmgate/plugins/internal/zerocopy"
 	"github.com/wasmgate/wasmgate/sdk/go"
 )
@@ -64,7 +64,7 @@ func prefixes(list []string) ([]netip.Prefix, error) {
 
 func (p *plugin) OnConfigure(raw []byte) error {
 	var c config
-	if err := json.Unmarshal(raw, &c); err != nil {
+	if err := strictjson.Decode(raw, &c); err != nil {
 		return err
 	}
 	var err error

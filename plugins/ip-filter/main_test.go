@@ -101,7 +101,9 @@ func TestAddressParsingDoesNotAllocate(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	for _, cfg := range []string{`{"allow": ["10.0.0.0/33"]}`, `{"deny": ["nope"]}`, `{"trusted_proxies": -1}`, `{`,
-		`{"deny": ["::ffff:0:0/80"]}`, `{"deny": ["fe80::1%eth0"]}`} {
+		`{"deny": ["::ffff:0:0/80"]}`, `{"deny": ["fe80::1%eth0"]}`,
+		// A misspelt list would otherwise leave the filter open to all.
+		`{"allowed": ["10.0.0.0/8"]}`, `{"deny": ["10.0.0.0/8"], "trusted_proxy": 1}`} {
 		if _, err := proxytest.New(proxytest.Options{Config: []byte(cfg)}); err == nil {
 			t.Errorf("%s: accepted", cfg)
 		}

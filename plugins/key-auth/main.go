@@ -17,11 +17,11 @@ package main
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"strconv"
 
 	"github.com/wasmgate/wasmgate/plugins/internal/httptoken"
+	"github.com/wasmgate/wasmgate/plugins/internal/strictjson"
 	"github.com/wasmgate/wasmgate/plugins/internal/zerocopy"
 	"github.com/wasmgate/wasmgate/sdk/go"
 )
@@ -43,7 +43,7 @@ type plugin struct {
 
 func (p *plugin) OnConfigure(raw []byte) error {
 	var c config
-	if err := json.Unmarshal(raw, &c); err != nil {
+	if err := strictjson.Decode(raw, &c); err != nil {
 		return err
 	}
 	if c.Header == "" {

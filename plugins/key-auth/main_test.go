@@ -82,7 +82,8 @@ func TestMissingOrWrongKey(t *testing.T) {
 }
 
 func TestBadConfig(t *testing.T) {
-	for _, cfg := range []string{`{`, `{"keys": [{"consumer": "a", "sha256": "zz"}]}`, `{"keys": [{"sha256": "` + strings.Repeat("a", 64) + `"}]}`} {
+	for _, cfg := range []string{`{`, `{"keys": [{"consumer": "a", "sha256": "zz"}]}`, `{"keys": [{"sha256": "` + strings.Repeat("a", 64) + `"}]}`,
+		`{"keys": [{"consumer": "a", "sha256": "` + strings.Repeat("a", 64) + `"}], "hide_credentials": true}`} {
 		if _, err := proxytest.New(proxytest.Options{Config: []byte(cfg)}); err == nil {
 			t.Errorf("%s: accepted", cfg)
 		}

@@ -96,7 +96,6 @@ package main
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"net/netip"
 	"strconv"
@@ -104,6 +103,7 @@ import (
 	"time"
 
 	"github.com/wasmgate/wasmgate/plugins/internal/ratelimit"
+	"github.com/wasmgate/wasmgate/plugins/internal/strictjson"
 	"github.com/wasmgate/wasmgate/plugins/internal/zerocopy"
 	"github.com/wasmgate/wasmgate/sdk/go"
 )
@@ -149,9 +149,7 @@ var store ratelimit.Store = hostStore{}
 func (p *plugin) OnConfigure(raw []byte) error {
 	var c config
 	if len(bytes.TrimSpace(raw)) > 0 {
-		d := json.NewDecoder(bytes.NewReader(raw))
-		d.DisallowUnknownFields()
-		if err := d.Decode(&c); err != nil {
+		if err := strictjson.Decode(raw, &c); err != nil {
 			return errors.New("config: " + err.Error())
 		}
 	}

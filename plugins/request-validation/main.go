@@ -48,6 +48,7 @@ import (
 	proxywasm "github.com/wasmgate/wasmgate/sdk/go"
 
 	"github.com/wasmgate/wasmgate/plugins/internal/jsonschema"
+	"github.com/wasmgate/wasmgate/plugins/internal/strictjson"
 )
 
 type config struct {
@@ -73,9 +74,7 @@ type plugin struct {
 func (p *plugin) OnConfigure(raw []byte) error {
 	var c config
 	if len(bytes.TrimSpace(raw)) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&c); err != nil {
+		if err := strictjson.Decode(raw, &c); err != nil {
 			return err
 		}
 	}

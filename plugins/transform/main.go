@@ -44,6 +44,7 @@ import (
 
 	"github.com/wasmgate/wasmgate/plugins/internal/httptoken"
 	"github.com/wasmgate/wasmgate/plugins/internal/jsonedit"
+	"github.com/wasmgate/wasmgate/plugins/internal/strictjson"
 )
 
 type headerOps struct {
@@ -118,9 +119,7 @@ type plugin struct {
 
 func (p *plugin) OnConfigure(raw []byte) error {
 	var c config
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
+	if err := strictjson.Decode(raw, &c); err != nil {
 		return err
 	}
 	if c.Response.Path != nil || c.Response.Query != nil {
