@@ -63,6 +63,9 @@ type Request struct {
 	edits []byte
 	// responding: the response phase has begun, so edits apply at once.
 	responding bool
+	// answeredBy is the index of the stream that answered the request
+	// itself (a local response or a closed stream); maxChain if none did.
+	answeredBy int
 	// over: the done and log phases have begun. The response is built
 	// (fasthttp sends it when the handler returns), so header maps are
 	// read-only: an edit now would change what the client gets after
@@ -94,7 +97,7 @@ func (c Chain) Begin(ctx *fasthttp.RequestCtx, route, upstream string) (*Request
 	}
 	r := requests.Get().(*Request)
 	r.Ctx, r.Route, r.Upstream, r.Local, r.n, r.Closed, r.props = ctx, route, upstream, nil, 0, false, nil
-	r.edits, r.responding, r.over = r.edits[:0], false, false
+	r.edits, r.responding, r.over, r.answeredBy = r.edits[:0], false, false, maxChain
 	for _, slot := range c[:min(len(c), maxChain)] {
 		p := slot.Plugin()
 		vm := p.pick()
@@ -195,9 +198,10 @@ func (r *Request) ResponseHeaders() (Action, error) {
 //
 // Response edits may come before the response exists, from a request
 // phase: they apply where the plugin's proxy_on_response_headers would be
-// called (so to an upstream's or a direct response, not to a local
-// response or a gateway error), in the order made; once the response
-// phase has begun they apply at once. A policy that only sets response
+// called on an upstream's or a direct response, in the order made, and to
+// a gateway error or a later plugin's local response when the request
+// ends (see applyPendingEdits); once the response phase has begun they
+// apply at once. A policy that only sets response
 // headers (rate-limit's X-RateLimit-*, transform's fixed ones) then needs
 // no response callback, and its request costs one call into the VM, not
 // two: the second is the dearer, as the guest's code and data have gone
@@ -401,10 +405,29 @@ func (r *Request) phase(run func(*Stream) (uint64, error), reverse bool) (Action
 			return Continue, err
 		}
 		if r.Local != nil || r.Closed {
+			r.answeredBy = i
 			return Respond, nil
 		}
 	}
 	return Continue, nil
+}
+
+// applyPendingEdits gives the answer the client gets instead of the
+// upstream's (a later plugin's local response, a gateway error) the
+// response edits that plugins made in a request phase and that no
+// response phase has applied: a browser must see CORS headers on a 401
+// or a 429, and a client X-RateLimit-* on a 502. The plugin that answered
+// built its own response whole, so its edits, and those of the plugins
+// after it, are left out: Envoy, too, passes a local reply only through
+// the filters before the one that sent it. After a full response phase
+// nothing is pending.
+func (r *Request) applyPendingEdits() {
+	for i := min(r.answeredBy, r.n) - 1; i >= 0; i-- {
+		if s := r.streams[i]; s != nil && s.edits {
+			r.responding = true
+			s.applyEdits()
+		}
+	}
 }
 
 // guestPause is the Proxy-Wasm action a callback returns to stop
@@ -419,6 +442,7 @@ func (r *Request) End() {
 	if r == nil {
 		return
 	}
+	r.applyPendingEdits()
 	r.over = true
 	for i := r.n - 1; i >= 0; i-- {
 		s := r.streams[i]

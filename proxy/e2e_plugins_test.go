@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -750,6 +751,94 @@ plugins = ["cors"]
 	if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "" {
 		t.Fatalf("request from another origin: %d %v", resp.StatusCode, resp.Header)
 	}
+}
+
+// TestE2EResponseEditsReachEveryAnswer: the response headers a plugin
+// sets in its request phase (cors's Access-Control-Allow-Origin,
+// rate-limit's X-RateLimit-*) are on every answer the client gets after
+// that plugin let the request through: a later plugin's 401 or 429, and a
+// gateway error. A browser that cannot read a 401 or a 429 cannot react
+// to it. The plugin that answers builds its own response: a preflight has
+// one Vary, not the edit's as well.
+func TestE2EResponseEditsReachEveryAnswer(t *testing.T) {
+	be := newKillable(t, "be", nil)
+	key := fmt.Sprintf("%x", sha256Sum("k1"))
+	run := strconv.FormatInt(time.Now().UnixNano(), 36)
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+
+		upstreamTOML("dead", "", "127.0.0.1:1")+fmt.Sprintf(`
+[[plugins]]
+name = "cors"
+module = %q
+config = '{"origins": ["https://app.example.com"], "credentials": true}'
+[[plugins]]
+name = "rl-%s"
+module = %q
+config = '{"limit": 2, "window": "1h", "key": "route"}'
+[[plugins]]
+name = "ka"
+module = %q
+config = '{"keys": [{"consumer": "c1", "sha256": "%s"}]}'
+[[routes]]
+path_prefix = "/auth/"
+upstream = "backend"
+plugins = ["cors", "ka"]
+[[routes]]
+path_prefix = "/limited/"
+upstream = "backend"
+plugins = ["cors", "rl-%s"]
+[[routes]]
+path_prefix = "/dead/"
+upstream = "dead"
+plugins = ["cors", "rl-%s"]
+`, builtPlugin(t, "cors.wasm"), run, builtPlugin(t, "rate_limit.wasm"), builtPlugin(t, "key_auth.wasm"), key, run, run))
+	client := newClient(t)
+	origin := map[string]string{"Origin": "https://app.example.com"}
+	corsOK := func(what string, resp *http.Response) {
+		t.Helper()
+		if resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" ||
+			resp.Header.Get("Access-Control-Allow-Credentials") != "true" ||
+			len(resp.Header.Values("Vary")) != 1 {
+			t.Errorf("%s: %d without the CORS headers once each: %v", what, resp.StatusCode, resp.Header)
+		}
+	}
+
+	resp, body := doReq(t, client, "GET", g.URL+"/auth/x", origin, nil)
+	if resp.StatusCode != 401 {
+		t.Fatalf("without a key: %d %s", resp.StatusCode, body)
+	}
+	corsOK("key-auth's 401", resp)
+	resp, _ = doReq(t, client, "GET", g.URL+"/auth/x", map[string]string{"Origin": "https://app.example.com", "X-Api-Key": "k1"}, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("with a key: %d", resp.StatusCode)
+	}
+	corsOK("the upstream's 200", resp)
+
+	for i := range 3 {
+		resp, body = doReq(t, client, "GET", g.URL+"/limited/x", origin, nil)
+		if want := []int{200, 200, 429}[i]; resp.StatusCode != want {
+			t.Fatalf("request %d: %d %s, want %d", i, resp.StatusCode, body, want)
+		}
+	}
+	corsOK("rate-limit's 429", resp)
+	if resp.Header.Get("Retry-After") == "" || len(resp.Header.Values("X-RateLimit-Limit")) != 1 {
+		t.Errorf("429 without its own headers, or with them twice: %v", resp.Header)
+	}
+
+	resp, body = doReq(t, client, "GET", g.URL+"/dead/x", origin, nil)
+	if resp.StatusCode != 502 || !strings.Contains(string(body), "upstream_connect_failed") {
+		t.Fatalf("dead upstream: %d %s", resp.StatusCode, body)
+	}
+	corsOK("the gateway's 502", resp)
+	if resp.Header.Get("X-RateLimit-Limit") != "2" || resp.Header.Get("X-RateLimit-Remaining") != "1" {
+		t.Errorf("502 without rate-limit's headers: %v", resp.Header)
+	}
+
+	resp, _ = doReq(t, client, "OPTIONS", g.URL+"/limited/x", map[string]string{
+		"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET"}, nil)
+	if resp.StatusCode != 204 {
+		t.Fatalf("preflight: %d", resp.StatusCode)
+	}
+	corsOK("the preflight", resp)
 }
 
 // TestE2EGoPluginIPFilter: allow and deny lists on the peer address, and

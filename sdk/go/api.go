@@ -110,10 +110,11 @@ func (h HeaderMap) Remove(name string) error {
 // ResponseEdits changes the response's headers before the response
 // exists: from OnRequestHeaders, say, a policy that only sets response
 // headers needs no OnResponseHeaders. The edits apply when the response
-// headers come, where the plugin's OnResponseHeaders would run (to an
-// upstream's or a direct response, not to a local response or a gateway
-// error), in the order made; made once the response headers have come,
-// they apply at once. On wasmgate the host applies them (see
+// headers come, where the plugin's OnResponseHeaders would run, in the
+// order made, and to a gateway error or a later plugin's local response
+// when the client gets one of those instead (not to the plugin's own
+// local response); made once the response headers have come, they apply
+// at once. On wasmgate the host applies them (see
 // wasmgate.edits below), and the request costs the plugin one call
 // fewer; on other hosts the SDK keeps them and applies them in the
 // response-headers callback. Names may not be pseudo-headers, and
