@@ -151,8 +151,17 @@ func (r *request) OnRequestHeaders(s proxywasm.Stream, endOfStream bool) proxywa
 	}
 	mt := mediaType(h)
 	r.json = mt == "application/json" || strings.HasSuffix(mt, "+json")
-	if r.body && len(p.cfg.ContentTypes) > 0 && !slices.Contains(p.cfg.ContentTypes, mt) {
-		return refuse(s, 415, "unsupported_media_type", "", "content type must be one of: "+strings.Join(p.cfg.ContentTypes, ", "))
+	switch {
+	case !r.body:
+	case len(p.cfg.ContentTypes) > 0:
+		if !slices.Contains(p.cfg.ContentTypes, mt) {
+			return refuse(s, 415, "unsupported_media_type", "", "content type must be one of: "+strings.Join(p.cfg.ContentTypes, ", "))
+		}
+	case p.schema != nil && !r.json:
+		// The schema checks JSON bodies only, and many backends parse a
+		// body as JSON whatever its type: with no content_types given,
+		// a body of another type would get past the schema unchecked.
+		return refuse(s, 415, "unsupported_media_type", "", "content type must be application/json or a +json type (the route checks JSON bodies)")
 	}
 	return proxywasm.Continue
 }

@@ -94,6 +94,35 @@ func TestSchema(t *testing.T) {
 	}
 }
 
+// TestSchemaWithoutContentTypes: a schema with no content_types accepts
+// JSON bodies only; a body of another type, or none named, would pass the
+// schema unchecked to a backend that may parse it as JSON all the same.
+func TestSchemaWithoutContentTypes(t *testing.T) {
+	h := start(t, `{"schema": `+orderSchema+`}`)
+	const bad = `{"qty":0}`
+	for _, tc := range []struct {
+		ct, body string
+		status   int
+	}{
+		{"application/json", bad, 400},
+		{"application/vnd.api+json", bad, 400},
+		{"Application/JSON; charset=utf-8", `{"item":"tea","qty":2}`, 0},
+		{"text/plain", bad, 415},
+		{"application/json, text/plain", bad, 415},
+		{"", bad, 415},
+		{"text/plain", "", 0}, // no body: nothing to check
+	} {
+		if status, e := send(t, h, "POST", tc.ct, tc.body); status != tc.status {
+			t.Errorf("%q %q: %d %+v, want %d", tc.ct, tc.body, status, e, tc.status)
+		}
+	}
+	// Listed types are the operator's choice, checked or not.
+	h = start(t, `{"content_types": ["application/json", "text/plain"], "schema": `+orderSchema+`}`)
+	if status, e := send(t, h, "POST", "text/plain", bad); status != 0 {
+		t.Errorf("listed text/plain: %d %+v", status, e)
+	}
+}
+
 func TestRequireBodyAndPhases(t *testing.T) {
 	if h := start(t, `{"methods": ["GET", "POST"]}`); h.Handles("request_body") {
 		t.Fatalf("no schema, limit or require_body, yet the body phase is declared: %v", h.Phases)
