@@ -5,9 +5,15 @@
 //	  "origins": ["https://app.example.com", "https://*.example.org"],
 //	  "methods": ["GET", "POST"],          // default GET, HEAD, POST
 //	  "headers": ["Authorization", "X-Tenant"],
+//	  "expose_headers": ["X-Request-Id"],  // response headers scripts may read
 //	  "credentials": true,                  // Access-Control-Allow-Credentials
 //	  "max_age": 600                        // seconds a preflight may be cached
 //	}
+//
+// An origin is scheme://host[:port], as browsers send it; a wildcard
+// "*." stands for one or more DNS labels at the front of the host. An
+// entry with a path, a star elsewhere or no scheme could never match, and
+// is refused; so is "null", the origin any sandboxed page can claim.
 //
 // A preflight (OPTIONS with Origin and Access-Control-Request-Method) from
 // an allowed origin gets 204 with the allowances; from another origin, 403.
@@ -24,6 +30,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,14 +44,15 @@ type config struct {
 	Origins     []string `json:"origins"`
 	Methods     []string `json:"methods"`
 	Headers     []string `json:"headers"`
+	Expose      []string `json:"expose_headers"`
 	Credentials bool     `json:"credentials"`
 	MaxAge      int      `json:"max_age"`
 }
 
 type plugin struct {
-	cfg              config
-	methods, headers string
-	any              bool // "*" is among the origins
+	cfg                      config
+	methods, headers, expose string
+	any                      bool // "*" is among the origins
 }
 
 func (p *plugin) OnConfigure(raw []byte) error {
@@ -62,25 +70,70 @@ func (p *plugin) OnConfigure(raw []byte) error {
 	// case-insensitive): so are the configured ones compared.
 	for i, o := range c.Origins {
 		c.Origins[i] = strings.ToLower(o)
+		if err := checkOrigin(c.Origins[i]); err != nil {
+			return fmt.Errorf("origins[%d]: %q: %v", i, o, err)
+		}
 	}
 	p.any = slices.Contains(c.Origins, "*")
 	if p.any && c.Credentials {
 		return errors.New(`origins: "*" with credentials would let every site read responses made with the user's cookies; list the origins`)
 	}
 	p.cfg, p.methods, p.headers = c, strings.Join(c.Methods, ", "), strings.Join(c.Headers, ", ")
+	p.expose = strings.Join(c.Expose, ", ")
 	return nil
 }
 
+// checkOrigin refuses a configured origin no browser sends.
+func checkOrigin(o string) error {
+	if o == "*" {
+		return nil
+	}
+	if o == "null" {
+		return errors.New(`any sandboxed page or data: URL sends "null"; allowing it allows them all`)
+	}
+	scheme, host, ok := strings.Cut(o, "://")
+	if !ok || scheme == "" || strings.Trim(scheme, "abcdefghijklmnopqrstuvwxyz0123456789+-.") != "" {
+		return errors.New("want scheme://host[:port], such as https://app.example.com")
+	}
+	host = strings.TrimPrefix(host, "*.")
+	if name, port, hasPort := strings.Cut(host, ":"); hasPort && !strings.HasPrefix(host, "[") {
+		if port == "" || strings.Trim(port, "0123456789") != "" {
+			return errors.New("the port must be a number")
+		}
+		host = name
+	}
+	if host == "" || strings.HasPrefix(host, "[") && strings.Contains(o, "*") ||
+		!strings.HasPrefix(host, "[") && !isLabels(host) {
+		return errors.New("want scheme://host[:port] with no path; a wildcard is \"*.\" at the front of the host")
+	}
+	return nil
+}
+
+// isLabels reports a host name of dot-separated labels of letters,
+// digits and hyphens.
+func isLabels(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return false
+	}
+	return strings.Trim(s, "abcdefghijklmnopqrstuvwxyz0123456789-.") == ""
+}
+
 // allowed reports whether origin matches an exact entry or a "*." wildcard
-// entry (one or more labels in place of the star).
+// entry (one or more labels in place of the star). Scheme and host are
+// case-insensitive; browsers send them in lower case, so only another
+// client pays for the copy.
 func (p *plugin) allowed(origin string) bool {
+	if strings.ContainsFunc(origin, func(r rune) bool { return 'A' <= r && r <= 'Z' }) {
+		origin = strings.ToLower(origin)
+	}
 	for _, o := range p.cfg.Origins {
 		if o == "*" || o == origin {
 			return true
 		}
 		if scheme, pattern, ok := strings.Cut(o, "://*."); ok {
 			rest, found := strings.CutPrefix(origin, scheme+"://")
-			if found && strings.HasSuffix(rest, "."+pattern) && len(rest) > len(pattern)+1 {
+			labels, matched := strings.CutSuffix(rest, "."+pattern)
+			if found && matched && isLabels(labels) {
 				return true
 			}
 		}
@@ -122,6 +175,11 @@ func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action 
 		if r.p.cfg.Credentials {
 			_ = e.Set("access-control-allow-credentials", "true")
 		}
+	default:
+		return proxywasm.Continue
+	}
+	if r.p.expose != "" {
+		_ = e.Set("access-control-expose-headers", r.p.expose)
 	}
 	return proxywasm.Continue
 }

@@ -9,7 +9,7 @@ import (
 )
 
 const testConfig = `{"origins": ["https://App.Example.com", "HTTPS://*.example.ORG"], "methods": ["GET", "PUT"],
-	"headers": ["X-Tenant"], "credentials": true, "max_age": 600}`
+	"headers": ["X-Tenant"], "expose_headers": ["X-Request-Id", "X-RateLimit-Remaining"], "credentials": true, "max_age": 600}`
 
 func start(t *testing.T) *proxytest.Host {
 	t.Helper()
@@ -28,7 +28,11 @@ func preflight(origin string) [][2]string {
 func TestConfigErrors(t *testing.T) {
 	for _, cfg := range []string{`{"methods": ["GET"]}`, `{"origins": []}`, `{"origins": ["*"], "credentials": true}`,
 		`{"origins": ["https://a.test", "*"], "credentials": true}`,
-		`{"origins": ["https://a.test"], "allow_headers": ["X-A"]}`} { // a typo must not pass unseen
+		`{"origins": ["https://a.test"], "allow_headers": ["X-A"]}`, // a typo must not pass unseen
+		// Entries no browser's Origin can equal, and "null".
+		`{"origins": ["https://app.example.com/"]}`, `{"origins": ["app.example.com"]}`,
+		`{"origins": ["*.example.com"]}`, `{"origins": ["https://*example.com"]}`,
+		`{"origins": ["https://a.*.example.com"]}`, `{"origins": ["https://a.test:x"]}`, `{"origins": ["null"]}`} {
 		if _, err := proxytest.New(proxytest.Options{Config: []byte(cfg)}); err == nil {
 			t.Errorf("%s: accepted", cfg)
 		}
@@ -49,7 +53,8 @@ func TestPreflight(t *testing.T) {
 			t.Fatalf("%s: %+v", origin, l)
 		}
 	}
-	for _, origin := range []string{"https://evil.test", "https://example.org", "http://app.example.org", "https://app.example.com.evil.test"} {
+	for _, origin := range []string{"https://evil.test", "https://example.org", "http://app.example.org", "https://app.example.com.evil.test",
+		"https://evil.test/.example.org", "https://a..example.org", "https://.example.org"} {
 		s := h.NewStream()
 		s.RequestHeaders(preflight(origin), true)
 		if s.Local == nil || s.Local.Status != 403 || !strings.Contains(string(s.Local.Body), "cors_origin") {
@@ -67,7 +72,8 @@ func TestActualRequests(t *testing.T) {
 	}
 	s.ResponseHeaders([][2]string{{":status", "200"}}, true)
 	if s.ResponseHeader("access-control-allow-origin") != "https://app.example.com" ||
-		s.ResponseHeader("access-control-allow-credentials") != "true" || s.ResponseHeader("vary") != "Origin" {
+		s.ResponseHeader("access-control-allow-credentials") != "true" || s.ResponseHeader("vary") != "Origin" ||
+		s.ResponseHeader("access-control-expose-headers") != "X-Request-Id, X-RateLimit-Remaining" {
 		t.Fatalf("allowed origin: %v", s.Response)
 	}
 	// The headers are response edits: no response phase, one call.
@@ -79,8 +85,18 @@ func TestActualRequests(t *testing.T) {
 	s = h.NewStream()
 	s.RequestHeaders([][2]string{{":method", "GET"}, {":path", "/x"}, {"origin", "https://evil.test"}}, true)
 	s.ResponseHeaders([][2]string{{":status", "200"}}, true)
-	if s.ResponseHeader("access-control-allow-origin") != "" || s.ResponseHeader("vary") != "Origin" {
+	if s.ResponseHeader("access-control-allow-origin") != "" || s.ResponseHeader("vary") != "Origin" ||
+		s.ResponseHeader("access-control-expose-headers") != "" {
 		t.Fatalf("other origin marked, or its answer not marked as varying: %v", s.Response)
+	}
+	s.Complete()
+
+	// Scheme and host are case-insensitive; the origin goes back as sent.
+	s = h.NewStream()
+	s.RequestHeaders([][2]string{{":method", "GET"}, {":path", "/x"}, {"origin", "HTTPS://A.Example.ORG"}}, true)
+	s.ResponseHeaders([][2]string{{":status", "200"}}, true)
+	if s.ResponseHeader("access-control-allow-origin") != "HTTPS://A.Example.ORG" {
+		t.Fatalf("upper-case origin: %v", s.Response)
 	}
 	s.Complete()
 
