@@ -1082,6 +1082,8 @@ var (
 	responseSpecial = byteNames("Content-Type", "Content-Length", "Content-Encoding", "Server", "Set-Cookie", "Connection", "Transfer-Encoding", "Trailer")
 )
 
+var strCookie, strSetCookie = []byte("Cookie"), []byte("Set-Cookie")
+
 func byteNames(names ...string) [][]byte {
 	out := make([][]byte, len(names))
 	for i, n := range names {
@@ -1111,10 +1113,15 @@ func (vm *VM) editHeader(h headerList, special [][]byte, key, value []byte, op b
 		return
 	}
 	if isSpecial(special, key) {
+		// fasthttp's Set of Cookie parses the value into the cookies it
+		// has (and Set-Cookie replaces only a cookie of the same name): a
+		// replace must start from none, or jwt's hide_token would send
+		// the token on, and every other cookie twice.
+		if op != 'r' || bytes.EqualFold(key, strCookie) || bytes.EqualFold(key, strSetCookie) {
+			h.DelBytes(key)
+		}
 		if op == 'r' {
 			h.SetBytesKV(key, value)
-		} else {
-			h.DelBytes(key)
 		}
 		return
 	}

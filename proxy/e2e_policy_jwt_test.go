@@ -264,3 +264,69 @@ plugins = ["jwt"]
 		t.Fatalf("error %v; want it at plugins[0].config with the plugin's reason", err)
 	}
 }
+
+// TestE2ECookieEditsReplace: a plugin replacing Cookie or Set-Cookie
+// leaves that value alone. fasthttp's Set of a cookie header merges into
+// the cookies it has, so jwt's hide_token sent the token on (and every
+// other cookie twice), and with hide_token off the cookie it puts back
+// doubled them all.
+func TestE2ECookieEditsReplace(t *testing.T) {
+	be := newRawHTTPBackend(t, func(*rawReq) string {
+		return okResp("ok", "Set-Cookie: a=1", "Set-Cookie: b=2")
+	})
+	secret := []byte("e2e-hs256-secret-0123456789abcdef")
+	jwtConfig := func(hide bool) string {
+		c, _ := json.Marshal(map[string]any{
+			"keys":   []any{map[string]any{"kid": "h1", "alg": "HS256", "secret": string(secret)}},
+			"cookie": "tok", "hide_token": hide,
+		})
+		return string(c)
+	}
+	suffix := time.Now().UnixNano()
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.Addr)+fmt.Sprintf(`
+[[plugins]]
+name = "hide-%[1]d"
+module = %[2]q
+config = '%[3]s'
+[[plugins]]
+name = "keep-%[1]d"
+module = %[2]q
+config = '%[4]s'
+[[plugins]]
+name = "set-cookie"
+module = %[5]q
+config = '{"response": {"headers": {"set": {"Set-Cookie": "c=3"}}}}'
+[[routes]]
+path_prefix = "/hide/"
+upstream = "backend"
+plugins = ["hide-%[1]d"]
+[[routes]]
+path_prefix = "/keep/"
+upstream = "backend"
+plugins = ["keep-%[1]d"]
+[[routes]]
+path_prefix = "/set/"
+upstream = "backend"
+plugins = ["set-cookie"]
+`, suffix, builtPlugin(t, "jwt.wasm"), jwtConfig(true), jwtConfig(false), builtPlugin(t, "transform.wasm")))
+	client := newClient(t)
+	tok := jwtE2EToken(t, "h1", secret, jwtE2EClaims("alice", time.Now().Add(time.Hour)))
+	for _, tc := range []struct{ path, want string }{
+		{"/hide/x", "a=1; b=2"},
+		{"/keep/x", "a=1; tok=" + tok + "; b=2"},
+	} {
+		before := len(be.Requests())
+		resp, body := doReq(t, client, "GET", g.URL+tc.path, map[string]string{"Cookie": "a=1; tok=" + tok + "; b=2"}, nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", tc.path, resp.StatusCode, body)
+		}
+		r := be.Requests()[before]
+		if got := strings.Join(r.Values("Cookie"), " | "); got != tc.want {
+			t.Errorf("%s: the target got Cookie %q, want %q", tc.path, got, tc.want)
+		}
+	}
+	resp, _ := doReq(t, client, "GET", g.URL+"/set/x", nil, nil)
+	if got := resp.Header.Values("Set-Cookie"); len(got) != 1 || got[0] != "c=3" {
+		t.Errorf("Set-Cookie replaced: got %q, want [c=3]", got)
+	}
+}
