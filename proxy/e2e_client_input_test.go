@@ -32,6 +32,37 @@ func TestE2EForwardedHeadersOnSeveralLines(t *testing.T) {
 	}
 }
 
+// TestE2EDeletesKeepLineOrder: removing a header (a hop-by-hop one, the
+// client's X-Forwarded-* lines, a target's X-Request-Id) leaves the lines
+// of every other name in order. fasthttp's Del fills the gap with the
+// last header: a client's "Connection: keep-alive" ahead of its own
+// X-Forwarded-For line would swap that line with the one a proxy in
+// front appended, and the client pass for the proxy's client.
+func TestE2EDeletesKeepLineOrder(t *testing.T) {
+	be := newRawHTTPBackend(t, func(*rawReq) string {
+		return okResp("ok", "Keep-Alive: timeout=5", "X-Request-Id: theirs", "X-A: 1", "X-A: 2")
+	})
+	g := startGateway(t, proxyTo("", "", be.Addr))
+	resp, body := rawRoundTrip(t, g.Addr, crlf("GET / HTTP/1.1\nHost: x\nKeep-Alive: timeout=5\nX-Request-Id: r1\nX-B: 1\n"+
+		"X-Forwarded-For: 203.0.113.66\nX-B: 2\nX-Forwarded-For: 198.51.100.7\n\n"))
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	r := be.only(t)
+	if got := r.Get("X-Forwarded-For"); got != "203.0.113.66, 198.51.100.7, 127.0.0.1" {
+		t.Errorf("X-Forwarded-For %q: the lines were reordered", got)
+	}
+	if got := strings.Join(r.Values("X-B"), ","); got != "1,2" {
+		t.Errorf("X-B lines %q, want 1,2", got)
+	}
+	if got := strings.Join(resp.Header.Values("X-A"), ","); got != "1,2" {
+		t.Errorf("response X-A lines %q, want 1,2", got)
+	}
+	if got := resp.Header.Values("X-Request-Id"); len(got) != 1 || got[0] == "theirs" {
+		t.Errorf("X-Request-Id %q, want the gateway's only", got)
+	}
+}
+
 // TestE2EClientBodyErrorsSparTheTarget: bodies over the limit (413) or
 // broken off mid-chunk (400) are the client's fault; they neither count
 // as the target's failures, which would eject a healthy target after two,
@@ -316,6 +347,51 @@ func TestE2EInvalidHostIsRefused(t *testing.T) {
 	}
 	if n := len(be.Requests()); n != len(valid) {
 		t.Fatalf("the target got %d requests, want %d", n, len(valid))
+	}
+}
+
+// TestE2EUnderscoredHeaderNames: a header name with an underscore is
+// dropped by default (a CGI-style target reads X_Consumer as the
+// X-Consumer an auth policy sets), without reordering the lines of other
+// names; "reject" answers 400, "allow" forwards it.
+func TestE2EUnderscoredHeaderNames(t *testing.T) {
+	be := newRawHTTPBackend(t, nil)
+	g := startGateway(t, proxyTo("", "", be.Addr))
+	req := crlf("GET / HTTP/1.1\nHost: x\nX_Consumer: admin\nX-Forwarded-For: 192.0.2.1\nX-Forwarded-For: 192.0.2.2\nX-B: 1\nX-B: 2\nx_b: 3\n\n")
+	if resp, body := rawRoundTrip(t, g.Addr, req); resp.StatusCode != 200 {
+		t.Fatalf("drop: %d %s", resp.StatusCode, body)
+	}
+	r := be.Requests()[0]
+	if v := r.Values("X_Consumer"); len(v) != 0 {
+		t.Errorf("X_Consumer forwarded: %q", v)
+	}
+	if v := r.Values("x_b"); len(v) != 0 {
+		t.Errorf("x_b forwarded: %q", v)
+	}
+	if got := strings.Join(r.Values("X-B"), ","); got != "1,2" {
+		t.Errorf("X-B lines %q, want 1,2 in order", got)
+	}
+	if got := r.Get("X-Forwarded-For"); got != "192.0.2.1, 192.0.2.2, 127.0.0.1" {
+		t.Errorf("X-Forwarded-For %q: the client's lines reordered", got)
+	}
+
+	for _, tc := range []struct {
+		setting string
+		status  int
+	}{{"reject", 400}, {"allow", 200}} {
+		be := newRawHTTPBackend(t, nil)
+		g := startGateway(t, proxyTo(`headers_with_underscores = "`+tc.setting+`"`, "", be.Addr))
+		resp, body := rawRoundTrip(t, g.Addr, req)
+		if tc.status == 400 {
+			checkError(t, resp, body, 400, "bad_request")
+			if n := len(be.Requests()); n != 0 {
+				t.Errorf("reject: the target got %d requests", n)
+			}
+			continue
+		}
+		if resp.StatusCode != 200 || be.Requests()[0].Get("X_Consumer") != "admin" {
+			t.Errorf("allow: %d, target got X_Consumer %q", resp.StatusCode, be.Requests()[0].Get("X_Consumer"))
+		}
 	}
 }
 

@@ -15,25 +15,33 @@ import (
 // it may be referenced after that (fasthttp copies header values it is
 // given).
 type exchange struct {
-	rid      []byte
-	xff      []byte
-	host     []byte
-	path     []byte
-	origPath []byte
-	body     []byte
-	ip       []byte
-	del      [][]byte // header names to delete after a VisitAll
-	delBuf   []byte
-	upgrade  []byte
-	limit    limitReader
-	elig     upstream.Eligible
-	visitFn  func(key, value []byte)
+	rid       []byte
+	xff       []byte
+	host      []byte
+	path      []byte
+	origPath  []byte
+	body      []byte
+	ip        []byte
+	del       [][]byte // header names to delete after a VisitAll
+	names     [][]byte // header names seen, for repeatedName
+	seen      uint64   // repeatedName's filter
+	apart     [][]byte // the names the current header keeps apart
+	collision bool
+	delBuf    []byte
+	upgrade   []byte
+	limit     limitReader
+	elig      upstream.Eligible
+	visitFn   func(key, value []byte)
+	nameFn    func(key, value []byte)
+	pairFn    func(key, value []byte)
 }
 
 var exchanges = sync.Pool{New: func() any {
 	x := &exchange{}
 	// Bound once here: a method value made per request would allocate.
 	x.visitFn = x.collectHopHeader
+	x.nameFn = x.collectName
+	x.pairFn = x.collectPair
 	return x
 }}
 

@@ -61,12 +61,23 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, l *listener) {
 	}
 	// fasthttp lets a header name with a space inside pass; RFC 9112
 	// makes a name a token, and a backend might read "Transfer Encoding"
-	// as a framing header the gateway did not see.
-	if hasSpacedName(req.Header.All()) {
+	// as a framing header the gateway did not see. An underscore is
+	// valid, but CGI-style backends read X_User as X-User: a client's
+	// X_User would sit beside the X-User a policy set (nginx drops such
+	// names by default, Envoy can).
+	switch spaced, underscored := oddNames(req.Header.All()); {
+	case spaced:
 		ctx.SetConnectionClose()
 		g.reject(ctx, x, snap, nil, fasthttp.StatusBadRequest, "bad_request",
 			"a header name contains a space")
 		return
+	case !underscored || l.underscores == "allow":
+	case l.underscores == "reject":
+		g.reject(ctx, x, snap, nil, fasthttp.StatusBadRequest, "bad_request",
+			"a header name contains an underscore")
+		return
+	default:
+		dropUnderscored(x, &req.Header)
 	}
 	if hasDotSegment(req.Header.RequestURI()) {
 		// Routes match the normalized path, where /admin/%2e%2e/public
@@ -357,7 +368,11 @@ func (g *Gateway) serveRoute(ctx *fasthttp.RequestCtx, x *exchange, l *listener,
 		return
 	}
 	resp := &ctx.Response.Header
-	stripHopByHop(x, resp)
+	// Set replaces the first line only: a backend's second X-Request-Id
+	// line would reach the client beside ours.
+	markHopByHop(x, resp)
+	x.del = append(x.del, strRequestID)
+	deleteMarked(x, resp, responseApart)
 	resp.ResetConnectionClose()
 	// The status line is the gateway's: HTTP/1.1, whatever version the
 	// target answered in (an HTTP/1.0 one would otherwise go to the
@@ -366,9 +381,6 @@ func (g *Gateway) serveRoute(ctx *fasthttp.RequestCtx, x *exchange, l *listener,
 	if clientClose {
 		resp.SetConnectionClose()
 	}
-	// Set replaces the first line only: a backend's second X-Request-Id
-	// line would reach the client beside ours.
-	resp.Del(hdrRequestID)
 	resp.AddBytesV(hdrRequestID, x.rid)
 	if pr != nil && !g.respondPhase(ctx, x, route, pr) {
 		if clientClose {
@@ -623,17 +635,14 @@ func (g *Gateway) prepareRequest(ctx *fasthttp.RequestCtx, x *exchange, l *liste
 		// The upgrade itself is the one hop-by-hop exchange that must reach
 		// the target; everything else meant for this hop still stops here.
 		x.upgrade = append(x.upgrade[:0], h.Peek("Upgrade")...)
-		stripHopByHop(x, h)
-		h.Set("Connection", "Upgrade")
-		h.SetBytesV("Upgrade", x.upgrade)
-	} else {
-		stripHopByHop(x, h)
 	}
+	markHopByHop(x, h)
 
 	// Set replaces a header's first line only, and a client may send
 	// these on several: every X-Forwarded-For line is joined into one
 	// list with our hop last (a backend reading the last line must find
-	// it), and the client's X-Forwarded-Proto and -Host go.
+	// it), and the client's X-Forwarded-Proto and -Host go. All go in one
+	// deleteMarked with the hop-by-hop headers.
 	x.xff = x.xff[:0]
 	if len(h.Peek(hdrForwardedFor)) > 0 {
 		for k, v := range h.All() {
@@ -641,18 +650,21 @@ func (g *Gateway) prepareRequest(ctx *fasthttp.RequestCtx, x *exchange, l *liste
 				x.xff = append(append(x.xff, v...), ", "...)
 			}
 		}
-		h.Del(hdrForwardedFor)
 	}
 	x.xff = append(x.xff, x.ip...)
-	h.SetBytesV(hdrForwardedFor, x.xff)
-	// After Del, Add appends without looking for the header again.
-	h.Del(hdrForwardedProto)
+	x.del = append(x.del, strForwardedFor, strForwardedProto, strForwardedHost)
+	deleteMarked(x, h, requestApart)
+	if upgrade {
+		h.Set("Connection", "Upgrade")
+		h.SetBytesV("Upgrade", x.upgrade)
+	}
+	// After the deletes, Add appends without looking for the header again.
+	h.AddBytesV(hdrForwardedFor, x.xff)
 	if l.tls {
 		h.Add(hdrForwardedProto, "https")
 	} else {
 		h.Add(hdrForwardedProto, "http")
 	}
-	h.Del(hdrForwardedHost)
 	if len(x.host) > 0 {
 		h.AddBytesV(hdrForwardedHost, x.host)
 	}
@@ -688,21 +700,6 @@ func aimAt(ctx *fasthttp.RequestCtx, x *exchange, route *Route, target *upstream
 		} else {
 			uri.SetSchemeBytes(strHTTP)
 		}
-	}
-}
-
-// stripHopByHop removes the hop-by-hop headers from a request or response
-// header: those of hopByHop, every Proxy-* header (Proxy-Connection among
-// them) and every header a Connection header names.
-func stripHopByHop(x *exchange, h interface {
-	DelBytes([]byte)
-	VisitAll(func(k, v []byte))
-}) {
-	x.del = x.del[:0]
-	x.delBuf = x.delBuf[:0]
-	h.VisitAll(x.visitFn)
-	for _, name := range x.del {
-		h.DelBytes(name)
 	}
 }
 
@@ -802,6 +799,27 @@ func validHost(h []byte) bool {
 	return true
 }
 
+// oddNames reports header names with a space, and with an underscore.
+func oddNames(all iter.Seq2[[]byte, []byte]) (spaced, underscored bool) {
+	for k := range all {
+		spaced = spaced || bytes.IndexByte(k, ' ') >= 0
+		underscored = underscored || bytes.IndexByte(k, '_') >= 0
+	}
+	return spaced, underscored
+}
+
+// dropUnderscored removes the request headers whose names hold an
+// underscore.
+func dropUnderscored(x *exchange, h *fasthttp.RequestHeader) {
+	x.del, x.delBuf = x.del[:0], x.delBuf[:0]
+	for k := range h.All() {
+		if bytes.IndexByte(k, '_') >= 0 {
+			x.markDelete(k)
+		}
+	}
+	deleteMarked(x, h, requestApart)
+}
+
 // rawHas reports whether the request came with a header line name, as
 // the client sent it.
 func rawHas(req *fasthttp.Request, name []byte) bool {
@@ -825,6 +843,9 @@ func rawHas(req *fasthttp.Request, name []byte) bool {
 
 var (
 	strForwardedFor     = []byte(hdrForwardedFor)
+	strForwardedProto   = []byte(hdrForwardedProto)
+	strForwardedHost    = []byte(hdrForwardedHost)
+	strRequestID        = []byte(hdrRequestID)
 	strContentLength    = []byte("content-length")
 	strTransferEncoding = []byte("transfer-encoding")
 	strHTTP11           = []byte("HTTP/1.1")

@@ -32,6 +32,7 @@ type listener struct {
 	redirectHTTPS bool
 	httpsPort     int
 	maxBody       int64
+	underscores   string // headers_with_underscores: drop, allow or reject
 
 	// open counts the listener's client connections, tunnels included;
 	// refused counts those turned away at max_connections.
@@ -57,6 +58,7 @@ func (g *Gateway) newListener(cfg config.Listener) (*listener, error) {
 		redirectHTTPS: cfg.RedirectHTTPS,
 		httpsPort:     cfg.HTTPSPort,
 		maxBody:       int64(cfg.MaxBodyBytes),
+		underscores:   cfg.HeadersWithUnderscores,
 		done:          make(chan struct{}),
 		tunnels:       map[*tunnel]struct{}{},
 	}

@@ -66,6 +66,7 @@ func applyDefaults(c *Config, md *toml.MetaData) {
 		setDur(&l.WriteTimeout, DefaultWriteTimeout)
 		setDur(&l.IdleTimeout, DefaultIdleTimeout)
 		setDur(&l.TunnelIdleTimeout, DefaultTunnelIdleTimeout)
+		setStr(&l.HeadersWithUnderscores, "drop")
 		if l.MaxConnections == 0 {
 			l.MaxConnections = DefaultMaxConnections
 		}

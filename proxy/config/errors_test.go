@@ -488,11 +488,13 @@ listen = "127.0.0.1:8080"
 https_port = 70000
 max_header_bytes = "1023B"
 max_connections = -1
+headers_with_underscores = "strip"
 `,
 		want: []string{
 			`gw.toml:3: listeners[0].https_port: must be a port number`,
 			`gw.toml:4: listeners[0].max_header_bytes: must be at least 1KiB`,
 			`gw.toml:5: listeners[0].max_connections: must not be negative`,
+			`gw.toml:6: listeners[0].headers_with_underscores: want drop, allow or reject, got "strip"`,
 		},
 	},
 	{

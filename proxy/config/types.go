@@ -91,6 +91,11 @@ type Listener struct {
 	// processes can share the address and the kernel spreads new
 	// connections among them.
 	ReusePort bool `toml:"reuse_port"`
+	// HeadersWithUnderscores is what happens to a request header whose
+	// name holds an underscore: "drop" (the default), "allow" or
+	// "reject" (400). CGI-style backends read X_User and X-User as one
+	// name, so a client's X_User could pass for a header a policy set.
+	HeadersWithUnderscores string `toml:"headers_with_underscores"`
 }
 
 // Certificate is a PEM certificate chain and its private key.

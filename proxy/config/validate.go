@@ -73,6 +73,11 @@ func validate(c *Config, e *errs) {
 		if l.MaxConnections < 0 {
 			e.add(p+".max_connections", "must not be negative")
 		}
+		switch l.HeadersWithUnderscores {
+		case "drop", "allow", "reject":
+		default:
+			e.add(p+".headers_with_underscores", "want drop, allow or reject, got %q", l.HeadersWithUnderscores)
+		}
 		if l.ReusePort {
 			if _, port, err := net.SplitHostPort(l.Listen); err == nil && port == "0" {
 				e.add(p+".reuse_port", "needs a fixed port: with port 0 every process would get a port of its own")
