@@ -444,9 +444,13 @@ func (r *Request) End() {
 	}
 	r.applyPendingEdits()
 	r.over = true
+	// Every context the guest knows of ends, also one whose plugin failed
+	// this request and left the chain (r.streams): a stalled request
+	// leaves its VM healthy, and the guest would keep its state for ever.
+	// A broken VM answers errVMGone at once.
 	for i := r.n - 1; i >= 0; i-- {
-		s := r.streams[i]
-		if s == nil || !s.touched || s.finished {
+		s := &r.storage[i]
+		if s.vm == nil || !s.touched || s.finished {
 			continue
 		}
 		vm := s.vm

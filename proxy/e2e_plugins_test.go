@@ -636,6 +636,33 @@ plugins = ["stall-open"]
 	}
 }
 
+// TestE2EStalledRequestsReleaseTheirContexts: a request the plugin
+// stalled fails, but its context still ends in the guest (done, log,
+// delete): the VM stays in service, and a client repeating such requests
+// must not grow the guest's state with each. The fixture answers a normal
+// request with 200 + the contexts it holds.
+func TestE2EStalledRequestsReleaseTheirContexts(t *testing.T) {
+	be := newKillable(t, "be", nil)
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
+[[plugins]]
+name = "stall-count"
+module = %q
+pool = 1
+[[routes]]
+path_prefix = "/"
+upstream = "backend"
+plugins = ["stall-count"]
+`, fixturePath(t, "stall_count")))
+	client := newClient(t)
+	for range 5 {
+		resp, body := doReq(t, client, "GET", g.URL+"/x", map[string]string{"X-Stall": "1"}, nil)
+		checkError(t, resp, body, 500, "plugin_error")
+	}
+	if resp, _ := doReq(t, client, "GET", g.URL+"/x", nil, nil); resp.StatusCode != 201 {
+		t.Fatalf("the guest holds %d contexts after 5 stalled requests, want 1 (this request's)", resp.StatusCode-200)
+	}
+}
+
 // TestE2ETrustedPlugin: a plugin marked trusted (its module run as built,
 // without the interruption checks, and no deadline armed) behaves the
 // same, and GET /plugins says which plugins are trusted.
