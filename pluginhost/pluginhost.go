@@ -120,6 +120,53 @@ type Plugin struct {
 	editsRefused *metrics.Counter
 	editsLogged  atomic.Int64
 	logLevel     int32
+	// series are the names of the plugin's metrics, percpuSeries those
+	// of its per-processor ones: dropped with the last version of the
+	// plugin (see versions).
+	series, percpuSeries []string
+	registered           bool
+}
+
+// versions counts, by plugin name, the versions loaded and not closed.
+// Versions of one plugin share its metrics (a swap loads the new one
+// beside the old); when the last is closed, its series go, so a gateway
+// whose plugins are renamed or removed over many reloads does not keep
+// every name it ever served in memory and in /metrics.
+var versions = struct {
+	sync.Mutex
+	n map[string]int
+}{n: map[string]int{}}
+
+// register counts p as a version of its plugin; p then holds its
+// series until unregister.
+func (p *Plugin) register() {
+	versions.Lock()
+	versions.n[p.opts.Name]++
+	p.registered = true
+	versions.Unlock()
+}
+
+// unregister ends p's hold on its plugin's series; the last version's
+// end drops them. Only Load and Close call it, each at most once.
+func (p *Plugin) unregister() {
+	versions.Lock()
+	defer versions.Unlock()
+	if !p.registered {
+		return
+	}
+	p.registered = false
+	name := p.opts.Name
+	if versions.n[name]--; versions.n[name] > 0 {
+		return
+	}
+	delete(versions.n, name)
+	live.Delete(name)
+	for _, s := range p.series {
+		metrics.UnregisterMetric(s)
+	}
+	for _, s := range p.percpuSeries {
+		percpu.Unregister(s)
+	}
 }
 
 // Load compiles the module and starts its pool. It fails, and leaves
@@ -178,17 +225,24 @@ func Load(ctx context.Context, o Options) (*Plugin, error) {
 		return nil, errors.New("the module declares no Proxy-Wasm ABI version this host speaks (want an export proxy_abi_version_0_2_1 or proxy_abi_version_0_2_0)")
 	}
 	labels := fmt.Sprintf(`{plugin=%q`, o.Name)
-	for _, ph := range phases {
-		p.durations = append(p.durations, percpu.GetOrCreateHistogram(
-			fmt.Sprintf(`wasmgate_plugin_callback_duration_seconds%s,phase=%q}`, labels, ph.label), callbackBuckets))
+	p.register()
+	counter := func(s string) *metrics.Counter {
+		p.series = append(p.series, s)
+		return metrics.GetOrCreateCounter(s)
 	}
-	p.replacedM = metrics.GetOrCreateCounter("wasmgate_plugin_vms_replaced_total" + labels + "}")
-	p.editsRefused = metrics.GetOrCreateCounter("wasmgate_plugin_edits_refused_total" + labels + "}")
+	for _, ph := range phases {
+		s := fmt.Sprintf(`wasmgate_plugin_callback_duration_seconds%s,phase=%q}`, labels, ph.label)
+		p.percpuSeries = append(p.percpuSeries, s)
+		p.durations = append(p.durations, percpu.GetOrCreateHistogram(s, callbackBuckets))
+	}
+	p.replacedM = counter("wasmgate_plugin_vms_replaced_total" + labels + "}")
+	p.editsRefused = counter("wasmgate_plugin_edits_refused_total" + labels + "}")
 	// The gauge outlives this version of the plugin (a swap registers the
-	// same name): it reads whichever version was loaded last.
-	live.Store(o.Name, p)
+	// same name): it reads whichever version went into service last.
 	name := o.Name
-	metrics.GetOrCreateGauge("wasmgate_plugin_vm_memory_bytes"+labels+"}", func() float64 {
+	gauge := "wasmgate_plugin_vm_memory_bytes" + labels + "}"
+	p.series = append(p.series, gauge)
+	metrics.GetOrCreateGauge(gauge, func() float64 {
 		v, ok := live.Load(name)
 		if !ok {
 			return 0
@@ -197,7 +251,7 @@ func Load(ctx context.Context, o Options) (*Plugin, error) {
 	})
 	p.faults = map[string]*metrics.Counter{}
 	for _, k := range []string{faultTrap, faultTimeout, faultMemory, faultExit, faultABI, faultStalled} {
-		p.faults[k] = metrics.GetOrCreateCounter(fmt.Sprintf(`wasmgate_plugin_errors_total%s,kind=%q}`, labels, k))
+		p.faults[k] = counter(fmt.Sprintf(`wasmgate_plugin_errors_total%s,kind=%q}`, labels, k))
 	}
 	for i := 0; i < o.Pool; i++ {
 		vm, err := p.startVM(ctx)
@@ -205,6 +259,7 @@ func Load(ctx context.Context, o Options) (*Plugin, error) {
 			for _, v := range p.vms {
 				v.close()
 			}
+			p.unregister()
 			return nil, err
 		}
 		p.vms = append(p.vms, vm)
@@ -213,6 +268,9 @@ func Load(ctx context.Context, o Options) (*Plugin, error) {
 	if !o.Trusted {
 		go p.sweep()
 	}
+	// In service from here: a version refused while starting never
+	// stood for the plugin in its gauge.
+	live.Store(o.Name, p)
 	ok = true
 	return p, nil
 }
@@ -396,7 +454,13 @@ func (p *Plugin) Close() {
 	for _, vm := range p.vms {
 		vm.close()
 	}
+	// A Slot or a late request may still hold the closed version: its
+	// VMs, and their memory, must not stay reachable through it.
+	p.vms = nil
 	p.mu.Unlock()
+	p.pool.Store(nil)
+	live.CompareAndDelete(p.opts.Name, p)
+	p.unregister()
 	_ = p.runtime.Close(context.Background())
 }
 
