@@ -7,8 +7,10 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestE2EPinnedPluginStaysPinned: a plugin whose config pins its module's
@@ -194,5 +196,114 @@ func TestE2EAdminWrongMethodIs405(t *testing.T) {
 	if resp, body := doReq(t, client, "GET", g.AdminURL+"/nope", nil, nil); resp.StatusCode != 404 ||
 		!strings.Contains(string(body), `"error": "not_found"`) {
 		t.Errorf("GET /nope: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestE2EPinChangesTakeEffectOnReload: a pin added by a reload is in force
+// at once (before, the plugin was reused with no pin and PUT still took
+// any module), and one removed by a reload no longer holds.
+func TestE2EPinChangesTakeEffectOnReload(t *testing.T) {
+	be := newKillable(t, "be", nil)
+	noop, _ := os.ReadFile(fixturePath(t, "noop"))
+	stamp, _ := os.ReadFile(fixturePath(t, "add_header"))
+	sum := sha256.Sum256(noop)
+	conf := func(pin string) string {
+		return publicListener + upstreamTOML("backend", "", be.addr) + fmt.Sprintf(`
+[[plugins]]
+name = "p"
+module = %q
+%s
+[[routes]]
+path_prefix = "/"
+upstream = "backend"
+plugins = ["p"]
+`, fixturePath(t, "noop"), pin)
+	}
+	g := startGateway(t, conf(""))
+	client := newClient(t)
+	put := func() int {
+		resp, _ := doReq(t, client, "PUT", g.AdminURL+"/plugins/p", nil, strings.NewReader(string(stamp)))
+		return resp.StatusCode
+	}
+	writeFile(t, g.Config, conf(fmt.Sprintf("sha256 = %q", hex.EncodeToString(sum[:]))))
+	if _, err := g.G.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if code := put(); code != 422 {
+		t.Fatalf("PUT after a reload that pins the plugin: %d, want 422", code)
+	}
+	writeFile(t, g.Config, conf(""))
+	if _, err := g.G.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if code := put(); code != 200 {
+		t.Fatalf("PUT after a reload that unpins the plugin: %d, want 200", code)
+	}
+}
+
+// TestE2EUploadIsNeverTrusted: a module uploaded into a trusted plugin
+// runs with the interruption checks: one whose start never returns is
+// refused at the start-up bound. Run as built it held the reload lock for
+// ever, and with it every later reload and the shutdown.
+func TestE2EUploadIsNeverTrusted(t *testing.T) {
+	be := newKillable(t, "be", nil)
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
+[[plugins]]
+name = "p"
+module = %q
+trusted = true
+call_timeout = "20ms"
+[[routes]]
+path_prefix = "/"
+upstream = "backend"
+plugins = ["p"]
+`, fixturePath(t, "noop")))
+	spin, _ := os.ReadFile(fixturePath(t, "start_loop"))
+	client := newClient(t)
+	client.Timeout = 20 * time.Second
+	req, _ := http.NewRequest("PUT", g.AdminURL+"/plugins/p", strings.NewReader(string(spin)))
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("the upload never came back: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 422 {
+		t.Fatalf("a module that never starts: %d %s", resp.StatusCode, body)
+	}
+	if _, err := g.G.Reload(); err != nil {
+		t.Fatalf("reload after the refused upload: %v", err)
+	}
+	if r, _ := doReq(t, client, "GET", g.URL+"/x", nil, nil); r.StatusCode != 200 {
+		t.Fatalf("the trusted plugin stopped serving: %d", r.StatusCode)
+	}
+}
+
+// TestE2EReloadReportsARefusedModuleFile: once the watcher has refused a
+// changed module file, a reload reads the file again and fails on it, as
+// validate and a restart would; before, the watcher had already taken the
+// new file's hash as the plugin's, so the reload kept the old version and
+// said all was well.
+func TestE2EReloadReportsARefusedModuleFile(t *testing.T) {
+	be := newKillable(t, "be", nil)
+	module := filepath.Join(t.TempDir(), "p.wasm")
+	noop, _ := os.ReadFile(fixturePath(t, "noop"))
+	writeFile(t, module, string(noop))
+	g := startGateway(t, "[gateway]\nwatch_interval = \"50ms\"\n"+publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
+[[plugins]]
+name = "p"
+module = %q
+[[routes]]
+path_prefix = "/"
+upstream = "backend"
+plugins = ["p"]
+`, module))
+	writeFile(t, module, string(noop[:len(noop)/2]))
+	g.waitLog(t, "changed plugin module refused")
+	if _, err := g.G.Reload(); err == nil || !strings.Contains(err.Error(), "plugins[0].module") {
+		t.Fatalf("reload with a broken module file: %v, want an error at plugins[0].module", err)
+	}
+	if r, _ := doReq(t, newClient(t), "GET", g.URL+"/x", nil, nil); r.StatusCode != 200 {
+		t.Fatalf("the running version stopped serving: %d", r.StatusCode)
 	}
 }

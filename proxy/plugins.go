@@ -76,8 +76,10 @@ func buildPlugins(cfg *config.Config, prev *Snapshot, log zerolog.Logger, callou
 			errs = append(errs, fmt.Errorf("plugins[%d].sha256: the module's sha256 is %s", i, hash))
 			continue
 		}
-		key := fmt.Sprintf("%s|%s|%q|%q|%d|%d|%d|%s|%t", pc.Name, hash, pc.Config, pc.VMConfig, pc.Pool,
-			pc.MemoryLimit, pc.CallTimeout, pc.OnError, pc.Trusted)
+		// The pin is part of the key: a reload that adds one must put
+		// it in force (a running version taken by PUT goes with it).
+		key := fmt.Sprintf("%s|%s|%q|%q|%d|%d|%d|%s|%t|%s", pc.Name, hash, pc.Config, pc.VMConfig, pc.Pool,
+			pc.MemoryLimit, pc.CallTimeout, pc.OnError, pc.Trusted, pc.SHA256)
 		if prev != nil {
 			if old := prev.plugins[pc.Name]; old != nil && old.key == key {
 				out[pc.Name] = old
@@ -141,10 +143,15 @@ func (g *Gateway) SwapPlugin(name string, module []byte, pin string) (pluginhost
 	if lp == nil {
 		return pluginhost.Stats{}, fmt.Errorf("no plugin named %q", name)
 	}
-	return g.swap(lp, module, pin)
+	return g.swap(lp, module, pin, true)
 }
 
-func (g *Gateway) swap(lp *loadedPlugin, module []byte, pin string) (pluginhost.Stats, error) {
+// swap loads module beside lp's running version and swaps it in. An
+// uploaded module is never run trusted (without the interruption
+// checks): a plugin's trusted covers the module its config names, and an
+// upload that loops in its start would hold the reload lock, and with it
+// every reload and the shutdown, for ever.
+func (g *Gateway) swap(lp *loadedPlugin, module []byte, pin string, uploaded bool) (pluginhost.Stats, error) {
 	sum := sha256.Sum256(module)
 	hash := hex.EncodeToString(sum[:])
 	if lp.pin != "" && hash != lp.pin {
@@ -155,6 +162,9 @@ func (g *Gateway) swap(lp *loadedPlugin, module []byte, pin string) (pluginhost.
 	}
 	o := lp.slot.Plugin().Options()
 	o.Module = module
+	if uploaded {
+		o.Trusted = false
+	}
 	p, err := pluginhost.Load(context.Background(), o)
 	if err != nil {
 		return pluginhost.Stats{}, err
@@ -198,13 +208,19 @@ func (g *Gateway) checkModules() {
 		if hash == lp.file {
 			continue
 		}
+		if _, err := g.swap(lp, data, pc.SHA256, false); err != nil {
+			// The key stays the loaded module's: a reload then reads the
+			// file and reports what is wrong with it, as validate and a
+			// restart would, instead of keeping the old version and
+			// saying all is well. (lp.seen keeps the watcher from
+			// trying the same file again.)
+			g.logs.app().Error().Err(err).Str("plugin", pc.Name).
+				Msg("changed plugin module refused; the running version keeps serving")
+			continue
+		}
 		// The key follows the file, so the next reload keeps this swap.
 		lp.key = strings.Replace(lp.key, lp.file, hash, 1)
 		lp.file = hash
-		if _, err := g.swap(lp, data, pc.SHA256); err != nil {
-			g.logs.app().Error().Err(err).Str("plugin", pc.Name).
-				Msg("changed plugin module refused; the running version keeps serving")
-		}
 	}
 	g.reloadMu.Unlock()
 }
