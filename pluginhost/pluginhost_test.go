@@ -561,3 +561,36 @@ func TestNoEditsOnceOver(t *testing.T) {
 		t.Errorf("wasmgate_plugin_edits_refused_total %d, want 1 (the log phase's batch)", n)
 	}
 }
+
+// TestRetiredVersionWaitsForItsRequests: a version swapped out stays open
+// while a request holds a context in it, however long (a slow upstream,
+// a long download), and closes once the request ends. Closing it at a
+// fixed 30 s failed such requests after their target had answered.
+func TestRetiredVersionWaitsForItsRequests(t *testing.T) {
+	old := load(t, "add_header", Options{})
+	slot := NewSlot(old)
+	r, err := Chain{slot}.Begin(reqCtx(), "r", "u")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.RequestHeaders(); err != nil {
+		t.Fatal(err)
+	}
+	slot.Swap(load(t, "add_header", Options{}))
+	time.Sleep(300 * time.Millisecond)
+	if old.closed.Load() {
+		t.Fatal("the retired version closed under a request")
+	}
+	r.Ctx.Response.SetStatusCode(200)
+	if _, err := r.ResponseHeaders(); err != nil {
+		t.Fatalf("the request's response phase on the retired version: %v", err)
+	}
+	r.End()
+	deadline := time.Now().Add(3 * time.Second)
+	for !old.closed.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("the retired version did not close once idle")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

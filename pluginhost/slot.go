@@ -28,23 +28,35 @@ func (s *Slot) Plugin() *Plugin { return s.cur.Load() }
 func (s *Slot) Swap(p *Plugin) {
 	old := s.cur.Swap(p)
 	if old != nil && old != p {
-		go old.closeWhenIdle(30 * time.Second)
+		go old.closeWhenIdle(retireWait)
 	}
 }
 
 // Close closes the serving plugin once its requests are done.
 func (s *Slot) Close() {
 	if p := s.cur.Load(); p != nil {
-		p.closeWhenIdle(30 * time.Second)
+		p.closeWhenIdle(retireWait)
 	}
 }
 
+// retireWait bounds how long a retired version waits for its last
+// requests. Every request ends on its own (upstream, callout and client
+// timeouts), and a long download or a slow upstream may hold its context
+// for minutes: closing the VMs under it would fail a request the target
+// has already answered. The bound only guards against a leak.
+const retireWait = time.Hour
+
 // closeWhenIdle closes p when no request holds a context in it, or after
-// wait at the latest.
+// wait at the latest, checking less often as the wait grows.
 func (p *Plugin) closeWhenIdle(wait time.Duration) {
 	deadline := time.Now().Add(wait)
-	for p.active() > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	for pause := 10 * time.Millisecond; p.active() > 0; pause = min(2*pause, time.Second) {
+		if time.Now().After(deadline) {
+			p.opts.Log.Warn().Str("plugin", p.opts.Name).Int64("requests", p.active()).
+				Msg("closing a retired plugin version with requests still in it")
+			break
+		}
+		time.Sleep(pause)
 	}
 	p.Close()
 }
