@@ -173,6 +173,32 @@ upstream = "backend"
 	if resp.StatusCode != 200 {
 		t.Errorf("reload with the token by another name: %d, want 200", resp.StatusCode)
 	}
+	// Without it, a loopback admin with a token still answers local
+	// tools' reads, but not a rebinding page's (before, setting a token
+	// opened reads to other names); the scheme is case-insensitive.
+	port2 := g2.AdminURL[strings.LastIndexByte(g2.AdminURL, ':')+1:]
+	for _, tc := range []struct {
+		host, auth string
+		want       int
+	}{
+		{"127.0.0.1:" + port2, "", 200},
+		{"evil.example:" + port2, "", 401},
+		{"evil.example:" + port2, "bearer t0k", 200},
+	} {
+		req, _ := http.NewRequest("GET", g2.AdminURL+"/config", nil)
+		req.Host = tc.host
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("GET /config Host %q Authorization %q: %d, want %d", tc.host, tc.auth, resp.StatusCode, tc.want)
+		}
+	}
 }
 
 // TestE2EAdminWrongMethodIs405: an endpoint asked with a method it does

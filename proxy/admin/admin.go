@@ -85,10 +85,19 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	method := string(ctx.Method())
 	mutating := method != fasthttp.MethodGet && method != fasthttp.MethodHead
 	public := path == "/healthz" || path == "/readyz"
-	if s.token == nil && !public && !s.localCaller(ctx) {
-		writeJSONError(ctx, fasthttp.StatusForbidden, "forbidden",
-			"an admin API without a token answers only requests addressed to localhost, 127.0.0.1 or [::1] "+
-				"and not sent from another site's page; set admin.token to reach it by another name")
+	// A request without the token is a local tool's only if it names a
+	// loopback host and comes from no other site's page, token or not: a
+	// loopback admin with a token still lets such tools read without it,
+	// and must not let a rebinding page read with them.
+	if !public && !(s.token != nil && s.authorized(ctx)) && !s.localCaller(ctx) {
+		if s.token == nil {
+			writeJSONError(ctx, fasthttp.StatusForbidden, "forbidden",
+				"an admin API without a token answers only requests addressed to localhost, 127.0.0.1 or [::1] "+
+					"and not sent from another site's page; set admin.token to reach it by another name")
+			return
+		}
+		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="wasmgate-admin"`)
+		writeJSONError(ctx, fasthttp.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
 		return
 	}
 	if (mutating || (!s.loopback && !public)) && !s.authorized(ctx) {
@@ -185,8 +194,12 @@ func (s *Server) authorized(ctx *fasthttp.RequestCtx) bool {
 		// non-loopback admin listener without a token.
 		return s.loopback
 	}
-	got, ok := strings.CutPrefix(string(ctx.Request.Header.Peek("Authorization")), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(got), s.token) == 1
+	// The scheme is case-insensitive (RFC 9110 11.1).
+	auth := ctx.Request.Header.Peek("Authorization")
+	if len(auth) < 7 || !strings.EqualFold(string(auth[:7]), "Bearer ") {
+		return false
+	}
+	return subtle.ConstantTimeCompare(auth[7:], s.token) == 1
 }
 
 // localCaller guards an admin API that has no token, and so trusts
