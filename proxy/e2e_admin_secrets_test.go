@@ -333,3 +333,45 @@ plugins = ["p"]
 		t.Fatalf("the running version stopped serving: %d", r.StatusCode)
 	}
 }
+
+// TestE2EAdminBuffersOnlyAuthorizedUploads: the admin API reads a large
+// body only for an upload by a caller that may make it; anything else is
+// refused at 64 KiB (413 JSON) before it is held in memory. Its protocol
+// errors are JSON too.
+func TestE2EAdminBuffersOnlyAuthorizedUploads(t *testing.T) {
+	be := newKillable(t, "be", nil)
+	g := startGateway(t, "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"t0k\"\n"+publicListener+
+		upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
+[[plugins]]
+name = "p"
+module = %q
+[[routes]]
+path_prefix = "/"
+upstream = "backend"
+plugins = ["p"]
+`, fixturePath(t, "noop")))
+	client := newClient(t)
+	big := strings.Repeat("x", 1<<20)
+	for _, tc := range []struct {
+		method, path, auth string
+		want               int
+	}{
+		{"POST", "/reload", "", 413},
+		{"PUT", "/plugins/p", "", 413},
+		{"PUT", "/plugins/p", "Bearer wrong", 413},
+		{"PUT", "/plugins/p", "Bearer t0k", 422}, // read whole, then refused: not Wasm
+	} {
+		hdr := map[string]string{}
+		if tc.auth != "" {
+			hdr["Authorization"] = tc.auth
+		}
+		resp, body := doReq(t, client, tc.method, g.AdminURL+tc.path, hdr, strings.NewReader(big))
+		if resp.StatusCode != tc.want || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+			t.Errorf("%s %s (%q) with 1 MiB: %d %s, want %d JSON", tc.method, tc.path, tc.auth, resp.StatusCode, body, tc.want)
+		}
+	}
+	resp, body := rawRoundTrip(t, g.AdminURL[len("http://"):], "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n")
+	if resp.StatusCode != 400 || !strings.Contains(string(body), `"bad_request"`) {
+		t.Errorf("malformed request: %d %s", resp.StatusCode, body)
+	}
+}

@@ -65,11 +65,48 @@ func New(listen, token string, loopback bool, b Backend) (*Server, error) {
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           60 * time.Second,
 		// A plugin module uploaded with PUT /plugins/{name}: Go-built
-		// modules run to several MiB.
-		MaxRequestBodySize: 64 << 20,
+		// modules run to several MiB. Only such an upload from a caller
+		// that may make it gets that much; any other request's body is
+		// cut short before it is buffered (see bodyLimit).
+		MaxRequestBodySize: maxUpload,
+		HeaderReceived:     s.bodyLimit,
+		ErrorHandler:       protocolError,
 	}
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
+}
+
+const (
+	maxUpload = 64 << 20
+	maxBody   = 64 << 10
+)
+
+// bodyLimit lets only an upload the caller may make have a body of
+// maxUpload: fasthttp reads a body whole before the handler runs, so
+// without it any client, token or not, could make the gateway hold
+// 64 MiB per request.
+func (s *Server) bodyLimit(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	upload := string(h.Method()) == fasthttp.MethodPut && strings.HasPrefix(string(h.RequestURI()), "/plugins/")
+	if upload && s.authorized(h) && (s.token != nil || s.localCaller(h)) {
+		return fasthttp.RequestConfig{}
+	}
+	return fasthttp.RequestConfig{MaxRequestBodySize: maxBody}
+}
+
+// protocolError answers a request fasthttp could not read, in the API's
+// JSON.
+func protocolError(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		writeJSONError(ctx, fasthttp.StatusRequestEntityTooLarge, "body_too_large",
+			"the request body is larger than this endpoint takes from this caller")
+	case errors.As(err, &small):
+		writeJSONError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "header_too_large", "the request header is too large")
+	default:
+		writeJSONError(ctx, fasthttp.StatusBadRequest, "bad_request", "malformed request")
+	}
+	ctx.SetConnectionClose()
 }
 
 // Addr is the bound address.
@@ -89,7 +126,8 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	// loopback host and comes from no other site's page, token or not: a
 	// loopback admin with a token still lets such tools read without it,
 	// and must not let a rebinding page read with them.
-	if !public && !(s.token != nil && s.authorized(ctx)) && !s.localCaller(ctx) {
+	h := &ctx.Request.Header
+	if !public && !(s.token != nil && s.authorized(h)) && !s.localCaller(h) {
 		if s.token == nil {
 			writeJSONError(ctx, fasthttp.StatusForbidden, "forbidden",
 				"an admin API without a token answers only requests addressed to localhost, 127.0.0.1 or [::1] "+
@@ -100,7 +138,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		writeJSONError(ctx, fasthttp.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
 		return
 	}
-	if (mutating || (!s.loopback && !public)) && !s.authorized(ctx) {
+	if (mutating || (!s.loopback && !public)) && !s.authorized(h) {
 		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="wasmgate-admin"`)
 		writeJSONError(ctx, fasthttp.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
 		return
@@ -188,14 +226,14 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 var readOnly = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true,
 	"/config": true, "/routes": true, "/upstreams": true, "/plugins": true}
 
-func (s *Server) authorized(ctx *fasthttp.RequestCtx) bool {
+func (s *Server) authorized(h *fasthttp.RequestHeader) bool {
 	if s.token == nil {
 		// Only reachable on loopback: config validation refuses a
 		// non-loopback admin listener without a token.
 		return s.loopback
 	}
 	// The scheme is case-insensitive (RFC 9110 11.1).
-	auth := ctx.Request.Header.Peek("Authorization")
+	auth := h.Peek("Authorization")
 	if len(auth) < 7 || !strings.EqualFold(string(auth[:7]), "Bearer ") {
 		return false
 	}
@@ -208,11 +246,11 @@ func (s *Server) authorized(ctx *fasthttp.RequestCtx) bool {
 // a form POST (its Origin names the page's site) or, by rebinding its own
 // DNS name to 127.0.0.1, read it as if same-origin (its Host names the
 // page's site). Tools and scripts send neither another Host nor an Origin.
-func (s *Server) localCaller(ctx *fasthttp.RequestCtx) bool {
-	if !loopbackName(hostOnly(ctx.Host())) {
+func (s *Server) localCaller(h *fasthttp.RequestHeader) bool {
+	if !loopbackName(hostOnly(h.Host())) {
 		return false
 	}
-	origin := ctx.Request.Header.Peek("Origin")
+	origin := h.Peek("Origin")
 	if origin == nil {
 		return true
 	}
