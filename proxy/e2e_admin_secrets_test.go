@@ -30,7 +30,7 @@ sha256 = %q
 path_prefix = "/"
 upstream = "backend"
 plugins = ["p"]
-`, fixturePath(t, "noop"), hex.EncodeToString(sum[:])))
+`, fixturePath(t, "noop"), strings.ToUpper(hex.EncodeToString(sum[:])))) // hex in any case
 	client := newClient(t)
 	stampSum := sha256.Sum256(stamp)
 	for _, header := range []string{"", hex.EncodeToString(stampSum[:])} {

@@ -205,6 +205,10 @@ func TestE2EPluginConfigErrors(t *testing.T) {
 	for _, tc := range []struct{ extra, want string }{
 		{fmt.Sprintf("[[plugins]]\nname = \"p\"\nmodule = %q\n", fixturePath(t, "noabi")), "plugins[0].module"},
 		{fmt.Sprintf("[[plugins]]\nname = \"p\"\nmodule = %q\nsha256 = %q\n", fixturePath(t, "noop"), strings.Repeat("0", 64)), "plugins[0].sha256"},
+		// A name is a path segment of PUT /plugins/{name}: ".." could
+		// never be swapped.
+		{fmt.Sprintf("[[plugins]]\nname = \"..\"\nmodule = %q\n", fixturePath(t, "noop")), "plugins[0].name"},
+		{fmt.Sprintf("[[plugins]]\nname = \"a/b\"\nmodule = %q\n", fixturePath(t, "noop")), "plugins[0].name"},
 	} {
 		writeFile(t, g.Config, readFile(t, g.Config)+tc.extra)
 		_, err := g.G.Reload()

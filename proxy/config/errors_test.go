@@ -469,6 +469,17 @@ token = ""
 		want: []string{`gw.toml:5: admin.token: required when admin.listen (":9901") is not a loopback address`},
 	},
 	{
+		name: "watch interval that would spin",
+		src: `[gateway]
+watch_interval = "1ns"
+[[listeners]]
+listen = "127.0.0.1:8080"
+`,
+		want: []string{
+			`gw.toml:2: gateway.watch_interval: must be at least 10ms: each tick stats the config and every module`,
+		},
+	},
+	{
 		name: "bad log level and format",
 		src: `[log]
 level = "verbose"

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -45,6 +46,7 @@ func applyPluginDefaults(c *Config) {
 		setSize(&p.MemoryLimit, DefaultPluginMemory)
 		setDur(&p.CallTimeout, DefaultPluginCallTimeout)
 		setStr(&p.OnError, "fail_closed")
+		p.SHA256 = strings.ToLower(p.SHA256) // hex in any case, compared in one
 	}
 }
 
@@ -57,6 +59,18 @@ func (c *Config) ModulePath(p Plugin) string {
 	return filepath.Join(filepath.Dir(c.File), p.Module)
 }
 
+func pluginName(s string) bool {
+	if s == "" || s[0] == '.' {
+		return false
+	}
+	for _, r := range s {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
 func validatePlugins(c *Config, e *errs) map[string]bool {
 	names := map[string]bool{}
 	for i, p := range c.Plugins {
@@ -66,6 +80,10 @@ func validatePlugins(c *Config, e *errs) map[string]bool {
 			e.add(pp+".name", "required")
 		case names[p.Name]:
 			e.add(pp+".name", "duplicate plugin name %q", p.Name)
+		case !pluginName(p.Name):
+			// The name is a path segment (PUT /plugins/{name}), a metric
+			// label and the prefix of the plugin's shared data.
+			e.add(pp+".name", "%q: want letters, digits, '-', '_' and '.', not starting with '.'", p.Name)
 		}
 		names[p.Name] = true
 		if p.Module == "" {

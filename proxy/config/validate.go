@@ -10,7 +10,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
+
+// minWatchInterval keeps the file watcher from spinning a CPU.
+const minWatchInterval = 10 * time.Millisecond
 
 func validate(c *Config, e *errs) {
 	switch c.Log.Level {
@@ -24,6 +28,9 @@ func validate(c *Config, e *errs) {
 		e.add("log.format", "unknown format %q (want json or console)", c.Log.Format)
 	}
 
+	if c.Gateway.WatchInterval.D() < minWatchInterval {
+		e.add("gateway.watch_interval", "must be at least %s: each tick stats the config and every module", minWatchInterval)
+	}
 	if c.Admin.Listen != "" {
 		if err := checkHostPort(c.Admin.Listen); err != nil {
 			e.add("admin.listen", "%v", err)
