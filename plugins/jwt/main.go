@@ -180,6 +180,7 @@ type request struct {
 	// of Cookie, as read, when the token came from them: the ones
 	// forwarded (see admit). Their memory is reused.
 	header, cookie []byte
+	vals           [][]byte // the token header's values, reused
 }
 
 func (r *request) Reset() {
@@ -194,7 +195,7 @@ func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action 
 	for _, f := range st.forward {
 		_ = h.Remove(f.header)
 	}
-	tok, from, conflict, header, cookie := st.findToken(h)
+	tok, from, conflict, header, cookie := st.findToken(h, &r.vals)
 	if conflict {
 		return respond(s, &st.conflict)
 	}
@@ -229,6 +230,11 @@ func (r *request) verify(s proxywasm.Stream, now time.Time, mayRefetch bool) pro
 	p := r.p
 	st := p.st
 	if len(p.keys.all) == 0 {
+		// No keys yet, but a token refused whatever the keys (not a JWT,
+		// alg none) is the client's fault, not the key set's: 401.
+		if err := jwt.Precheck(r.token, st.opts); err != nil {
+			return respond(s, &st.invalid[reason(err)])
+		}
 		return respond(s, &st.unavailable)
 	}
 	claims, err := jwt.Verify(r.token, p.keys.all, st.opts, now)
@@ -583,7 +589,7 @@ func (p *plugin) adoptShared(now time.Time) bool {
 // allows one method per request, and an upstream reading the other token
 // must not take it as verified). header and cookie are the values read
 // of the token's header and of Cookie when the token came from them.
-func (st *settings) findToken(h proxywasm.HeaderMap) (tok []byte, from sources, conflict bool, header, cookie []byte) {
+func (st *settings) findToken(h proxywasm.HeaderMap, vals *[][]byte) (tok []byte, from sources, conflict bool, header, cookie []byte) {
 	take := func(t []byte, src sources) {
 		switch {
 		case from == 0:
@@ -595,10 +601,16 @@ func (st *settings) findToken(h proxywasm.HeaderMap) (tok []byte, from sources, 
 		}
 	}
 	if st.header != "" {
-		if v, err := h.Peek(st.header); err == nil {
+		// Every line: a second Authorization with another token must be
+		// a conflict, not ride along to the target beside the one
+		// verified.
+		*vals, _ = h.Values(st.header, (*vals)[:0])
+		for _, v := range *vals {
 			if t, ok := bearer(v, st.bareOK); ok {
 				take(t, fromHeader)
-				header = v
+				if header == nil {
+					header = v
+				}
 			}
 		}
 	}

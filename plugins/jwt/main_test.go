@@ -538,6 +538,12 @@ func TestTokenSourcesAndHiding(t *testing.T) {
 		{"/x?access_token=" + tok + "&access_token=junk", nil},
 		{"/x?access_token=" + tok + "&access%5Ftoken=junk", nil},
 		{"/x", [][2]string{{"cookie", "jwt=" + tok + "; jwt=junk"}}},
+		// Two Authorization lines with different tokens, and a second one
+		// beside a token from elsewhere (before, only the first line was
+		// read: the other reached the upstream beside the verified
+		// claims).
+		{"/x", [][2]string{bearerHdr(tok), bearerHdr("junk")}},
+		{"/x?access_token=" + tok, [][2]string{{"authorization", "Basic Zm9vOmJhcg=="}, bearerHdr("junk")}},
 	} {
 		s := h.NewStream()
 		act := s.RequestHeaders(append(get(c.path), c.headers...), true)
@@ -548,8 +554,9 @@ func TestTokenSourcesAndHiding(t *testing.T) {
 		}
 	}
 
-	// Two Authorization or Cookie headers: the first is checked, and only
-	// it goes upstream (with hide_token off, the default).
+	// The same token on two Authorization lines, or a second Cookie
+	// line: the first is checked, and only it goes upstream (with
+	// hide_token off, the default).
 	h = start(t, staticConfig(t, "cookie", "jwt"))
 	forged := sign(t, "RS256", "r1", keysOnce().rsa2, claims("sub", "admin"))
 	for _, c := range []struct {
@@ -557,7 +564,7 @@ func TestTokenSourcesAndHiding(t *testing.T) {
 		lines [][2]string
 		want  string
 	}{
-		{"authorization", [][2]string{bearerHdr(tok), bearerHdr(forged)}, "Bearer " + tok},
+		{"authorization", [][2]string{bearerHdr(tok), bearerHdr(tok)}, "Bearer " + tok},
 		{"cookie", [][2]string{{"cookie", "a=1; jwt=" + tok}, {"cookie", "jwt=" + forged}}, "a=1; jwt=" + tok},
 	} {
 		two, act := send(h, c.lines...)
@@ -749,6 +756,13 @@ func TestFailedFetchWithoutKeys(t *testing.T) {
 		t.Fatalf("action %d, callouts %d", act, len(h.Callouts()))
 	}
 	unavailable(t, s)
+	// A token refused whatever the keys is the client's 401, keys or not.
+	for _, bad := range []string{"garbage", "eyJhbGciOiJub25lIn0.e30."} {
+		s, _ = send(h, bearerHdr(bad))
+		if s.Local == nil || s.Local.Status != 401 {
+			t.Fatalf("token %q without keys: %s, want 401", bad, local(s))
+		}
+	}
 
 	// Then fetches again: error statuses and bad sets fail the same way.
 	for _, answer := range []struct {

@@ -19,6 +19,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/wasmgate/wasmgate/plugins/internal/httptoken"
 	"github.com/wasmgate/wasmgate/plugins/internal/strictjson"
@@ -52,11 +53,25 @@ func (p *plugin) OnConfigure(raw []byte) error {
 	if c.ConsumerHeader == "" {
 		c.ConsumerHeader = "X-Consumer"
 	}
+	// A name that is no header name would go upstream as a broken line
+	// beside the client's own X-Consumer, which it then fails to replace.
+	for _, f := range []struct{ field, name string }{{"header", c.Header}, {"consumer_header", c.ConsumerHeader}} {
+		if !httptoken.IsToken(f.name) {
+			return errors.New(f.field + ": " + strconv.Quote(f.name) + " is not a header name")
+		}
+	}
 	p.consumers = map[[32]byte]string{}
 	for i, k := range c.Keys {
+		at := "keys[" + strconv.Itoa(i) + "]"
 		b, err := hex.DecodeString(k.SHA256)
 		if err != nil || len(b) != 32 || k.Consumer == "" {
-			return errors.New("keys[" + strconv.Itoa(i) + "]: want a consumer and a 64-digit sha256")
+			return errors.New(at + ": want a consumer and a 64-digit sha256")
+		}
+		if strings.ContainsFunc(k.Consumer, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return errors.New(at + ".consumer: control characters cannot go in a header value")
+		}
+		if other, dup := p.consumers[[32]byte(b)]; dup {
+			return errors.New(at + ".sha256: the same key as consumer " + strconv.Quote(other) + "'s")
 		}
 		p.consumers[[32]byte(b)] = k.Consumer
 	}

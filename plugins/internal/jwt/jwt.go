@@ -95,6 +95,22 @@ func Verify(token string, keys KeySet, opts Options, now time.Time) (*Claims, er
 	return &Claims{Raw: raw, Alg: a.name, KeyID: k.ID}, nil
 }
 
+// Precheck makes the checks of Verify that need no key: the token's form,
+// its header and its algorithm. A token it refuses is refused whatever
+// keys there are, so it can be answered while none are at hand.
+func Precheck(token string, opts Options) error {
+	p, err := split(token)
+	if err != nil {
+		return err
+	}
+	h, err := parseHeader(p.header)
+	if err != nil {
+		return err
+	}
+	_, err = opts.algorithm(h.alg)
+	return err
+}
+
 // parts is a token cut at its dots and decoded.
 type parts struct {
 	input                []byte // "header.payload" as sent: what was signed
