@@ -12,19 +12,18 @@
 // the right (plugins run before the gateway adds its own entry), counting
 // across every X-Forwarded-For line in order (a proxy may add a line of
 // its own rather than extend the last). Entries further left are written
-// by the client and are never trusted. Addresses are compared without an
+// by the client and are never trusted. An entry may carry a port. Addresses are compared without an
 // IPv6 zone and with IPv4-mapped IPv6 as IPv4, in the lists as in
 // requests. Deny wins over allow. A refused request gets 403 with a JSON
 // error.
 package main
 
 import (
-	"bytes"
 	"errors"
 	"net/netip"
 
+	"github.com/wasmgate/wasmgate/plugins/internal/clientaddr"
 	"github.com/wasmgate/wasmgate/plugins/internal/strictjson"
-	"github.com/wasmgate/wasmgate/plugins/internal/zerocopy"
 	"github.com/wasmgate/wasmgate/sdk/go"
 )
 
@@ -98,61 +97,13 @@ func (r *request) client(s proxywasm.Stream) (netip.Addr, bool) {
 		if err != nil {
 			return netip.Addr{}, false
 		}
-		return forwarded(r.xff, r.p.trusted)
+		return clientaddr.Forwarded(r.xff, r.p.trusted)
 	}
 	raw, err := s.Property("source", "address")
 	if err != nil {
 		return netip.Addr{}, false
 	}
-	return peer(raw)
-}
-
-// forwarded is the client address X-Forwarded-For gives behind n trusted
-// proxies: the n-th entry from the end of its lines taken as one list.
-func forwarded(lines [][]byte, n int) (netip.Addr, bool) {
-	for i := len(lines) - 1; i >= 0; i-- {
-		hop, ok := fromRight(lines[i], n)
-		if !ok {
-			n -= entries(lines[i])
-			continue
-		}
-		a, err := netip.ParseAddr(zerocopy.String(bytes.TrimSpace(hop)))
-		return a.Unmap().WithZone(""), err == nil
-	}
-	return netip.Addr{}, false
-}
-
-// entries is how many entries a comma-separated list has.
-func entries(list []byte) int { return bytes.Count(list, []byte{','}) + 1 }
-
-// peer is the address of the source.address property: host and port, or
-// a bare address.
-func peer(raw []byte) (netip.Addr, bool) {
-	// Parsed through a view: a conversion would copy on every request
-	// (the parser's error keeps its input), and no string made here
-	// outlives the callback (errors are dropped).
-	ap, err := netip.ParseAddrPort(zerocopy.String(raw))
-	if err != nil {
-		a, aerr := netip.ParseAddr(zerocopy.String(raw))
-		return a.Unmap().WithZone(""), aerr == nil
-	}
-	return ap.Addr().Unmap().WithZone(""), true
-}
-
-// fromRight is the n-th element of a comma-separated list counted from
-// its end (1 is the last); false when the list has fewer.
-func fromRight(list []byte, n int) ([]byte, bool) {
-	for ; n > 1; n-- {
-		i := bytes.LastIndexByte(list, ',')
-		if i < 0 {
-			return nil, false
-		}
-		list = list[:i]
-	}
-	if i := bytes.LastIndexByte(list, ','); i >= 0 {
-		list = list[i+1:]
-	}
-	return list, true
+	return clientaddr.Peer(raw)
 }
 
 func contains(list []netip.Prefix, a netip.Addr) bool {

@@ -11,6 +11,7 @@
 //	  "key": "client_address",          // or "header:X-Api-Key", "consumer", "route"
 //	  "consumer_header": "X-Consumer",  // the header "consumer" reads
 //	  "ipv6_prefix": 64,                // IPv6 clients are keyed by this prefix (default 64)
+//	  "trusted_proxies": 1,             // client_address behind this many proxies (default 0)
 //	  "headers": true                   // X-RateLimit-* on responses (default true)
 //	}
 //
@@ -36,7 +37,9 @@
 // # Keys
 //
 //   - client_address: the connection's peer address (property
-//     source.address) without its port. An IPv6 client is keyed by its
+//     source.address) without its port; with trusted_proxies = N, the
+//     Nth X-Forwarded-For entry from the right, as ip-filter reads it
+//     (without a usable entry, the peer's). An IPv6 client is keyed by its
 //     ipv6_prefix-bit prefix (default /64, "2001:db8:1:2::/64"): a single
 //     host usually holds a whole /64 and could otherwise take a fresh
 //     budget with every address in it. 128 keys each address. An
@@ -102,6 +105,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wasmgate/wasmgate/plugins/internal/clientaddr"
 	"github.com/wasmgate/wasmgate/plugins/internal/ratelimit"
 	"github.com/wasmgate/wasmgate/plugins/internal/strictjson"
 	"github.com/wasmgate/wasmgate/plugins/internal/zerocopy"
@@ -116,6 +120,7 @@ type config struct {
 	Key            string `json:"key"`
 	ConsumerHeader string `json:"consumer_header"`
 	IPv6Prefix     *int   `json:"ipv6_prefix"`
+	TrustedProxies int    `json:"trusted_proxies"`
 	Headers        *bool  `json:"headers"`
 }
 
@@ -134,9 +139,11 @@ type plugin struct {
 	headers bool   // X-RateLimit-* on responses
 	prefix  string // "<plugin name>/"
 	v6bits  int    // the prefix length an IPv6 client is keyed by
+	trusted int    // proxies in front whose X-Forwarded-For entries are believed
 
 	// Reused by every request: a VM runs one callback at a time.
 	keyBuf, numBuf, bodyBuf []byte
+	xff                     [][]byte
 	limitText               []byte // X-RateLimit-Limit's value, which never changes
 	respHeaders             [][2]string
 
@@ -200,6 +207,10 @@ func (p *plugin) OnConfigure(raw []byte) error {
 	if c.ConsumerHeader != "" && !validHeaderName(c.ConsumerHeader) {
 		return errors.New("consumer_header: not a header name: " + strconv.Quote(c.ConsumerHeader))
 	}
+	if c.TrustedProxies < 0 {
+		return errors.New("trusted_proxies: must not be negative")
+	}
+	p.trusted = c.TrustedProxies
 	p.headers = c.Headers == nil || *c.Headers
 	p.v6bits = 64
 	if c.IPv6Prefix != nil {
@@ -322,8 +333,18 @@ func (p *plugin) key(s proxywasm.Stream) string {
 		}
 		fallthrough // without the header: the client's address
 	default:
+		b = append(b, kindAddress, ':')
+		if p.trusted > 0 {
+			// Behind a load balancer every peer is the balancer: the
+			// client is the entry its proxies wrote (see ip-filter).
+			p.xff, _ = s.RequestHeaders().Values("x-forwarded-for", p.xff[:0])
+			if a, ok := clientaddr.Forwarded(p.xff, p.trusted); ok {
+				b = appendAddr(b, a, p.v6bits)
+				break
+			}
+		}
 		v, _ := s.Property("source", "address")
-		b = appendAddress(append(b, kindAddress, ':'), hostOnly(v), p.v6bits)
+		b = appendAddress(b, hostOnly(v), p.v6bits)
 	}
 	p.keyBuf = b
 	return zerocopy.String(b)
@@ -359,6 +380,15 @@ func appendAddress(b, host []byte, bits int) []byte {
 	if err != nil {
 		return appendValue(b, host)
 	}
+	return pfx.AppendTo(b)
+}
+
+// appendAddr is appendAddress for a parsed address (unmapped already).
+func appendAddr(b []byte, a netip.Addr, bits int) []byte {
+	if a.Is4() || bits >= 128 {
+		return a.AppendTo(b)
+	}
+	pfx, _ := a.Prefix(bits)
 	return pfx.AppendTo(b)
 }
 

@@ -195,6 +195,32 @@ func TestClientAddressKey(t *testing.T) {
 	}
 }
 
+// TestClientAddressBehindProxies: with trusted_proxies the client is the
+// X-Forwarded-For entry the proxies wrote, not the balancer every request
+// comes from; entries further left are the client's own and change
+// nothing, and without a usable entry the peer is the key.
+func TestClientAddressBehindProxies(t *testing.T) {
+	e := start(t, `{"limit": 1, "window": "1h", "trusted_proxies": 1}`)
+	lb := [2]string{"prop:source.address", "10.0.0.1:40000"}
+	allowed(t, e.do(lb, [2]string{"X-Forwarded-For", "198.51.100.7"}), 1, 0, 3600)
+	allowed(t, e.do(lb, [2]string{"X-Forwarded-For", "198.51.100.8"}), 1, 0, 3600)
+	// A spoofed entry before the balancer's: the same client.
+	limited(t, e.do(lb, [2]string{"X-Forwarded-For", "203.0.113.1, 198.51.100.7"}), 1, 3600, 3600)
+	limited(t, e.do(lb, [2]string{"X-Forwarded-For", "198.51.100.8:5555"}), 1, 3600, 3600)
+	allowed(t, e.do(lb, [2]string{"X-Forwarded-For", "[2001:db8::1]:443"}), 1, 0, 3600)
+	limited(t, e.do(lb, [2]string{"X-Forwarded-For", "2001:db8::2"}), 1, 3600, 3600) // same /64
+	allowed(t, e.do(lb), 1, 0, 3600)
+	limited(t, e.do(lb, [2]string{"X-Forwarded-For", "garbage"}), 1, 3600, 3600) // the peer's budget
+	for _, k := range []string{"rl/a:198.51.100.7", "rl/a:198.51.100.8", "rl/a:2001:db8::/64", "rl/a:10.0.0.1"} {
+		if _, _, ok := e.h.SharedData(k); !ok {
+			t.Errorf("no shared data %q", k)
+		}
+	}
+	if _, err := proxytest.New(proxytest.Options{Config: []byte(`{"limit": 1, "window": "1h", "trusted_proxies": -1}`)}); err == nil {
+		t.Error("negative trusted_proxies accepted")
+	}
+}
+
 func TestHeaderKey(t *testing.T) {
 	e := start(t, `{"limit": 1, "window": "1h", "key": "header:X-Api-Key"}`)
 	allowed(t, e.do([2]string{"X-Api-Key", "k1"}), 1, 0, 3600)
