@@ -52,3 +52,46 @@ func TestPluginLogCannotForgeLines(t *testing.T) {
 		t.Fatalf("one log call wrote %d lines:\n%s", n+1, out)
 	}
 }
+
+// stderrWAT writes "panic: boom\n" and "goroutine 1\n" to stderr in two
+// writes during one callback, as a Go guest's panic does in many.
+const stderrWAT = `(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "panic: boom\n")
+  (data (i32.const 32) "goroutine 1\n")
+  ;; iovecs: {16, 12} and {32, 12}
+  (data (i32.const 64) "\10\00\00\00\0c\00\00\00")
+  (data (i32.const 72) "\20\00\00\00\0c\00\00\00")
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_memory_allocate") (param i32) (result i32) (i32.const 1024))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (drop (call $write (i32.const 2) (i32.const 64) (i32.const 1) (i32.const 96)))
+    (drop (call $write (i32.const 2) (i32.const 72) (i32.const 1) (i32.const 96)))
+    (i32.const 0))
+)`
+
+// TestStderrIsOneErrorEntryPerCallback: what a module writes to stderr in
+// one callback is one log entry at error level (the spec's level for
+// stderr), not one info entry per write.
+func TestStderrIsOneErrorEntryPerCallback(t *testing.T) {
+	var buf bytes.Buffer
+	p, err := Load(context.Background(), Options{
+		Name: "stderr", Module: watfixture.Assemble(t, stderrWAT), Log: zerolog.New(&buf),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	r, _ := Chain{NewSlot(p)}.Begin(reqCtx(), "r", "u")
+	if _, err := r.RequestHeaders(); err != nil {
+		t.Fatal(err)
+	}
+	r.End()
+	out := strings.TrimSpace(buf.String())
+	want := `{"level":"error","plugin":"stderr","stream":"stderr","message":"panic: boom\ngoroutine 1"}`
+	if out != want {
+		t.Fatalf("log:\n%s\nwant:\n%s", out, want)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
@@ -19,15 +20,17 @@ import (
 
 // VM is one started instance of a plugin's module.
 type VM struct {
-	p         *Plugin
-	name      string
-	mod       api.Module
-	mu        sync.Mutex // one callback at a time
-	broken    atomic.Bool
-	rootID    uint32
-	nextID    uint32
-	nextToken uint32 // proxy_http_call tokens
-	tickStop  chan struct{}
+	p    *Plugin
+	name string
+	mod  api.Module
+	// stdout and stderr gather the module's output for flushOutput.
+	stdout, stderr outputBuffer
+	mu             sync.Mutex // one callback at a time
+	broken         atomic.Bool
+	rootID         uint32
+	nextID         uint32
+	nextToken      uint32 // proxy_http_call tokens
+	tickStop       chan struct{}
 
 	// cur is the stream whose callback is running; host functions act on
 	// it. Set and cleared under mu.
@@ -115,12 +118,14 @@ func (p *Plugin) startVM(ctx context.Context) (*VM, error) {
 	vm.visitLast = vm.noteLast
 	vm.watchdog = time.AfterFunc(time.Hour, vm.expire)
 	vm.watchdog.Stop()
+	vm.stdout = outputBuffer{p: p, stream: "stdout", level: zerolog.InfoLevel}
+	vm.stderr = outputBuffer{p: p, stream: "stderr", level: zerolog.ErrorLevel}
 	vms.Store(name, vm)
 	cfg := wazero.NewModuleConfig().WithName(name).
 		// Start functions run by hand below: a reactor (_initialize) and a
 		// command (_start) both need theirs run before any callback.
 		WithStartFunctions().
-		WithStdout(logWriter{p, "stdout"}).WithStderr(logWriter{p, "stderr"}).
+		WithStdout(&vm.stdout).WithStderr(&vm.stderr).
 		WithSysWalltime().WithSysNanotime().WithRandSource(randReader{})
 	mod, err := p.runtime.InstantiateModule(ctx, p.compiled, cfg)
 	if err != nil {
@@ -159,6 +164,7 @@ func (p *Plugin) startVM(ctx context.Context) (*VM, error) {
 			break
 		}
 	}
+	vm.flushOutput()
 	if vm.watchdog.Stop(); vm.expired.Load() {
 		return fail(fmt.Errorf("start-up overran its deadline (%s)", startBound(p.opts.CallTimeout)))
 	}
@@ -275,6 +281,9 @@ func (vm *VM) call(s *Stream, ph int, args ...uint64) (uint64, error) {
 	if err == nil && vm.editPtr != 0 {
 		vm.takeEdits()
 	}
+	if len(vm.stdout.buf)+len(vm.stderr.buf) > 0 {
+		vm.flushOutput()
+	}
 	vm.callStart.Store(0)
 	took := sinceStart() - start
 	if armed {
@@ -390,16 +399,50 @@ func classify(err error, expired bool) string {
 	return faultTrap
 }
 
-// logWriter sends a module's stdout/stderr (WASI fd_write) to the log.
-type logWriter struct {
+// outputBuffer gathers what a module writes to stdout or stderr (WASI
+// fd_write) during one callback, which the VM then logs as one entry:
+// stderr at error level, as the Proxy-Wasm spec has it, stdout at info. A
+// Go guest's panic comes in some fifty writes; logged one by one they
+// were fifty info lines. The VM's lock orders writes and the flush.
+type outputBuffer struct {
 	p      *Plugin
 	stream string
+	level  zerolog.Level
+	buf    []byte
+	cut    bool // more was written than maxOutput
 }
 
-func (w logWriter) Write(b []byte) (int, error) {
-	w.p.opts.Log.Info().Str("plugin", w.p.opts.Name).Str("stream", w.stream).
-		Msg(strings.TrimRight(string(b), "\n"))
+// maxOutput bounds what one callback's output may hold in memory.
+const maxOutput = 64 << 10
+
+func (w *outputBuffer) Write(b []byte) (int, error) {
+	if room := maxOutput - len(w.buf); len(b) > room {
+		w.buf, w.cut = append(w.buf, b[:max(room, 0)]...), true
+	} else {
+		w.buf = append(w.buf, b...)
+	}
 	return len(b), nil
+}
+
+func (w *outputBuffer) flush() {
+	if len(w.buf) == 0 {
+		return
+	}
+	msg := strings.TrimRight(string(w.buf), "\n")
+	if w.cut {
+		msg += " [cut at 64 KiB]"
+	}
+	w.p.opts.Log.WithLevel(w.level).Str("plugin", w.p.opts.Name).Str("stream", w.stream).Msg(msg)
+	w.buf, w.cut = w.buf[:0], false
+	if cap(w.buf) > 4<<10 {
+		w.buf = nil // a one-off flood does not stay in memory
+	}
+}
+
+// flushOutput logs what the module wrote since the last flush.
+func (vm *VM) flushOutput() {
+	vm.stdout.flush()
+	vm.stderr.flush()
 }
 
 // Callback phases, by which the host calls the guest and times the calls
