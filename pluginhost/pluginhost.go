@@ -8,7 +8,8 @@
 // that VM's lock for the microseconds it runs. A VM that traps, runs past
 // its deadline, runs out of memory or exits is thrown away and replaced in
 // the background; the request it was serving fails (fail_closed) or skips
-// the plugin (fail_open), and nothing else notices.
+// the plugin (fail_open), as do the other requests whose contexts lived in
+// it when their next callback comes. Other VMs do not notice.
 package pluginhost
 
 import (
