@@ -121,3 +121,31 @@ plugins = ["key-auth", "transform"]
 		t.Fatalf("10 refused requests: %d calls into key-auth (want 10), %d into transform (want 0)", k, tr)
 	}
 }
+
+// TestE2ESDKKeptHandleStaysWithItsRequest: a Stream kept past its request
+// and used in a later request's callback (as a timer or goroutine would)
+// acts on its own request, which the gateway refuses, never on the one
+// running: before, its edit landed on the later client's request.
+func TestE2ESDKKeptHandleStaysWithItsRequest(t *testing.T) {
+	be := newKillable(t, "be", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "x-stale=%q", r.Header.Get("X-Stale"))
+	})
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
+[[plugins]]
+name = "probe"
+module = %q
+pool = 1
+[[routes]]
+path_prefix = "/"
+upstream = "backend"
+plugins = ["probe"]
+`, builtPlugin(t, "sdk_allocprobe.wasm")))
+	client := newClient(t)
+	if resp, _ := doReq(t, client, "GET", g.URL+"/a", map[string]string{"X-Probe-Keep": "1"}, nil); resp.StatusCode != 200 {
+		t.Fatalf("first request: %d", resp.StatusCode)
+	}
+	resp, body := doReq(t, client, "GET", g.URL+"/b", map[string]string{"X-Probe-Stale": "1"}, nil)
+	if resp.StatusCode != 200 || string(body) != `x-stale=""` || resp.Header.Get("X-Stale-Refused") != "true" {
+		t.Fatalf("later request: %d %q, X-Stale-Refused %q", resp.StatusCode, body, resp.Header.Get("X-Stale-Refused"))
+	}
+}

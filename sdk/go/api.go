@@ -17,29 +17,58 @@ func host() hostcall.Host { return hostcall.Current }
 // HeaderMap is one of a request's header maps. Names are lower case; the
 // request headers include the pseudo-headers :method, :path, :authority
 // and :scheme, the response headers :status.
-type HeaderMap uint32
+//
+// A map is its request's: used after its callback has returned (from a
+// timer, a goroutine, a later request's callback), it acts on its own
+// request, which a host may refuse, never on the request being called
+// back at the time.
+type HeaderMap struct {
+	kind uint32
+	id   uint32 // the request's context; 0 for a callout response's
+}
 
+// The Proxy-Wasm map types.
 const (
-	mapRequestHeaders   HeaderMap = 0
-	mapRequestTrailers  HeaderMap = 1
-	mapResponseHeaders  HeaderMap = 2
-	mapResponseTrailers HeaderMap = 3
-	mapCalloutHeaders   HeaderMap = 6
-	mapCalloutTrailers  HeaderMap = 7
+	mapRequestHeaders   uint32 = 0
+	mapRequestTrailers  uint32 = 1
+	mapResponseHeaders  uint32 = 2
+	mapResponseTrailers uint32 = 3
+	mapCalloutHeaders   uint32 = 6
+	mapCalloutTrailers  uint32 = 7
 )
 
 // RequestHeaders, ResponseHeaders, RequestTrailers and ResponseTrailers
 // are the request's maps.
-func (s Stream) RequestHeaders() HeaderMap   { return mapRequestHeaders }
-func (s Stream) ResponseHeaders() HeaderMap  { return mapResponseHeaders }
-func (s Stream) RequestTrailers() HeaderMap  { return mapRequestTrailers }
-func (s Stream) ResponseTrailers() HeaderMap { return mapResponseTrailers }
+func (s Stream) RequestHeaders() HeaderMap   { return HeaderMap{mapRequestHeaders, s.id} }
+func (s Stream) ResponseHeaders() HeaderMap  { return HeaderMap{mapResponseHeaders, s.id} }
+func (s Stream) RequestTrailers() HeaderMap  { return HeaderMap{mapRequestTrailers, s.id} }
+func (s Stream) ResponseTrailers() HeaderMap { return HeaderMap{mapResponseTrailers, s.id} }
+
+// elsewhere reports a handle of a request other than the one whose
+// callback is running (kept past its own callback): its calls must go to
+// its request's context, not the running one's.
+func elsewhere(id uint32) bool { return id != 0 && (!forStream || id != curStream) }
+
+// visit makes request id's context the host's for a handle used
+// elsewhere (the running callback's edits are sent first); back undoes
+// it. A host may refuse, as wasmgate does for any request but the one
+// being called back: the call then fails.
+func visit(id uint32) error {
+	sync()
+	return other(id)
+}
 
 // Peek returns a header's value without copying it: valid until the
 // callback returns. ErrNotFound when the header is absent.
 func (h HeaderMap) Peek(name string) ([]byte, error) {
+	if elsewhere(h.id) {
+		if err := visit(h.id); err != nil {
+			return nil, err
+		}
+		defer back()
+	}
 	sync()
-	v, st := host().GetMapValue(uint32(h), name)
+	v, st := host().GetMapValue(h.kind, name)
 	return v, check(st)
 }
 
@@ -57,27 +86,37 @@ func (h HeaderMap) Has(name string) bool {
 
 // Add adds a value, keeping those the header has.
 func (h HeaderMap) Add(name, value string) error {
-	if h.deferred(name) {
+	if elsewhere(h.id) {
+		if err := visit(h.id); err != nil {
+			return err
+		}
+		defer back()
+	} else if h.deferred(name) {
 		return queueEdit('q', 'a', name, value)
 	}
 	sync()
-	return check(host().AddMapValue(uint32(h), name, value))
+	return check(host().AddMapValue(h.kind, name, value))
 }
 
 // Set replaces the header's values with value.
 func (h HeaderMap) Set(name, value string) error {
-	if h.deferred(name) {
+	if elsewhere(h.id) {
+		if err := visit(h.id); err != nil {
+			return err
+		}
+		defer back()
+	} else if h.deferred(name) {
 		return queueEdit('q', 'r', name, value)
 	}
 	sync()
-	return check(host().ReplaceMapValue(uint32(h), name, value))
+	return check(host().ReplaceMapValue(h.kind, name, value))
 }
 
 // deferred reports whether an edit of the map goes into the batch of
 // header edits: on wasmgate, the request's headers but its pseudo-headers
 // (the request line), during a callback for a request.
 func (h HeaderMap) deferred(name string) bool {
-	return h == mapRequestHeaders && hostEdits && forStream && (name == "" || name[0] != ':')
+	return h.kind == mapRequestHeaders && hostEdits && forStream && (name == "" || name[0] != ':')
 }
 
 // SetBytes is Set with a value in bytes, without converting it to a
@@ -100,11 +139,16 @@ func bytesToString(b []byte) string {
 
 // Remove deletes the header.
 func (h HeaderMap) Remove(name string) error {
-	if h.deferred(name) {
+	if elsewhere(h.id) {
+		if err := visit(h.id); err != nil {
+			return err
+		}
+		defer back()
+	} else if h.deferred(name) {
 		return queueEdit('q', 'd', name, "")
 	}
 	sync()
-	return check(host().RemoveMapValue(uint32(h), name))
+	return check(host().RemoveMapValue(h.kind, name))
 }
 
 // ResponseEdits changes the response's headers before the response
@@ -300,11 +344,11 @@ func sendEdits(b []byte) error {
 func applyEdit(op byte, name, value string) error {
 	switch op {
 	case 'a':
-		return mapResponseHeaders.Add(name, value)
+		return HeaderMap{kind: mapResponseHeaders}.Add(name, value)
 	case 'r':
-		return mapResponseHeaders.Set(name, value)
+		return HeaderMap{kind: mapResponseHeaders}.Set(name, value)
 	}
-	return mapResponseHeaders.Remove(name)
+	return HeaderMap{kind: mapResponseHeaders}.Remove(name)
 }
 
 // applyLater makes the edits a stream kept, when its response headers
@@ -327,8 +371,14 @@ func applyLater(st *stream) {
 // values, where Peek and Get give the first. Pass a slice kept from
 // request to request and it allocates nothing.
 func (h HeaderMap) Values(name string, dst [][]byte) ([][]byte, error) {
+	if elsewhere(h.id) {
+		if err := visit(h.id); err != nil {
+			return dst, err
+		}
+		defer back()
+	}
 	sync()
-	b, st := host().GetMapPairs(uint32(h))
+	b, st := host().GetMapPairs(h.kind)
 	if err := check(st); err != nil {
 		return dst, err
 	}
@@ -342,8 +392,14 @@ func (h HeaderMap) Values(name string, dst [][]byte) ([][]byte, error) {
 
 // All returns a copy of every pair, in order.
 func (h HeaderMap) All() ([][2]string, error) {
+	if elsewhere(h.id) {
+		if err := visit(h.id); err != nil {
+			return nil, err
+		}
+		defer back()
+	}
 	sync()
-	b, st := host().GetMapPairs(uint32(h))
+	b, st := host().GetMapPairs(h.kind)
 	if err := check(st); err != nil {
 		return nil, err
 	}
@@ -352,28 +408,38 @@ func (h HeaderMap) All() ([][2]string, error) {
 
 // SetAll replaces the whole map.
 func (h HeaderMap) SetAll(pairs [][2]string) error {
+	if elsewhere(h.id) {
+		if err := visit(h.id); err != nil {
+			return err
+		}
+		defer back()
+	}
 	sync()
-	return check(host().SetMapPairs(uint32(h), encodePairs(pairs)))
+	return check(host().SetMapPairs(h.kind, encodePairs(pairs)))
 }
 
 // ---- bodies
 
 // Body is a message body: the request's, the response's, or a callout
-// response's.
-type Body uint32
+// response's. Like a HeaderMap, it is its request's.
+type Body struct {
+	kind uint32
+	id   uint32 // the request's context; 0 for a callout response's
+}
 
+// The Proxy-Wasm buffer types.
 const (
-	bufRequestBody  Body = 0
-	bufResponseBody Body = 1
-	bufCalloutBody  Body = 4
-	bufVMConfig          = 6
-	bufPluginConfig      = 7
+	bufRequestBody  uint32 = 0
+	bufResponseBody uint32 = 1
+	bufCalloutBody  uint32 = 4
+	bufVMConfig     uint32 = 6
+	bufPluginConfig uint32 = 7
 )
 
 // RequestBody and ResponseBody are the request's bodies, readable in the
 // body phases (OnRequestBody, OnResponseBody) and after them.
-func (s Stream) RequestBody() Body  { return bufRequestBody }
-func (s Stream) ResponseBody() Body { return bufResponseBody }
+func (s Stream) RequestBody() Body  { return Body{bufRequestBody, s.id} }
+func (s Stream) ResponseBody() Body { return Body{bufResponseBody, s.id} }
 
 // maxBuffer asks the host for everything a buffer has.
 const maxBuffer = 1<<31 - 1
@@ -384,7 +450,13 @@ func (b Body) Bytes() ([]byte, error) { return b.Range(0, maxBuffer) }
 
 // Range returns up to max bytes from start, without copying.
 func (b Body) Range(start, max int) ([]byte, error) {
-	v, st := host().GetBuffer(uint32(b), uint32(start), uint32(max))
+	if elsewhere(b.id) {
+		if err := visit(b.id); err != nil {
+			return nil, err
+		}
+		defer back()
+	}
+	v, st := host().GetBuffer(b.kind, uint32(start), uint32(max))
 	if st == uint32(ErrNotFound) && start == 0 {
 		return nil, nil // an empty body has no buffer on some hosts
 	}
@@ -393,30 +465,54 @@ func (b Body) Range(start, max int) ([]byte, error) {
 
 // Len is the body's length.
 func (b Body) Len() (int, error) {
-	n, st := host().BufferStatus(uint32(b))
+	if elsewhere(b.id) {
+		if err := visit(b.id); err != nil {
+			return 0, err
+		}
+		defer back()
+	}
+	n, st := host().BufferStatus(b.kind)
 	return int(n), check(st)
 }
 
 // Replace sets the whole body; the host keeps Content-Length right.
 func (b Body) Replace(data []byte) error {
+	if elsewhere(b.id) {
+		if err := visit(b.id); err != nil {
+			return err
+		}
+		defer back()
+	}
 	sync() // the host sets Content-Length, after the edits made before
-	return check(host().SetBuffer(uint32(b), 0, maxBuffer, data))
+	return check(host().SetBuffer(b.kind, 0, maxBuffer, data))
 }
 
 // Append adds data at the body's end.
 func (b Body) Append(data []byte) error {
-	n, err := b.Len()
+	if elsewhere(b.id) {
+		if err := visit(b.id); err != nil {
+			return err
+		}
+		defer back()
+	}
+	n, err := Body{kind: b.kind}.Len()
 	if err != nil {
 		return err
 	}
 	sync()
-	return check(host().SetBuffer(uint32(b), uint32(n), 0, data))
+	return check(host().SetBuffer(b.kind, uint32(n), 0, data))
 }
 
 // Prepend adds data at the body's start.
 func (b Body) Prepend(data []byte) error {
+	if elsewhere(b.id) {
+		if err := visit(b.id); err != nil {
+			return err
+		}
+		defer back()
+	}
 	sync()
-	return check(host().SetBuffer(uint32(b), 0, 0, data))
+	return check(host().SetBuffer(b.kind, 0, 0, data))
 }
 
 // ---- the stream
@@ -425,6 +521,12 @@ func (b Body) Prepend(data []byte) error {
 // (or, from a response phase, its response is replaced). The callback
 // should then return Pause.
 func (s Stream) Respond(status int, headers [][2]string, body []byte) error {
+	if elsewhere(s.id) {
+		if err := visit(s.id); err != nil {
+			return err
+		}
+		defer back()
+	}
 	sync()
 	return check(host().SendLocalResponse(uint32(status), "", body, encodePairs(headers), -1))
 }
@@ -452,10 +554,24 @@ func (s Stream) Close() error {
 // Property reads a property by its path parts, e.g. ("source",
 // "address") or ("request", "path"), without copying: valid until the
 // callback returns.
-func (s Stream) Property(path ...string) ([]byte, error) { return Property(path...) }
+func (s Stream) Property(path ...string) ([]byte, error) {
+	if elsewhere(s.id) {
+		if err := visit(s.id); err != nil {
+			return nil, err
+		}
+		defer back()
+	}
+	return Property(path...)
+}
 
 // SetProperty sets a property (those the host lets plugins write).
 func (s Stream) SetProperty(value []byte, path ...string) error {
+	if elsewhere(s.id) {
+		if err := visit(s.id); err != nil {
+			return err
+		}
+		defer back()
+	}
 	sync()
 	return check(host().SetProperty(joinPath(path), value))
 }
@@ -498,7 +614,7 @@ func (r *CalloutResponse) Status() int {
 	if r.headers == 0 {
 		return 0
 	}
-	v, err := mapCalloutHeaders.Peek(":status")
+	v, err := HeaderMap{kind: mapCalloutHeaders}.Peek(":status")
 	if err != nil {
 		return 0
 	}
@@ -513,10 +629,10 @@ func (r *CalloutResponse) Status() int {
 }
 
 // Headers is the response's header map (read only).
-func (r *CalloutResponse) Headers() HeaderMap { return mapCalloutHeaders }
+func (r *CalloutResponse) Headers() HeaderMap { return HeaderMap{kind: mapCalloutHeaders} }
 
 // Trailers is the response's trailer map (read only).
-func (r *CalloutResponse) Trailers() HeaderMap { return mapCalloutTrailers }
+func (r *CalloutResponse) Trailers() HeaderMap { return HeaderMap{kind: mapCalloutTrailers} }
 
 // Body is the response's body without copying: valid until the done
 // function returns.
@@ -524,7 +640,7 @@ func (r *CalloutResponse) Body() []byte {
 	if r.bodySize == 0 {
 		return nil
 	}
-	b, _ := bufCalloutBody.Range(0, r.bodySize)
+	b, _ := Body{kind: bufCalloutBody}.Range(0, r.bodySize)
 	return b
 }
 

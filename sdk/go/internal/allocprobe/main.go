@@ -7,6 +7,12 @@
 // upstream "backend" and resumes when it answers, as an authentication
 // policy asking another service would. The gateway's end-to-end tests
 // build it and expect 0 once the VM is warm.
+//
+// It also misuses a handle, as a plugin keeping one for a timer would: a
+// request with X-Probe-Keep has its Stream kept, and a later request with
+// X-Probe-Stale uses it to set x-stale on the kept request's headers,
+// reporting in X-Stale-Refused whether the SDK refused (it must: the kept
+// request is over, and the edit must not land on the running one).
 package main
 
 import (
@@ -36,13 +42,20 @@ func (r *request) answered(s proxywasm.Stream, c *proxywasm.CalloutResponse) {
 	_ = s.Resume()
 }
 
+// kept is the handle X-Probe-Keep keeps.
+var (
+	kept    proxywasm.Stream
+	hasKept bool
+)
+
 type request struct {
+	stale   string // X-Stale-Refused's value; "" without X-Probe-Stale
 	mallocs uint64
 	buf     [20]byte
 	resume  func(proxywasm.Stream, *proxywasm.CalloutResponse) // bound once
 }
 
-func (r *request) Reset() { r.mallocs = 0 }
+func (r *request) Reset() { r.mallocs, r.stale = 0, "" }
 
 var (
 	stats runtime.MemStats
@@ -59,6 +72,15 @@ func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action 
 	if _, err := s.Property("source", "address"); err != nil {
 		proxywasm.LogError("no source address")
 	}
+	if h.Has("x-probe-keep") {
+		kept, hasKept = s, true
+	}
+	if h.Has("x-probe-stale") && hasKept {
+		r.stale = "false"
+		if kept.RequestHeaders().Set("x-stale", "1") != nil {
+			r.stale = "true"
+		}
+	}
 	if h.Has("x-probe-callout") {
 		if err := s.Callout("backend", calloutHeaders, nil, time.Second, r.resume); err != nil {
 			return proxywasm.Continue
@@ -70,6 +92,9 @@ func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action 
 
 func (r *request) OnResponseHeaders(s proxywasm.Stream, _ bool) proxywasm.Action {
 	_ = s.ResponseHeaders().SetBytes("x-mallocs", strconv.AppendUint(r.buf[:0], r.mallocs, 10))
+	if r.stale != "" {
+		_ = s.ResponseHeaders().Set("x-stale-refused", r.stale)
+	}
 	return proxywasm.Continue
 }
 
