@@ -13,6 +13,7 @@ import (
 	"github.com/wasmgate/wasmgate/pluginhost"
 	"github.com/wasmgate/wasmgate/proxy/admin"
 	"github.com/wasmgate/wasmgate/proxy/config"
+	"github.com/wasmgate/wasmgate/proxy/discovery"
 )
 
 // adminServer adapts the gateway to the admin API's Backend.
@@ -70,6 +71,11 @@ func effectiveConfig(c *config.Config) ([]byte, error) {
 		if d := u.Discovery; d != nil {
 			dc := *d
 			dc.Password, dc.Token = redact(dc.Password), redact(dc.Token)
+			dc.Address = discovery.RedactURL(dc.Address)
+			dc.Endpoints = slices.Clone(dc.Endpoints)
+			for k, ep := range dc.Endpoints {
+				dc.Endpoints[k] = discovery.RedactURL(ep)
+			}
 			cp.Upstreams[i].Discovery = &dc
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/proxy/config"
 )
 
 func TestAppendJSONStringIsValidJSON(t *testing.T) {
@@ -218,5 +220,33 @@ func BenchmarkDeleteMarked(b *testing.B) {
 				deleteMarked(x, &h, requestApart)
 			}
 		})
+	}
+}
+
+// TestEffectiveConfigRedactsURLCredentials: GET /config shows discovery
+// endpoints without the password in their URL (etcd's and Consul's
+// endpoints may carry one), and the rest of the URL as it is.
+func TestEffectiveConfigRedactsURLCredentials(t *testing.T) {
+	c := &config.Config{Upstreams: []config.Upstream{
+		{Name: "e", Discovery: &config.Discovery{Provider: "etcd", Endpoints: []string{"http://root:etcd-s3cret@10.0.0.1:2379", "http://10.0.0.2:2379"}}},
+		{Name: "c", Discovery: &config.Discovery{Provider: "consul", Address: "https://u:consul-s3cret@consul:8501"}},
+	}}
+	out, err := effectiveConfig(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(out)
+	for _, secret := range []string{"etcd-s3cret", "consul-s3cret"} {
+		if strings.Contains(body, secret) {
+			t.Errorf("shows %q:\n%s", secret, body)
+		}
+	}
+	for _, want := range []string{"http://root:xxxxx@10.0.0.1:2379", "http://10.0.0.2:2379", "https://u:xxxxx@consul:8501"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("does not show %q:\n%s", want, body)
+		}
+	}
+	if c.Upstreams[0].Discovery.Endpoints[0] != "http://root:etcd-s3cret@10.0.0.1:2379" {
+		t.Error("the running config was changed")
 	}
 }

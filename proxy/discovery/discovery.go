@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
 	"sort"
 	"strconv"
 	"time"
@@ -112,6 +113,17 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 }
 
 var errEmpty = fmt.Errorf("no targets found; keeping the last good set")
+
+// RedactURL is an endpoint's URL with the password of its userinfo
+// replaced ("http://root:xxxxx@etcd:2379"), for logs and GET /config; a
+// value that does not parse as a URL with a host is returned as is.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
+}
 
 func report(onError func(error), err error) {
 	if onError != nil && err != nil {

@@ -53,7 +53,7 @@ func (e *etcd) Run(ctx context.Context, out chan<- []Target) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		report(e.o.OnError, fmt.Errorf("etcd %s: %w", endpoint, err))
+		report(e.o.OnError, fmt.Errorf("etcd %s: %w", RedactURL(endpoint), err))
 		// A watch that broke after a listing was a working connection:
 		// its end starts a new run of attempts, so the first comes as
 		// quickly as after a healthy start, not at the pace a past
