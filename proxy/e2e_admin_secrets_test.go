@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasmgate/wasmgate/internal/watfixture"
 )
 
 // TestE2EPinnedPluginStaysPinned: a plugin whose config pins its module's
@@ -373,5 +376,28 @@ plugins = ["p"]
 	resp, body := rawRoundTrip(t, g.AdminURL[len("http://"):], "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n")
 	if resp.StatusCode != 400 || !strings.Contains(string(body), `"bad_request"`) {
 		t.Errorf("malformed request: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestE2EReloadErrorSpanningLinesIsOne: a refused reload lists each error
+// once, a trap's stack trace inside it, not one "error" per line.
+func TestE2EReloadErrorSpanningLinesIsOne(t *testing.T) {
+	g := startGateway(t, publicListener+"[[routes]]\npath_prefix = \"/\"\ndirect_response = { status = 204 }\n")
+	module := filepath.Join(t.TempDir(), "trap.wasm")
+	writeFile(t, module, string(watfixture.Assemble(t, `(module
+  (memory (export "memory") 1)
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_memory_allocate") (param i32) (result i32) (i32.const 1024))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) unreachable)
+)`)))
+	writeFile(t, g.Config, readFile(t, g.Config)+fmt.Sprintf("[[plugins]]\nname = \"trap\"\nmodule = %q\n", module))
+	resp, body := doReq(t, newClient(t), "POST", g.AdminURL+"/reload", nil, nil)
+	var out struct{ Errors []string }
+	if err := json.Unmarshal(body, &out); err != nil || resp.StatusCode != 422 {
+		t.Fatalf("reload: %d %s", resp.StatusCode, body)
+	}
+	if len(out.Errors) != 1 || !strings.Contains(out.Errors[0], "plugins[0].module") || !strings.Contains(out.Errors[0], "\n") {
+		t.Fatalf("errors %q, want one, with the trap's lines inside", out.Errors)
 	}
 }

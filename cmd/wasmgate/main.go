@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
@@ -102,7 +103,9 @@ func printErrors(w io.Writer, err error) {
 	var list config.Errors
 	if errors.As(err, &list) {
 		for _, e := range list {
-			fmt.Fprintln(w, e.Error())
+			// A message over several lines (a trap's stack trace) is
+			// indented after its first, so each error starts a line.
+			fmt.Fprintln(w, strings.ReplaceAll(e.Error(), "\n", "\n\t"))
 		}
 		fmt.Fprintf(w, "%d error(s)\n", len(list))
 		return

@@ -37,6 +37,16 @@ func (e *FieldError) Error() string {
 // operator sees them all at once.
 type Errors []*FieldError
 
+// Unwrap lists the errors one by one: an error that spans lines (a
+// plugin's trap with its stack trace) stays one.
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
 func (es Errors) Error() string {
 	lines := make([]string, len(es))
 	for i, e := range es {
