@@ -407,7 +407,37 @@ listen = "127.0.0.1:8080"
 `,
 		want: []string{
 			`gw.toml:3: listeners[1].name: duplicate listener name "127.0.0.1:8080" (also listeners[0])`,
-			`gw.toml:4: listeners[1].listen: address "127.0.0.1:8080" is already used by listeners[0]`,
+			`gw.toml:4: listeners[1].listen: address "127.0.0.1:8080" is already used by listeners[0] ("127.0.0.1:8080")`,
+		},
+	},
+	{
+		// Spelled differently, the same socket: run would fail to bind.
+		name: "listen addresses that bind the same socket",
+		src: `[admin]
+listen = "127.0.0.1:9901"
+[[listeners]]
+name = "a"
+listen = "127.0.0.1:8080"
+[[listeners]]
+name = "b"
+listen = "localhost:8080"
+[[listeners]]
+name = "c"
+listen = ":8443"
+[[listeners]]
+name = "d"
+listen = "[::ffff:10.0.0.1]:8443"
+[[listeners]]
+name = "e"
+listen = "localhost:9901"
+[[listeners]]
+name = "f"
+listen = "[::1]:8080"
+`,
+		want: []string{
+			`gw.toml:8: listeners[1].listen: address "localhost:8080" is already used by listeners[0] ("127.0.0.1:8080")`,
+			`gw.toml:14: listeners[3].listen: address "[::ffff:10.0.0.1]:8443" is already used by listeners[2] (":8443")`,
+			`gw.toml:17: listeners[4].listen: address "localhost:9901" is the admin API's (admin.listen "127.0.0.1:9901")`,
 		},
 	},
 	{

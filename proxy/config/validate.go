@@ -42,7 +42,7 @@ func validate(c *Config, e *errs) {
 	if len(c.Listeners) == 0 {
 		e.add("listeners", "at least one listener is required")
 	}
-	names, addrs := map[string]int{}, map[string]int{}
+	names := map[string]int{}
 	for i, l := range c.Listeners {
 		p := fmt.Sprintf("listeners[%d]", i)
 		if j, dup := names[l.Name]; dup {
@@ -51,10 +51,17 @@ func validate(c *Config, e *errs) {
 		names[l.Name] = i
 		if err := checkHostPort(l.Listen); err != nil {
 			e.add(p+".listen", "%v", err)
-		} else if j, dup := addrs[l.Listen]; dup {
-			e.add(p+".listen", "address %q is already used by listeners[%d]", l.Listen, j)
+		} else {
+			for j := range i {
+				if sameSocket(l.Listen, c.Listeners[j].Listen) {
+					e.add(p+".listen", "address %q is already used by listeners[%d] (%q)", l.Listen, j, c.Listeners[j].Listen)
+					break
+				}
+			}
+			if c.Admin.Listen != "" && sameSocket(l.Listen, c.Admin.Listen) {
+				e.add(p+".listen", "address %q is the admin API's (admin.listen %q)", l.Listen, c.Admin.Listen)
+			}
 		}
-		addrs[l.Listen] = i
 		for k, cert := range l.TLS {
 			cp := fmt.Sprintf("%s.tls[%d]", p, k)
 			switch {
@@ -211,6 +218,31 @@ func checkRegex(e *errs, path, re string) {
 	if _, err := regexp.Compile(re); err != nil {
 		e.add(path, "%v", err)
 	}
+}
+
+// sameSocket reports two listen addresses that cannot both be bound: the
+// same port, and the same host, "localhost" counting as 127.0.0.1, or
+// either host a wildcard (every interface). Port 0 never conflicts.
+func sameSocket(a, b string) bool {
+	ha, pa, err1 := net.SplitHostPort(a)
+	hb, pb, err2 := net.SplitHostPort(b)
+	if err1 != nil || err2 != nil || pa != pb || pa == "0" {
+		return false
+	}
+	norm := func(h string) string {
+		switch h {
+		case "", "0.0.0.0", "::":
+			return "*"
+		case "localhost":
+			return "127.0.0.1"
+		}
+		if ip, err := netip.ParseAddr(h); err == nil {
+			return ip.Unmap().String()
+		}
+		return strings.ToLower(h)
+	}
+	ha, hb = norm(ha), norm(hb)
+	return ha == hb || ha == "*" || hb == "*"
 }
 
 func checkHostPort(s string) error {
