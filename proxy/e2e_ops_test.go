@@ -47,7 +47,8 @@ func TestE2EReloadWarnsWhenTLSIsTurnedOnOrOff(t *testing.T) {
 	be := newRawHTTPBackend(t, nil)
 	g := startGateway(t, proxyTo("", "", be.Addr))
 	c, k := writeCert(t, g.Dir, "a.test")
-	writeFile(t, g.Config, strings.Replace(readFile(t, g.Config), "name = \"public\"\nlisten = \"127.0.0.1:0\"\n",
+	orig := readFile(t, g.Config)
+	writeFile(t, g.Config, strings.Replace(orig, "name = \"public\"\nlisten = \"127.0.0.1:0\"\n",
 		fmt.Sprintf("name = \"public\"\nlisten = \"127.0.0.1:0\"\ntls = [ { cert = %q, key = %q } ]\n", c, k), 1))
 	warnings, err := g.G.Reload()
 	if err != nil {
@@ -60,6 +61,16 @@ func TestE2EReloadWarnsWhenTLSIsTurnedOnOrOff(t *testing.T) {
 		t.Errorf("plain HTTP after the reload: %v %v", resp, err)
 	} else {
 		resp.Body.Close()
+	}
+	// Still not in effect: every reload says so, not only the first.
+	if warnings, err = g.G.Reload(); err != nil || !strings.Contains(strings.Join(warnings, "\n"), `listener "public": tls turned on`) {
+		t.Errorf("second reload: warnings %q, %v", warnings, err)
+	}
+	// Undone: nothing to warn of (before, it said tls was turned off and
+	// the listener served HTTPS, which it never did).
+	writeFile(t, g.Config, orig)
+	if warnings, err = g.G.Reload(); err != nil || len(warnings) != 0 {
+		t.Errorf("reload back to the running settings: warnings %q, %v", warnings, err)
 	}
 
 	g = tlsGateway(t, "", be.Addr)

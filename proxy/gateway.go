@@ -37,7 +37,10 @@ type Gateway struct {
 	ids       *idGen
 	admin     *adminServer
 
-	reloadMu    sync.Mutex
+	reloadMu sync.Mutex
+	// bound is the config the sockets, the admin API and the log output
+	// were set up from: what runs of the settings a reload cannot apply.
+	bound       *config.Config
 	configHash  [32]byte
 	moduleReads atomic.Int64 // module files the watcher read
 	ready       atomic.Bool
@@ -82,6 +85,7 @@ func New(opts Options) (*Gateway, error) {
 		opts:       opts,
 		logs:       lg,
 		ids:        newIDGen(),
+		bound:      cfg,
 		configHash: sha256.Sum256(data),
 		stop:       make(chan struct{}),
 		serveErr:   make(chan error, len(cfg.Listeners)+1),
@@ -306,7 +310,10 @@ func (g *Gateway) Reload() (warnings []string, err error) {
 		} else if err = g.reloadCerts(cfg); err != nil {
 			closeFresh(next.fresh)
 		} else {
-			warnings = g.restartOnly(old.Config, cfg)
+			// Against what runs, not the last file: a change not yet in
+			// effect is reported by every reload until the restart, and a
+			// change undone reports nothing.
+			warnings = g.restartOnly(g.bound, cfg)
 			next.Upstreams.Activate()
 			g.snap.Store(next)
 			g.configHash = sha256.Sum256(data)
