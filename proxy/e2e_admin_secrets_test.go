@@ -401,3 +401,36 @@ func TestE2EReloadErrorSpanningLinesIsOne(t *testing.T) {
 		t.Fatalf("errors %q, want one, with the trap's lines inside", out.Errors)
 	}
 }
+
+// TestE2EReloadSaysAnUploadIsReplaced: a reload that changes a plugin's
+// settings loads it from its file again; if the running module came by
+// PUT, the reload says it is gone rather than replacing it silently.
+func TestE2EReloadSaysAnUploadIsReplaced(t *testing.T) {
+	be := newKillable(t, "be", nil)
+	conf := func(pool int) string {
+		return publicListener + upstreamTOML("backend", "", be.addr) + fmt.Sprintf(`
+[[plugins]]
+name = "p"
+module = %q
+pool = %d
+[[routes]]
+path_prefix = "/"
+upstream = "backend"
+plugins = ["p"]
+`, fixturePath(t, "noop"), pool)
+	}
+	g := startGateway(t, conf(1))
+	stamp, _ := os.ReadFile(fixturePath(t, "add_header"))
+	if resp, body := doReq(t, newClient(t), "PUT", g.AdminURL+"/plugins/p", nil, strings.NewReader(string(stamp))); resp.StatusCode != 200 {
+		t.Fatalf("PUT: %d %s", resp.StatusCode, body)
+	}
+	// Same settings: the upload stays, and nothing to say.
+	if w, err := g.G.Reload(); err != nil || len(w) != 0 {
+		t.Fatalf("unchanged reload: %q %v", w, err)
+	}
+	writeFile(t, g.Config, conf(2))
+	w, err := g.G.Reload()
+	if err != nil || !strings.Contains(strings.Join(w, "\n"), `plugin "p": its settings changed`) {
+		t.Fatalf("reload that replaces the upload: warnings %q, %v", w, err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -314,6 +315,7 @@ func (g *Gateway) Reload() (warnings []string, err error) {
 			// effect is reported by every reload until the restart, and a
 			// change undone reports nothing.
 			warnings = g.restartOnly(g.bound, cfg)
+			warnings = append(warnings, uploadsReplaced(old, next)...)
 			next.Upstreams.Activate()
 			g.snap.Store(next)
 			g.configHash = sha256.Sum256(data)
@@ -354,6 +356,20 @@ func (g *Gateway) reloadCerts(cfg *config.Config) error {
 		}
 	}
 	return nil
+}
+
+// uploadsReplaced lists the plugins whose module, uploaded by PUT, a
+// reload replaces with the file's: a changed setting reloads the plugin
+// from its file, and the operator should know the upload is gone.
+func uploadsReplaced(old, next *Snapshot) []string {
+	var w []string
+	for name, lp := range old.plugins {
+		if nl := next.plugins[name]; nl != nil && nl != lp && lp.slot.Plugin().Hash != lp.file {
+			w = append(w, fmt.Sprintf("plugin %q: its settings changed, so it was loaded from its module file again; the module uploaded by PUT /plugins/%s is no longer in service", name, name))
+		}
+	}
+	slices.Sort(w)
+	return w
 }
 
 // restartOnly lists the changes a reload cannot apply to running sockets.
