@@ -966,6 +966,29 @@ func TestEmulatorMarksAStalledRequest(t *testing.T) {
 			t.Errorf("%s: Stalled %v, want %v", tc.name, s.Stalled, tc.stalled)
 		}
 	}
+
+	// A callout's done function that neither resumes nor answers leaves
+	// the request stalled once the answer is in, as wasmgate finds it
+	// (500 plugin_error); one that resumes does not.
+	for _, resume := range []bool{false, true} {
+		h := start(t, &plugin{newHTTP: func() proxywasm.HTTP {
+			return &hooks{reqHeaders: func(s proxywasm.Stream) proxywasm.Action {
+				_ = s.Callout("auth", [][2]string{{":method", "GET"}, {":path", "/"}, {":authority", "auth"}},
+					nil, time.Second, func(s proxywasm.Stream, _ *proxywasm.CalloutResponse) {
+						if resume {
+							_ = s.Resume()
+						}
+					})
+				return proxywasm.Pause
+			}}
+		}}, proxytest.Options{})
+		s := h.NewStream()
+		s.RequestHeaders(get, true)
+		h.Callouts()[0].Respond(200, nil, nil)
+		if s.Stalled == resume {
+			t.Errorf("done that resumes %v: Stalled %v", resume, s.Stalled)
+		}
+	}
 }
 
 // TestEmulatorNotifiesOwnEnqueues: an item a plugin enqueues to a queue of

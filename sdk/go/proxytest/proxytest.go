@@ -206,6 +206,7 @@ type Stream struct {
 	// stalled (500 plugin_error, or the plugin skipped with on_error =
 	// fail_open).
 	Stalled bool
+	paused  bool // the last callback paused the request, and it waits
 	touched bool // the plugin has been called for this context
 	// edits are the plugin's response header edits made before the
 	// response came (wasmgate.edits), applied as wasmgate does.
@@ -351,7 +352,8 @@ func (s *Stream) phase(name string, call func(hostcall.Guest) uint32) proxywasm.
 		s.Finished = true
 		act &^= finishedFlag
 	}
-	if proxywasm.Action(act) == proxywasm.Pause && s.Local == nil && !s.Closed && s.Resumed == resumed && !s.waiting() {
+	s.paused = proxywasm.Action(act) == proxywasm.Pause && s.Local == nil && !s.Closed && s.Resumed == resumed
+	if s.paused && !s.waiting() {
 		s.Stalled = true
 	}
 	return proxywasm.Action(act)
@@ -416,6 +418,11 @@ func (c *Callout) deliver(headers int) {
 			break
 		}
 	}
+	s := h.streams[c.stream]
+	resumed := 0
+	if s != nil {
+		resumed = s.Resumed
+	}
 	// As on wasmgate, the answer is delivered in the context of the
 	// request that made the callout.
 	h.enter(c.stream, func() {
@@ -423,6 +430,15 @@ func (c *Callout) deliver(headers int) {
 		defer func() { h.calloutResp = nil }()
 		hostcall.Dispatch.HTTPCallResponse(h.rootID, c.Token, uint32(headers), uint32(len(c.respBody)), 0)
 	})
+	// A request paused for the callout that its done function neither
+	// resumed nor answered, with no other callout left to do it, is
+	// stalled, as wasmgate finds it.
+	if s != nil && s.paused {
+		s.paused = s.Local == nil && !s.Closed && s.Resumed == resumed
+		if s.paused && !s.waiting() {
+			s.Stalled = true
+		}
+	}
 }
 
 // ---- timers, queues, shared data, metrics
