@@ -86,6 +86,9 @@ type Host struct {
 	entered uint32
 
 	streams map[uint32]*Stream
+	// lent are the values host calls handed the running callback, which
+	// are overwritten when it returns (see lend).
+	lent [][]byte
 	// Phases are the per-request callbacks the plugin declared; all of
 	// them when it declared none.
 	Phases []string
@@ -262,6 +265,28 @@ func (h *Host) run(id uint32, f func()) {
 	hostcall.Current = (*impl)(h)
 	h.cur, h.entered = id, id
 	f()
+	h.poison()
+}
+
+// lend hands a value to the plugin as wasmgate does: valid until the
+// callback returns. wasmgate reuses that memory for later callbacks (for
+// other clients' requests too), so a plugin keeping such a slice reads
+// someone else's bytes there; here they become 0xAA, so that a test
+// sees the slip.
+func (h *impl) lend(v []byte) []byte {
+	c := append([]byte(nil), v...)
+	h.lent = append(h.lent, c)
+	return c
+}
+
+func (h *Host) poison() {
+	for _, b := range h.lent {
+		for i := range b {
+			b[i] = 0xAA
+		}
+	}
+	clear(h.lent)
+	h.lent = h.lent[:0]
 }
 
 // RequestHeaders delivers the request's headers (pseudo-headers
@@ -544,7 +569,7 @@ func (h *impl) GetBuffer(t, start, max uint32) ([]byte, uint32) {
 		return nil, stBadArgument
 	}
 	end := min(uint64(start)+uint64(max), uint64(len(*b)))
-	return append([]byte(nil), (*b)[start:end]...), stOK
+	return h.lend((*b)[start:end]), stOK
 }
 
 func (h *impl) SetBuffer(t, start, size uint32, data []byte) uint32 {
@@ -605,7 +630,7 @@ func (h *impl) GetMapPairs(m uint32) ([]byte, uint32) {
 	if st != stOK {
 		return nil, st
 	}
-	return encode(*p), stOK
+	return h.lend(encode(*p)), stOK
 }
 
 func (h *impl) SetMapPairs(m uint32, pairs []byte) uint32 {
@@ -633,7 +658,7 @@ func (h *impl) GetMapValue(m uint32, key string) ([]byte, uint32) {
 	if !ok {
 		return nil, stNotFound
 	}
-	return []byte(v), stOK
+	return h.lend([]byte(v)), stOK
 }
 
 func (h *impl) AddMapValue(m uint32, key, value string) uint32 {
@@ -698,11 +723,11 @@ func (h *impl) GetProperty(path []byte) ([]byte, uint32) {
 	key := strings.ReplaceAll(string(path), "\x00", ".")
 	if s := h.stream(); s != nil {
 		if v, ok := s.Properties[key]; ok {
-			return []byte(v), stOK
+			return h.lend([]byte(v)), stOK
 		}
 	}
 	if v, ok := h.opts.Properties[key]; ok {
-		return []byte(v), stOK
+		return h.lend([]byte(v)), stOK
 	}
 	return nil, stNotFound
 }
@@ -785,7 +810,7 @@ func (h *impl) GetSharedData(key string) ([]byte, uint32, uint32) {
 	if !ok {
 		return nil, 0, stNotFound
 	}
-	return append([]byte(nil), v.data...), v.cas, stOK
+	return h.lend(v.data), v.cas, stOK
 }
 
 // SetSharedData behaves as wasmgate's (and Envoy's) does: a missing key
