@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -492,5 +493,87 @@ func TestE2EHTTP10ClientGetsNoChunks(t *testing.T) {
 	resp, body = rawRoundTrip(t, g.Addr, crlf("GET / HTTP/1.1\nHost: x\n\n"))
 	if len(resp.TransferEncoding) != 1 || string(body) != "hello world" {
 		t.Fatalf("HTTP/1.1 client: Transfer-Encoding %v, body %q", resp.TransferEncoding, body)
+	}
+}
+
+// TestE2ERequestTrailersAreNotForwarded: fields a client sends after a
+// chunked body never reach the target, whether the body streams through
+// (small or large) or a plugin read it whole; before, they went on as
+// trailers (which a fasthttp target merges into the headers) or, after a
+// body-reading plugin, as header lines: an X-Consumer next to the one
+// key-auth set. The header section's own line of that name stays, and no
+// Content-Type the client did not send is added.
+func TestE2ERequestTrailersAreNotForwarded(t *testing.T) {
+	got := make(chan string, 1)
+	be := newRawBackend(t, func(c net.Conn, _ int64) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		var raw strings.Builder
+		length := -1
+		for { // the head
+			line, err := br.ReadString('\n')
+			raw.WriteString(line)
+			if err != nil || line == "\r\n" {
+				break
+			}
+			if v, ok := strings.CutPrefix(line, "Content-Length: "); ok {
+				length, _ = strconv.Atoi(strings.TrimSpace(v))
+			}
+		}
+		if length >= 0 {
+			_, _ = io.CopyN(io.Discard, br, int64(length))
+		}
+		for length < 0 { // chunks, then the trailer section up to its blank line
+			line, err := br.ReadString('\n')
+			raw.WriteString(line)
+			if err != nil {
+				break
+			}
+			if line == "0\r\n" {
+				for {
+					t, err := br.ReadString('\n')
+					raw.WriteString(t)
+					if err != nil || t == "\r\n" {
+						break
+					}
+				}
+				break
+			}
+			var n int
+			if _, err := fmt.Sscanf(strings.TrimSpace(line), "%x", &n); err == nil {
+				chunk := make([]byte, n+2)
+				if _, err := io.ReadFull(br, chunk); err != nil {
+					break
+				}
+			}
+		}
+		got <- raw.String()
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+	})
+	g := startGateway(t, proxyTo("", "", be.Addr)+fmt.Sprintf(`
+[[plugins]]
+name = "rv"
+module = %q
+config = '{"max_body_bytes": 1000}'
+[[routes]]
+path_prefix = "/read/"
+upstream = "backend"
+plugins = ["rv"]
+`, builtPlugin(t, "request_validation.wasm")))
+	for _, tc := range []struct{ path, body string }{
+		{"/small", "hello"},
+		{"/large", strings.Repeat("a", 100000)},
+		{"/read/x", "hello"},
+	} {
+		c, br := dialRaw(t, g.Addr)
+		io.WriteString(c, crlf("POST "+tc.path+" HTTP/1.1\nHost: x\nX-Consumer: bob\nTrailer: X-Consumer\nTransfer-Encoding: chunked\n\n")+
+			fmt.Sprintf("%x\r\n%s\r\n0\r\nX-Consumer: admin\r\n\r\n", len(tc.body), tc.body))
+		if resp, body := readResp(t, br, "POST"); resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", tc.path, resp.StatusCode, body)
+		}
+		raw := <-got
+		if strings.Contains(raw, "admin") || strings.Count(raw, "X-Consumer: bob") != 1 || strings.Contains(raw, "Content-Type") {
+			t.Errorf("%s: the target got:\n%s", tc.path, raw[:min(len(raw), 600)])
+		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"sync"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/wasmgate/wasmgate/proxy/upstream"
 )
 
@@ -24,6 +26,7 @@ type exchange struct {
 	ip        []byte
 	del       [][]byte // header names to delete after a VisitAll
 	names     [][]byte // header names seen, for repeatedName
+	kept      [][]byte // header lines dropRequestTrailers puts back
 	seen      uint64   // repeatedName's filter
 	apart     [][]byte // the names the current header keeps apart
 	collision bool
@@ -121,6 +124,10 @@ type limitReader struct {
 	// large or did not parse (a bad chunk). Such a try says nothing about
 	// the upstream, which must not be blamed for it.
 	fault error
+	// x and hdr are the exchange and the request whose trailer fields
+	// go when the body ends (see dropRequestTrailers).
+	x   *exchange
+	hdr *fasthttp.RequestHeader
 }
 
 func (l *limitReader) Read(p []byte) (int, error) {
@@ -156,10 +163,50 @@ func (l *limitReader) failed(err error) error {
 		l.fault = err
 	case err == io.EOF:
 		l.eof = true
+		// A chunked body's trailer fields are parsed as it ends, and the
+		// client sends them after it: here is the moment to drop them.
+		if l.hdr != nil {
+			dropRequestTrailers(l.x, l.hdr)
+		}
 	case err != nil:
 		l.fault = err
 	}
 	return err
+}
+
+// dropRequestTrailers removes the client's trailer fields from a request
+// that is forwarded. A target may merge them into the headers (fasthttp's
+// PeekAll does), where an X-Consumer sent after the body would sit beside
+// the one key-auth set, unseen by every policy; Envoy drops request
+// trailers by default on HTTP/1, and nginx does not forward them. Plugins
+// have seen them by then (on_request_trailers). Lines of those names in
+// the header section stay, after the others.
+func dropRequestTrailers(x *exchange, h *fasthttp.RequestHeader) {
+	names := h.PeekTrailerKeys()
+	if len(names) == 0 {
+		return
+	}
+	x.del, x.delBuf = x.del[:0], x.delBuf[:0]
+	for _, n := range names {
+		x.markDelete(n)
+	}
+	marked := len(x.del)
+	for k, v := range h.All() { // the header section only
+		if oneOf(k, x.del[:marked]) {
+			x.markDelete(k)
+			x.markDelete(v)
+		}
+	}
+	// deleteMarked appends to x.del: the kept lines move out of its way.
+	x.kept = append(x.kept[:0], x.del[marked:]...)
+	x.del = x.del[:marked]
+	// Deleting a name takes it from both sections.
+	deleteMarked(x, h, requestApart)
+	for i := 0; i+1 < len(x.kept); i += 2 {
+		h.AddBytesKV(x.kept[i], x.kept[i+1])
+	}
+	clear(x.kept)
+	h.DelBytes(strTrailer) // the names announced or received
 }
 
 // unfinished reports whether a streamed body was being read from the

@@ -344,7 +344,7 @@ func (g *Gateway) serveRoute(ctx *fasthttp.RequestCtx, x *exchange, l *listener,
 		// Read through limitReader, which bounds a chunked body and tells
 		// the client's failures (a bad chunk, a short body, a hang-up)
 		// from the target's.
-		x.limit = limitReader{r: req.BodyStream(), left: l.maxBody, want: int64(cl)}
+		x.limit = limitReader{r: req.BodyStream(), left: l.maxBody, want: int64(cl), x: x, hdr: &req.Header}
 		req.SetBodyStream(&x.limit, cl)
 	}
 
@@ -630,12 +630,18 @@ func (g *Gateway) prepareRequest(ctx *fasthttp.RequestCtx, x *exchange, l *liste
 	if !h.IsHTTP11() {
 		h.SetProtocolBytes(strHTTP11)
 	}
+	// fasthttp gives a body without Content-Type one of its own
+	// (application/octet-stream); a proxy adds none.
+	h.SetNoDefaultContentType(true)
 	x.host = append(x.host[:0], h.Host()...)
 	if upgrade {
 		// The upgrade itself is the one hop-by-hop exchange that must reach
 		// the target; everything else meant for this hop still stops here.
 		x.upgrade = append(x.upgrade[:0], h.Peek("Upgrade")...)
 	}
+	// A body a plugin had read whole came with its trailer fields, which
+	// the removal of Trailer below would move into the header section.
+	dropRequestTrailers(x, h)
 	markHopByHop(x, h)
 
 	// Set replaces a header's first line only, and a client may send
@@ -846,6 +852,7 @@ var (
 	strForwardedProto   = []byte(hdrForwardedProto)
 	strForwardedHost    = []byte(hdrForwardedHost)
 	strRequestID        = []byte(hdrRequestID)
+	strTrailer          = []byte("Trailer")
 	strContentLength    = []byte("content-length")
 	strTransferEncoding = []byte("transfer-encoding")
 	strHTTP11           = []byte("HTTP/1.1")
