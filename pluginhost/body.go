@@ -6,14 +6,16 @@ const (
 )
 
 // WantsRequestBody reports whether a plugin of the chain handles the
-// request body: the gateway must then buffer it and call RequestBody.
+// request body: the gateway must then buffer it and call RequestBody. A
+// request without a body has no body phase (its headers came with
+// end_of_stream).
 func (r *Request) WantsRequestBody() bool {
-	return r.wants(func(vm *VM) bool { return vm.callbacks[phRequestBody] != nil })
+	return r != nil && r.requestHasBody() && r.wants(func(vm *VM) bool { return vm.callbacks[phRequestBody] != nil })
 }
 
 // WantsResponseBody is WantsRequestBody for the response.
 func (r *Request) WantsResponseBody() bool {
-	return r.wants(func(vm *VM) bool { return vm.callbacks[phResponseBody] != nil })
+	return r != nil && r.responseHasBody() && r.wants(func(vm *VM) bool { return vm.callbacks[phResponseBody] != nil })
 }
 
 func (r *Request) wants(has func(*VM) bool) bool {

@@ -156,26 +156,56 @@ const (
 
 // RequestHeaders runs proxy_on_request_headers through the chain in order.
 // A plugin failure is returned as a *Fault unless the plugin fails open.
+// end_of_stream is set for a request without a body, as Envoy sets it:
+// there is no body phase then.
 func (r *Request) RequestHeaders() (Action, error) {
 	n := uint64(r.Ctx.Request.Header.Len())
+	eos := b2u64(!r.requestHasBody())
 	return r.phase(func(s *Stream) (uint64, error) {
-		return s.vm.call(s, phRequestHeaders, uint64(s.id), n, 0)
+		return s.vm.call(s, phRequestHeaders, uint64(s.id), n, eos)
 	}, false)
+}
+
+// requestHasBody reports a request that declares a body: a length above
+// 0, or chunked.
+func (r *Request) requestHasBody() bool {
+	cl := r.Ctx.Request.Header.ContentLength()
+	return cl > 0 || cl == -1
+}
+
+// responseHasBody reports a response that may carry a body: not one to a
+// HEAD request, not 1xx, 204 or 304, and not a declared length of 0.
+func (r *Request) responseHasBody() bool {
+	resp := &r.Ctx.Response
+	switch st := resp.StatusCode(); {
+	case r.Ctx.Request.Header.IsHead(), st < 200, st == 204, st == 304:
+		return false
+	}
+	return resp.Header.ContentLength() != 0
+}
+
+func b2u64(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // ResponseHeaders runs proxy_on_response_headers in reverse order. A
 // plugin's response header edits apply just before its callback would
 // run, whether it has one or not.
 func (r *Request) ResponseHeaders() (Action, error) {
+	var eos uint64
 	if r != nil {
 		r.responding = true
+		eos = b2u64(!r.responseHasBody())
 	}
 	return r.phase(func(s *Stream) (uint64, error) {
 		if s.edits {
 			s.applyEdits()
 		}
 		n := uint64(r.Ctx.Response.Header.Len())
-		return s.vm.call(s, phResponseHeaders, uint64(s.id), n, 0)
+		return s.vm.call(s, phResponseHeaders, uint64(s.id), n, eos)
 	}, true)
 }
 

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wasmgate/wasmgate/internal/watfixture"
 )
 
 // fixturePath is a Proxy-Wasm test module from pluginhost/testdata.
@@ -998,6 +1000,76 @@ func TestE2EGoPluginIPFilter(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != tc.want {
 			t.Errorf("X-Forwarded-For lines %q: %d, want %d", tc.lines, resp.StatusCode, tc.want)
+		}
+	}
+}
+
+// eosWAT reports, in x-eos on the response, the end_of_stream flag its
+// request headers came with, whether its request body callback ran, and
+// the flag of the response headers: "100" for a GET answered with a body.
+const eosWAT = `(module
+  (import "env" "proxy_add_header_map_value" (func $add (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $req (mut i32) (i32.const 0))
+  (global $body (mut i32) (i32.const 0))
+  (data (i32.const 16) "x-eos")
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_memory_allocate") (param i32) (result i32) (i32.const 1024))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (global.set $req (local.get 2))
+    (global.set $body (i32.const 0))
+    (i32.const 0))
+  (func (export "proxy_on_request_body") (param i32 i32 i32) (result i32)
+    (global.set $body (i32.const 1))
+    (i32.const 0))
+  (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32)
+    (i32.store8 (i32.const 32) (i32.add (i32.const 48) (global.get $req)))
+    (i32.store8 (i32.const 33) (i32.add (i32.const 48) (global.get $body)))
+    (i32.store8 (i32.const 34) (i32.add (i32.const 48) (local.get 2)))
+    (drop (call $add (i32.const 2) (i32.const 16) (i32.const 5) (i32.const 32) (i32.const 3)))
+    (i32.const 0))
+)`
+
+// TestE2EEndOfStreamFlags: headers without a body come with end_of_stream
+// set and no body callback follows, as on Envoy; before, every request
+// and response headers callback had it clear, and a bodiless GET went
+// through the body phase (buffering included).
+func TestE2EEndOfStreamFlags(t *testing.T) {
+	be := newKillable(t, "be", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/none" {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		fmt.Fprint(w, "body")
+	})
+	module := filepath.Join(t.TempDir(), "eos.wasm")
+	writeFile(t, module, string(watfixture.Assemble(t, eosWAT)))
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
+[[plugins]]
+name = "eos"
+module = %q
+[[routes]]
+path_prefix = "/"
+upstream = "backend"
+plugins = ["eos"]
+`, module))
+	client := newClient(t)
+	for _, tc := range []struct {
+		method, path, body, want string
+	}{
+		{"GET", "/x", "", "100"},
+		{"POST", "/x", "data", "010"},
+		{"HEAD", "/x", "", "101"},
+		{"GET", "/none", "", "101"},
+	} {
+		var body io.Reader
+		if tc.body != "" {
+			body = strings.NewReader(tc.body)
+		}
+		resp, _ := doReq(t, client, tc.method, g.URL+tc.path, nil, body)
+		if got := resp.Header.Get("X-Eos"); got != tc.want {
+			t.Errorf("%s %s: x-eos %q, want %q", tc.method, tc.path, got, tc.want)
 		}
 	}
 }
