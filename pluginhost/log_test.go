@@ -39,11 +39,7 @@ func TestPluginLogCannotForgeLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	r, _ := Chain{NewSlot(p)}.Begin(reqCtx(), "r", "u")
-	if _, err := r.RequestHeaders(); err != nil {
-		t.Fatal(err)
-	}
-	r.End()
+	oneRequest(t, p)
 	out := buf.String()
 	if !strings.Contains(out, `user bob\n2026-01-01T00:00:00Z INF forged\r\x1b[31m`) {
 		t.Fatalf("the message is not there, escaped: %q", out)
@@ -84,14 +80,20 @@ func TestStderrIsOneErrorEntryPerCallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	r, _ := Chain{NewSlot(p)}.Begin(reqCtx(), "r", "u")
-	if _, err := r.RequestHeaders(); err != nil {
-		t.Fatal(err)
-	}
-	r.End()
+	oneRequest(t, p)
 	out := strings.TrimSpace(buf.String())
 	want := `{"level":"error","plugin":"stderr","stream":"stderr","message":"panic: boom\ngoroutine 1"}`
 	if out != want {
 		t.Fatalf("log:\n%s\nwant:\n%s", out, want)
 	}
+}
+
+// oneRequest runs a request's headers through p and ends it.
+func oneRequest(t *testing.T, p *Plugin) {
+	t.Helper()
+	r, _ := Chain{NewSlot(p)}.Begin(reqCtx(), "r", "u")
+	if _, err := r.RequestHeaders(); err != nil {
+		t.Fatal(err)
+	}
+	r.End()
 }

@@ -237,16 +237,7 @@ func TestE2EPinChangesTakeEffectOnReload(t *testing.T) {
 	stamp, _ := os.ReadFile(fixturePath(t, "add_header"))
 	sum := sha256.Sum256(noop)
 	conf := func(pin string) string {
-		return publicListener + upstreamTOML("backend", "", be.addr) + fmt.Sprintf(`
-[[plugins]]
-name = "p"
-module = %q
-%s
-[[routes]]
-path_prefix = "/"
-upstream = "backend"
-plugins = ["p"]
-`, fixturePath(t, "noop"), pin)
+		return publicListener + upstreamTOML("backend", "", be.addr) + pluginRoute("p", fixturePath(t, "noop"), pin+"\n")
 	}
 	g := startGateway(t, conf(""))
 	client := newClient(t)
@@ -276,17 +267,7 @@ plugins = ["p"]
 // ever, and with it every later reload and the shutdown.
 func TestE2EUploadIsNeverTrusted(t *testing.T) {
 	be := newKillable(t, "be", nil)
-	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
-[[plugins]]
-name = "p"
-module = %q
-trusted = true
-call_timeout = "20ms"
-[[routes]]
-path_prefix = "/"
-upstream = "backend"
-plugins = ["p"]
-`, fixturePath(t, "noop")))
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+pluginRoute("p", fixturePath(t, "noop"), "trusted = true\ncall_timeout = \"20ms\"\n"))
 	spin, _ := os.ReadFile(fixturePath(t, "start_loop"))
 	client := newClient(t)
 	client.Timeout = 20 * time.Second
@@ -318,15 +299,7 @@ func TestE2EReloadReportsARefusedModuleFile(t *testing.T) {
 	module := filepath.Join(t.TempDir(), "p.wasm")
 	noop, _ := os.ReadFile(fixturePath(t, "noop"))
 	writeFile(t, module, string(noop))
-	g := startGateway(t, "[gateway]\nwatch_interval = \"50ms\"\n"+publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
-[[plugins]]
-name = "p"
-module = %q
-[[routes]]
-path_prefix = "/"
-upstream = "backend"
-plugins = ["p"]
-`, module))
+	g := startGateway(t, "[gateway]\nwatch_interval = \"50ms\"\n"+publicListener+upstreamTOML("backend", "", be.addr)+pluginRoute("p", module, ""))
 	writeFile(t, module, string(noop[:len(noop)/2]))
 	g.waitLog(t, "changed plugin module refused")
 	if _, err := g.G.Reload(); err == nil || !strings.Contains(err.Error(), "plugins[0].module") {
@@ -344,15 +317,7 @@ plugins = ["p"]
 func TestE2EAdminBuffersOnlyAuthorizedUploads(t *testing.T) {
 	be := newKillable(t, "be", nil)
 	g := startGateway(t, "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"t0k\"\n"+publicListener+
-		upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
-[[plugins]]
-name = "p"
-module = %q
-[[routes]]
-path_prefix = "/"
-upstream = "backend"
-plugins = ["p"]
-`, fixturePath(t, "noop")))
+		upstreamTOML("backend", "", be.addr)+pluginRoute("p", fixturePath(t, "noop"), ""))
 	client := newClient(t)
 	big := strings.Repeat("x", 1<<20)
 	for _, tc := range []struct {
@@ -408,16 +373,7 @@ func TestE2EReloadErrorSpanningLinesIsOne(t *testing.T) {
 func TestE2EReloadSaysAnUploadIsReplaced(t *testing.T) {
 	be := newKillable(t, "be", nil)
 	conf := func(pool int) string {
-		return publicListener + upstreamTOML("backend", "", be.addr) + fmt.Sprintf(`
-[[plugins]]
-name = "p"
-module = %q
-pool = %d
-[[routes]]
-path_prefix = "/"
-upstream = "backend"
-plugins = ["p"]
-`, fixturePath(t, "noop"), pool)
+		return publicListener + upstreamTOML("backend", "", be.addr) + pluginRoute("p", fixturePath(t, "noop"), fmt.Sprintf("pool = %d\n", pool))
 	}
 	g := startGateway(t, conf(1))
 	stamp, _ := os.ReadFile(fixturePath(t, "add_header"))

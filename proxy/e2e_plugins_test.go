@@ -226,16 +226,7 @@ func TestE2EPluginConfigErrors(t *testing.T) {
 
 func TestE2EAdminPlugins(t *testing.T) {
 	be := newKillable(t, "be", nil)
-	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
-[[plugins]]
-name = "noop"
-module = %q
-pool = 3
-[[routes]]
-path_prefix = "/"
-upstream = "backend"
-plugins = ["noop"]
-`, fixturePath(t, "noop")))
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+pluginRoute("noop", fixturePath(t, "noop"), "pool = 3\n"))
 	client := newClient(t)
 	for i := 0; i < 5; i++ {
 		if resp, _ := doReq(t, client, "GET", g.URL+"/x", nil, nil); resp.StatusCode != 200 {
@@ -269,16 +260,7 @@ func TestE2EPluginHotSwap(t *testing.T) {
 	if err := os.Chtimes(module, old, old); err != nil {
 		t.Fatal(err)
 	}
-	g := startGateway(t, "[gateway]\nwatch_interval = \"50ms\"\n"+publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
-[[plugins]]
-name = "p"
-module = %q
-pool = 2
-[[routes]]
-path_prefix = "/"
-upstream = "backend"
-plugins = ["p"]
-`, module))
+	g := startGateway(t, "[gateway]\nwatch_interval = \"50ms\"\n"+publicListener+upstreamTOML("backend", "", be.addr)+pluginRoute("p", module, "pool = 2\n"))
 	time.Sleep(200 * time.Millisecond) // several ticks
 	if n := g.G.ModuleReads(); n != 0 {
 		t.Fatalf("the watcher read the module loaded from an old file %d times", n)
@@ -365,15 +347,7 @@ func TestE2EPluginHTTPCallout(t *testing.T) {
 		}
 		fmt.Fprint(w, "ok")
 	})
-	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+upstreamTOML("auth", "", auth.addr)+fmt.Sprintf(`
-[[plugins]]
-name = "authz"
-module = %q
-[[routes]]
-path_prefix = "/"
-upstream = "backend"
-plugins = ["authz"]
-`, fixturePath(t, "auth_callout")))
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+upstreamTOML("auth", "", auth.addr)+pluginRoute("authz", fixturePath(t, "auth_callout"), ""))
 	client := newClient(t)
 	resp, body := doReq(t, client, "GET", g.URL+"/x", map[string]string{"X-Token": "secret"}, nil)
 	if resp.StatusCode != 200 || string(body) != "be" {
@@ -410,15 +384,7 @@ func TestE2EPluginBodies(t *testing.T) {
 		w.Write(b)
 	})
 	g := startGateway(t, "[[listeners]]\nname = \"public\"\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = \"200KiB\"\n"+
-		upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
-[[plugins]]
-name = "body"
-module = %q
-[[routes]]
-path_prefix = "/"
-upstream = "backend"
-plugins = ["body"]
-`, fixturePath(t, "body")))
+		upstreamTOML("backend", "", be.addr)+pluginRoute("body", fixturePath(t, "body"), ""))
 	client := newClient(t)
 	resp, body := doReq(t, client, "POST", g.URL+"/b", nil, strings.NewReader("payload"))
 	if resp.StatusCode != 200 || string(body) != "<payload>!" {
@@ -476,15 +442,7 @@ func TestE2EPluginTrailers(t *testing.T) {
 		b, _ := io.ReadAll(r.Body)
 		fmt.Fprintf(w, "%s checksum=%s", b, r.Header.Get("X-Got-Checksum"))
 	})
-	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
-[[plugins]]
-name = "trailers"
-module = %q
-[[routes]]
-path_prefix = "/"
-upstream = "backend"
-plugins = ["trailers"]
-`, fixturePath(t, "trailers")))
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+pluginRoute("trailers", fixturePath(t, "trailers"), ""))
 	resp, body := rawRoundTrip(t, g.Addr, crlf("POST /t HTTP/1.1\nHost: x\nTransfer-Encoding: chunked\nTrailer: X-Checksum\n\n"+
 		"5\nhello\n0\nX-Checksum: abc123\n\n"))
 	if resp.StatusCode != 200 || string(body) != "hello checksum=abc123" {
@@ -499,15 +457,7 @@ func TestE2EPluginPropertiesAndClose(t *testing.T) {
 	be := newKillable(t, "be", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, r.Header.Get("X-Prop"))
 	})
-	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
-[[plugins]]
-name = "props"
-module = %q
-[[routes]]
-path_prefix = "/"
-upstream = "backend"
-plugins = ["props"]
-`, fixturePath(t, "props")))
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+pluginRoute("props", fixturePath(t, "props"), ""))
 	resp, body := doReq(t, newClient(t), "GET", g.URL+"/p", nil, nil)
 	if resp.StatusCode != 200 || string(body) != "value-1" {
 		t.Fatalf("got %d %q", resp.StatusCode, body)
@@ -535,16 +485,7 @@ func TestE2EPluginFromAnotherSDK(t *testing.T) {
 	be := newKillable(t, "be", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, r.Header.Get("X-As-Request"))
 	})
-	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
-[[plugins]]
-name = "as-add-header"
-module = %q
-config = "from the config"
-[[routes]]
-path_prefix = "/"
-upstream = "backend"
-plugins = ["as-add-header"]
-`, module))
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+pluginRoute("as-add-header", module, "config = \"from the config\"\n"))
 	client := newClient(t)
 	for i := 0; i < 3; i++ {
 		resp, body := doReq(t, client, "GET", g.URL+"/as", nil, nil)
@@ -650,16 +591,7 @@ plugins = ["stall-open"]
 // request with 200 + the contexts it holds.
 func TestE2EStalledRequestsReleaseTheirContexts(t *testing.T) {
 	be := newKillable(t, "be", nil)
-	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
-[[plugins]]
-name = "stall-count"
-module = %q
-pool = 1
-[[routes]]
-path_prefix = "/"
-upstream = "backend"
-plugins = ["stall-count"]
-`, fixturePath(t, "stall_count")))
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+pluginRoute("stall-count", fixturePath(t, "stall_count"), "pool = 1\n"))
 	client := newClient(t)
 	for range 5 {
 		resp, body := doReq(t, client, "GET", g.URL+"/x", map[string]string{"X-Stall": "1"}, nil)
@@ -678,16 +610,7 @@ plugins = ["stall-count"]
 func TestE2ERenamedPluginLeavesNoSeries(t *testing.T) {
 	be := newKillable(t, "be", nil)
 	conf := func(name string) string {
-		return publicListener + upstreamTOML("backend", "", be.addr) + fmt.Sprintf(`
-[[plugins]]
-name = %q
-module = %q
-call_timeout = "20ms"
-[[routes]]
-path_prefix = "/"
-upstream = "backend"
-plugins = [%q]
-`, name, fixturePath(t, "noop"), name)
+		return publicListener + upstreamTOML("backend", "", be.addr) + pluginRoute(name, fixturePath(t, "noop"), "call_timeout = \"20ms\"\n")
 	}
 	g := startGateway(t, conf("gen-0"))
 	client := newClient(t)
@@ -805,18 +728,7 @@ func sha256Sum(s string) [32]byte { return sha256.Sum256([]byte(s)) }
 // from allowed origins get Access-Control-Allow-Origin.
 func TestE2EGoPluginCORS(t *testing.T) {
 	be := newKillable(t, "be", nil)
-	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
-[[plugins]]
-name = "cors"
-module = %q
-config = '{"origins": ["https://app.example.com", "https://*.example.org"], "methods": ["GET", "PUT"], "headers": ["X-Tenant"], "credentials": true, "max_age": 600}'
-call_timeout = "2s"
-pool = 1
-[[routes]]
-path_prefix = "/"
-upstream = "backend"
-plugins = ["cors"]
-`, builtPlugin(t, "cors.wasm")))
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+pluginRoute("cors", builtPlugin(t, "cors.wasm"), "config = '{\"origins\": [\"https://app.example.com\", \"https://*.example.org\"], \"methods\": [\"GET\", \"PUT\"], \"headers\": [\"X-Tenant\"], \"credentials\": true, \"max_age\": 600}'\ncall_timeout = \"2s\"\npool = 1\n"))
 	client := newClient(t)
 	hits := be.hits.Load()
 	for _, origin := range []string{"https://app.example.com", "https://a.b.example.org"} {
@@ -1045,15 +957,7 @@ func TestE2EEndOfStreamFlags(t *testing.T) {
 	})
 	module := filepath.Join(t.TempDir(), "eos.wasm")
 	writeFile(t, module, string(watfixture.Assemble(t, eosWAT)))
-	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
-[[plugins]]
-name = "eos"
-module = %q
-[[routes]]
-path_prefix = "/"
-upstream = "backend"
-plugins = ["eos"]
-`, module))
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+pluginRoute("eos", module, ""))
 	client := newClient(t)
 	for _, tc := range []struct {
 		method, path, body, want string

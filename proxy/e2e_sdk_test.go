@@ -12,17 +12,7 @@ import (
 // probe reports runtime.MemStats.Mallocs between requests).
 func TestE2ESDKHotPathAllocatesNothing(t *testing.T) {
 	be := newKillable(t, "be", nil)
-	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
-[[plugins]]
-name = "probe"
-module = %q
-call_timeout = "2s"
-pool = 1
-[[routes]]
-path_prefix = "/"
-upstream = "backend"
-plugins = ["probe"]
-`, builtPlugin(t, "sdk_allocprobe.wasm")))
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+pluginRoute("probe", builtPlugin(t, "sdk_allocprobe.wasm"), "call_timeout = \"2s\"\npool = 1\n"))
 	client := newClient(t)
 	// Then with a callout on every request, answered by the backend: the
 	// delivery of its response allocates nothing either.
@@ -130,16 +120,7 @@ func TestE2ESDKKeptHandleStaysWithItsRequest(t *testing.T) {
 	be := newKillable(t, "be", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "x-stale=%q", r.Header.Get("X-Stale"))
 	})
-	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+fmt.Sprintf(`
-[[plugins]]
-name = "probe"
-module = %q
-pool = 1
-[[routes]]
-path_prefix = "/"
-upstream = "backend"
-plugins = ["probe"]
-`, builtPlugin(t, "sdk_allocprobe.wasm")))
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+pluginRoute("probe", builtPlugin(t, "sdk_allocprobe.wasm"), "pool = 1\n"))
 	client := newClient(t)
 	if resp, _ := doReq(t, client, "GET", g.URL+"/a", map[string]string{"X-Probe-Keep": "1"}, nil); resp.StatusCode != 200 {
 		t.Fatalf("first request: %d", resp.StatusCode)

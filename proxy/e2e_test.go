@@ -165,6 +165,13 @@ func proxyTo(listenerExtra, routeExtra string, targets ...string) string {
 		"[[routes]]\nname = \"all\"\npath_prefix = \"/\"\nupstream = \"backend\"\n" + routeExtra + "\n"
 }
 
+// pluginRoute declares plugin name (module, and extra TOML lines for its
+// table) and a catch-all route to the upstream "backend" through it.
+func pluginRoute(name, module, extra string) string {
+	return fmt.Sprintf("\n[[plugins]]\nname = %q\nmodule = %q\n%s[[routes]]\npath_prefix = \"/\"\nupstream = \"backend\"\nplugins = [%q]\n",
+		name, module, extra, name)
+}
+
 // upstreamTOML declares an upstream; extra is TOML lines for its table.
 func upstreamTOML(name, extra string, targets ...string) string {
 	q := make([]string, len(targets))
