@@ -860,6 +860,11 @@ func TestE2EGoPluginIPFilter(t *testing.T) {
 		"allow-loopback": `{"allow": ["127.0.0.0/8"], "deny": ["127.0.0.5"]}`,
 		"deny-me":        `{"deny": ["127.0.0.1"]}`,
 		"behind-proxy":   `{"allow": ["10.0.0.0/8"], "trusted_proxies": 1}`,
+		// The proxies' addresses instead of a count: X-Forwarded-For
+		// counts only from them (the test client, 127.0.0.1, is one for
+		// the first route and not for the second).
+		"cidr-trusted":   `{"deny": ["203.0.113.0/24"], "trusted_proxy_cidrs": ["127.0.0.0/8"]}`,
+		"cidr-untrusted": `{"deny": ["203.0.113.0/24"], "trusted_proxy_cidrs": ["10.0.0.0/8"]}`,
 	} {
 		cfg += fmt.Sprintf("[[plugins]]\nname = %q\nmodule = %q\nconfig = '%s'\ncall_timeout = \"2s\"\npool = 1\n", name, module, conf)
 		cfg += fmt.Sprintf("[[routes]]\npath_prefix = \"/%s/\"\nupstream = \"backend\"\nplugins = [%q]\n", name, name)
@@ -877,6 +882,10 @@ func TestE2EGoPluginIPFilter(t *testing.T) {
 		{"/behind-proxy/x", "198.51.100.7, 10.0.0.1", 200},
 		{"/behind-proxy/x", "203.0.113.9", 403},
 		{"/behind-proxy/x", "", 403},
+		{"/cidr-trusted/x", "203.0.113.9", 403},
+		{"/cidr-trusted/x", "203.0.113.9, 198.51.100.7", 200},
+		{"/cidr-trusted/x", "", 200},
+		{"/cidr-untrusted/x", "203.0.113.9", 200},
 	} {
 		var hdr map[string]string
 		if tc.xff != "" {

@@ -19,7 +19,6 @@
 package main
 
 import (
-	"errors"
 	"net/netip"
 
 	"github.com/wasmgate/wasmgate/plugins/internal/clientaddr"
@@ -28,37 +27,15 @@ import (
 )
 
 type config struct {
-	Allow          []string `json:"allow"`
-	Deny           []string `json:"deny"`
-	TrustedProxies int      `json:"trusted_proxies"`
+	Allow             []string `json:"allow"`
+	Deny              []string `json:"deny"`
+	TrustedProxies    int      `json:"trusted_proxies"`
+	TrustedProxyCIDRs []string `json:"trusted_proxy_cidrs"`
 }
 
 type plugin struct {
 	allow, deny []netip.Prefix
-	trusted     int
-}
-
-func prefixes(list []string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, s := range list {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			a, aerr := netip.ParseAddr(s)
-			if aerr != nil || a.Zone() != "" {
-				return nil, errors.New("not an address or CIDR: " + s)
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
-		}
-		// Requests' addresses are judged unmapped: so are the lists'.
-		if a := p.Addr(); a.Is4In6() {
-			if p.Bits() < 96 {
-				return nil, errors.New("an IPv4-mapped prefix shorter than /96: " + s)
-			}
-			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
-		}
-		out = append(out, p.Masked())
-	}
-	return out, nil
+	behind      clientaddr.Behind
 }
 
 func (p *plugin) OnConfigure(raw []byte) error {
@@ -67,57 +44,41 @@ func (p *plugin) OnConfigure(raw []byte) error {
 		return err
 	}
 	var err error
-	if p.allow, err = prefixes(c.Allow); err != nil {
+	if p.allow, err = clientaddr.Prefixes(c.Allow); err != nil {
 		return err
 	}
-	if p.deny, err = prefixes(c.Deny); err != nil {
+	if p.deny, err = clientaddr.Prefixes(c.Deny); err != nil {
 		return err
 	}
-	if c.TrustedProxies < 0 {
-		return errors.New("trusted_proxies: must not be negative")
-	}
-	p.trusted = c.TrustedProxies
-	return nil
+	p.behind, err = clientaddr.Configure(c.TrustedProxies, c.TrustedProxyCIDRs)
+	return err
 }
 
 func (p *plugin) NewHTTP() proxywasm.HTTP { return &request{p: p} }
 
 type request struct {
 	p   *plugin
-	xff [][]byte // the X-Forwarded-For lines, reused
+	s   proxywasm.Stream // the running callback's, for Peer and XFF
+	xff [][]byte         // the X-Forwarded-For lines, reused
 }
 
 func (r *request) Reset() {}
 
-// client finds the address to judge; false when there is none to trust.
-func (r *request) client(s proxywasm.Stream) (netip.Addr, bool) {
-	if r.p.trusted > 0 {
-		var err error
-		r.xff, err = s.RequestHeaders().Values("x-forwarded-for", r.xff[:0])
-		if err != nil {
-			return netip.Addr{}, false
-		}
-		return clientaddr.Forwarded(r.xff, r.p.trusted)
-	}
-	raw, err := s.Property("source", "address")
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	return clientaddr.Peer(raw)
+// Peer and XFF are what clientaddr reads of the request.
+func (r *request) Peer() []byte {
+	raw, _ := r.s.Property("source", "address")
+	return raw
 }
 
-func contains(list []netip.Prefix, a netip.Addr) bool {
-	for _, p := range list {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
+func (r *request) XFF() [][]byte {
+	r.xff, _ = r.s.RequestHeaders().Values("x-forwarded-for", r.xff[:0])
+	return r.xff
 }
 
 func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action {
-	a, ok := r.client(s)
-	if ok && !contains(r.p.deny, a) && (len(r.p.allow) == 0 || contains(r.p.allow, a)) {
+	r.s = s
+	a, ok := r.p.behind.Client(r)
+	if ok && !clientaddr.Contains(r.p.deny, a) && (len(r.p.allow) == 0 || clientaddr.Contains(r.p.allow, a)) {
 		return proxywasm.Continue
 	}
 	_ = s.Respond(403, [][2]string{{"content-type", "application/json"}},

@@ -113,15 +113,16 @@ import (
 )
 
 type config struct {
-	Algorithm      string `json:"algorithm"`
-	Limit          int64  `json:"limit"`
-	Window         string `json:"window"`
-	Burst          *int64 `json:"burst"`
-	Key            string `json:"key"`
-	ConsumerHeader string `json:"consumer_header"`
-	IPv6Prefix     *int   `json:"ipv6_prefix"`
-	TrustedProxies int    `json:"trusted_proxies"`
-	Headers        *bool  `json:"headers"`
+	Algorithm         string   `json:"algorithm"`
+	Limit             int64    `json:"limit"`
+	Window            string   `json:"window"`
+	Burst             *int64   `json:"burst"`
+	Key               string   `json:"key"`
+	ConsumerHeader    string   `json:"consumer_header"`
+	IPv6Prefix        *int     `json:"ipv6_prefix"`
+	TrustedProxies    int      `json:"trusted_proxies"`
+	TrustedProxyCIDRs []string `json:"trusted_proxy_cidrs"`
+	Headers           *bool    `json:"headers"`
 }
 
 // The kinds of key, the first byte of a key after the plugin's prefix.
@@ -135,11 +136,12 @@ const (
 type plugin struct {
 	shared  ratelimit.Shared
 	kind    byte
-	header  string // the header read by kindHeader and kindConsumer
-	headers bool   // X-RateLimit-* on responses
-	prefix  string // "<plugin name>/"
-	v6bits  int    // the prefix length an IPv6 client is keyed by
-	trusted int    // proxies in front whose X-Forwarded-For entries are believed
+	header  string            // the header read by kindHeader and kindConsumer
+	headers bool              // X-RateLimit-* on responses
+	prefix  string            // "<plugin name>/"
+	v6bits  int               // the prefix length an IPv6 client is keyed by
+	behind  clientaddr.Behind // how the client is found behind proxies
+	s       proxywasm.Stream  // the running callback's, for Peer and XFF
 
 	// Reused by every request: a VM runs one callback at a time.
 	keyBuf, numBuf, bodyBuf []byte
@@ -207,10 +209,9 @@ func (p *plugin) OnConfigure(raw []byte) error {
 	if c.ConsumerHeader != "" && !validHeaderName(c.ConsumerHeader) {
 		return errors.New("consumer_header: not a header name: " + strconv.Quote(c.ConsumerHeader))
 	}
-	if c.TrustedProxies < 0 {
-		return errors.New("trusted_proxies: must not be negative")
+	if p.behind, err = clientaddr.Configure(c.TrustedProxies, c.TrustedProxyCIDRs); err != nil {
+		return err
 	}
-	p.trusted = c.TrustedProxies
 	p.headers = c.Headers == nil || *c.Headers
 	p.v6bits = 64
 	if c.IPv6Prefix != nil {
@@ -334,11 +335,11 @@ func (p *plugin) key(s proxywasm.Stream) string {
 		fallthrough // without the header: the client's address
 	default:
 		b = append(b, kindAddress, ':')
-		if p.trusted > 0 {
+		if p.behind.Hops > 0 || len(p.behind.Nets) > 0 {
 			// Behind a load balancer every peer is the balancer: the
 			// client is the entry its proxies wrote (see ip-filter).
-			p.xff, _ = s.RequestHeaders().Values("x-forwarded-for", p.xff[:0])
-			if a, ok := clientaddr.Forwarded(p.xff, p.trusted); ok {
+			p.s = s
+			if a, ok := p.behind.Client(p); ok {
 				b = appendAddr(b, a, p.v6bits)
 				break
 			}
@@ -381,6 +382,17 @@ func appendAddress(b, host []byte, bits int) []byte {
 		return appendValue(b, host)
 	}
 	return pfx.AppendTo(b)
+}
+
+// Peer and XFF are what clientaddr reads of the running request.
+func (p *plugin) Peer() []byte {
+	v, _ := p.s.Property("source", "address")
+	return v
+}
+
+func (p *plugin) XFF() [][]byte {
+	p.xff, _ = p.s.RequestHeaders().Values("x-forwarded-for", p.xff[:0])
+	return p.xff
 }
 
 // appendAddr is appendAddress for a parsed address (unmapped already).

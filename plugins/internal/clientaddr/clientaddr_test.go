@@ -45,3 +45,56 @@ func TestAddressParsingDoesNotAllocate(t *testing.T) {
 		t.Fatalf("%v allocations", allocs)
 	}
 }
+
+type fakeRequest struct {
+	peer string
+	xff  []string
+}
+
+func (f fakeRequest) Peer() []byte { return []byte(f.peer) }
+func (f fakeRequest) XFF() [][]byte {
+	var out [][]byte
+	for _, l := range f.xff {
+		out = append(out, []byte(l))
+	}
+	return out
+}
+
+// TestBehindTrustedNets: with the proxies' addresses, X-Forwarded-For
+// counts only from one of them, and the client is its rightmost entry
+// that is not one (a client reaching the gateway directly cannot pick
+// the address it is judged by, as it can with a hop count).
+func TestBehindTrustedNets(t *testing.T) {
+	b, err := Configure(0, []string{"10.0.0.0/8", "192.0.2.7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		peer string
+		xff  []string
+		want string // "" when refused
+	}{
+		{"203.0.113.5:1", []string{"198.51.100.1"}, "203.0.113.5"},                  // not a proxy: its XFF is the client's own
+		{"10.0.0.1:1", []string{"198.51.100.1"}, "198.51.100.1"},                    // the balancer's entry
+		{"10.0.0.1:1", []string{"6.6.6.6, 198.51.100.1, 10.0.0.2"}, "198.51.100.1"}, // past a second proxy
+		{"10.0.0.1:1", []string{"198.51.100.1", "192.0.2.7"}, "198.51.100.1"},       // across lines
+		{"10.0.0.1:1", []string{"10.0.0.3, 10.0.0.2"}, "10.0.0.3"},                  // all proxies: the leftmost
+		{"10.0.0.1:1", nil, "10.0.0.1"},                                             // the balancer asking itself
+		{"10.0.0.1:1", []string{"6.6.6.6, garbage"}, ""},                            // no guess past a bad entry
+	} {
+		a, ok := b.Client(fakeRequest{tc.peer, tc.xff})
+		got := ""
+		if ok {
+			got = a.String()
+		}
+		if got != tc.want {
+			t.Errorf("peer %s xff %q: %q, want %q", tc.peer, tc.xff, got, tc.want)
+		}
+	}
+	if _, err := Configure(1, []string{"10.0.0.0/8"}); err == nil {
+		t.Error("a hop count and addresses both accepted")
+	}
+	if _, err := Configure(0, []string{"nope"}); err == nil {
+		t.Error("a bad CIDR accepted")
+	}
+}
