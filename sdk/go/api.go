@@ -49,23 +49,32 @@ func (s Stream) ResponseTrailers() HeaderMap { return HeaderMap{mapResponseTrail
 // its request's context, not the running one's.
 func elsewhere(id uint32) bool { return id != 0 && (!forStream || id != curStream) }
 
-// visit makes request id's context the host's for a handle used
-// elsewhere (the running callback's edits are sent first); back undoes
-// it. A host may refuse, as wasmgate does for any request but the one
-// being called back: the call then fails.
-func visit(id uint32) error {
+// inOther runs f in request id's context, for a handle used elsewhere
+// (the running callback's edits are sent first), and comes back. A host
+// may refuse, as wasmgate does for any request but the one being called
+// back: the call then fails. Apart from the handles' methods, so that
+// their usual path has no deferred call (one costs instructions in Go
+// compiled to Wasm, and keeps them from being inlined).
+func inOther[T any](id uint32, f func() (T, error)) (T, error) {
 	sync()
-	return other(id)
+	if err := other(id); err != nil {
+		var zero T
+		return zero, err
+	}
+	defer back()
+	return f()
+}
+
+func inOtherErr(id uint32, f func() error) error {
+	_, err := inOther(id, func() (struct{}, error) { return struct{}{}, f() })
+	return err
 }
 
 // Peek returns a header's value without copying it: valid until the
 // callback returns. ErrNotFound when the header is absent.
 func (h HeaderMap) Peek(name string) ([]byte, error) {
 	if elsewhere(h.id) {
-		if err := visit(h.id); err != nil {
-			return nil, err
-		}
-		defer back()
+		return inOther(h.id, func() ([]byte, error) { return HeaderMap{kind: h.kind}.Peek(name) })
 	}
 	sync()
 	v, st := host().GetMapValue(h.kind, name)
@@ -87,11 +96,9 @@ func (h HeaderMap) Has(name string) bool {
 // Add adds a value, keeping those the header has.
 func (h HeaderMap) Add(name, value string) error {
 	if elsewhere(h.id) {
-		if err := visit(h.id); err != nil {
-			return err
-		}
-		defer back()
-	} else if h.deferred(name) {
+		return inOtherErr(h.id, func() error { return HeaderMap{kind: h.kind}.Add(name, value) })
+	}
+	if h.deferred(name) {
 		return queueEdit('q', 'a', name, value)
 	}
 	sync()
@@ -101,11 +108,9 @@ func (h HeaderMap) Add(name, value string) error {
 // Set replaces the header's values with value.
 func (h HeaderMap) Set(name, value string) error {
 	if elsewhere(h.id) {
-		if err := visit(h.id); err != nil {
-			return err
-		}
-		defer back()
-	} else if h.deferred(name) {
+		return inOtherErr(h.id, func() error { return HeaderMap{kind: h.kind}.Set(name, value) })
+	}
+	if h.deferred(name) {
 		return queueEdit('q', 'r', name, value)
 	}
 	sync()
@@ -140,11 +145,9 @@ func bytesToString(b []byte) string {
 // Remove deletes the header.
 func (h HeaderMap) Remove(name string) error {
 	if elsewhere(h.id) {
-		if err := visit(h.id); err != nil {
-			return err
-		}
-		defer back()
-	} else if h.deferred(name) {
+		return inOtherErr(h.id, func() error { return HeaderMap{kind: h.kind}.Remove(name) })
+	}
+	if h.deferred(name) {
 		return queueEdit('q', 'd', name, "")
 	}
 	sync()
@@ -372,10 +375,7 @@ func applyLater(st *stream) {
 // request to request and it allocates nothing.
 func (h HeaderMap) Values(name string, dst [][]byte) ([][]byte, error) {
 	if elsewhere(h.id) {
-		if err := visit(h.id); err != nil {
-			return dst, err
-		}
-		defer back()
+		return inOther(h.id, func() ([][]byte, error) { return HeaderMap{kind: h.kind}.Values(name, dst) })
 	}
 	sync()
 	b, st := host().GetMapPairs(h.kind)
@@ -393,10 +393,7 @@ func (h HeaderMap) Values(name string, dst [][]byte) ([][]byte, error) {
 // All returns a copy of every pair, in order.
 func (h HeaderMap) All() ([][2]string, error) {
 	if elsewhere(h.id) {
-		if err := visit(h.id); err != nil {
-			return nil, err
-		}
-		defer back()
+		return inOther(h.id, HeaderMap{kind: h.kind}.All)
 	}
 	sync()
 	b, st := host().GetMapPairs(h.kind)
@@ -409,10 +406,7 @@ func (h HeaderMap) All() ([][2]string, error) {
 // SetAll replaces the whole map.
 func (h HeaderMap) SetAll(pairs [][2]string) error {
 	if elsewhere(h.id) {
-		if err := visit(h.id); err != nil {
-			return err
-		}
-		defer back()
+		return inOtherErr(h.id, func() error { return HeaderMap{kind: h.kind}.SetAll(pairs) })
 	}
 	sync()
 	return check(host().SetMapPairs(h.kind, encodePairs(pairs)))
@@ -451,10 +445,7 @@ func (b Body) Bytes() ([]byte, error) { return b.Range(0, maxBuffer) }
 // Range returns up to max bytes from start, without copying.
 func (b Body) Range(start, max int) ([]byte, error) {
 	if elsewhere(b.id) {
-		if err := visit(b.id); err != nil {
-			return nil, err
-		}
-		defer back()
+		return inOther(b.id, func() ([]byte, error) { return Body{kind: b.kind}.Range(start, max) })
 	}
 	v, st := host().GetBuffer(b.kind, uint32(start), uint32(max))
 	if st == uint32(ErrNotFound) && start == 0 {
@@ -466,10 +457,7 @@ func (b Body) Range(start, max int) ([]byte, error) {
 // Len is the body's length.
 func (b Body) Len() (int, error) {
 	if elsewhere(b.id) {
-		if err := visit(b.id); err != nil {
-			return 0, err
-		}
-		defer back()
+		return inOther(b.id, Body{kind: b.kind}.Len)
 	}
 	n, st := host().BufferStatus(b.kind)
 	return int(n), check(st)
@@ -478,10 +466,7 @@ func (b Body) Len() (int, error) {
 // Replace sets the whole body; the host keeps Content-Length right.
 func (b Body) Replace(data []byte) error {
 	if elsewhere(b.id) {
-		if err := visit(b.id); err != nil {
-			return err
-		}
-		defer back()
+		return inOtherErr(b.id, func() error { return Body{kind: b.kind}.Replace(data) })
 	}
 	sync() // the host sets Content-Length, after the edits made before
 	return check(host().SetBuffer(b.kind, 0, maxBuffer, data))
@@ -490,12 +475,9 @@ func (b Body) Replace(data []byte) error {
 // Append adds data at the body's end.
 func (b Body) Append(data []byte) error {
 	if elsewhere(b.id) {
-		if err := visit(b.id); err != nil {
-			return err
-		}
-		defer back()
+		return inOtherErr(b.id, func() error { return Body{kind: b.kind}.Append(data) })
 	}
-	n, err := Body{kind: b.kind}.Len()
+	n, err := b.Len()
 	if err != nil {
 		return err
 	}
@@ -506,10 +488,7 @@ func (b Body) Append(data []byte) error {
 // Prepend adds data at the body's start.
 func (b Body) Prepend(data []byte) error {
 	if elsewhere(b.id) {
-		if err := visit(b.id); err != nil {
-			return err
-		}
-		defer back()
+		return inOtherErr(b.id, func() error { return Body{kind: b.kind}.Prepend(data) })
 	}
 	sync()
 	return check(host().SetBuffer(b.kind, 0, 0, data))
@@ -522,10 +501,7 @@ func (b Body) Prepend(data []byte) error {
 // should then return Pause.
 func (s Stream) Respond(status int, headers [][2]string, body []byte) error {
 	if elsewhere(s.id) {
-		if err := visit(s.id); err != nil {
-			return err
-		}
-		defer back()
+		return inOtherErr(s.id, func() error { return Stream{}.Respond(status, headers, body) })
 	}
 	sync()
 	return check(host().SendLocalResponse(uint32(status), "", body, encodePairs(headers), -1))
@@ -556,10 +532,7 @@ func (s Stream) Close() error {
 // callback returns.
 func (s Stream) Property(path ...string) ([]byte, error) {
 	if elsewhere(s.id) {
-		if err := visit(s.id); err != nil {
-			return nil, err
-		}
-		defer back()
+		return inOther(s.id, func() ([]byte, error) { return Property(path...) })
 	}
 	return Property(path...)
 }
@@ -567,10 +540,7 @@ func (s Stream) Property(path ...string) ([]byte, error) {
 // SetProperty sets a property (those the host lets plugins write).
 func (s Stream) SetProperty(value []byte, path ...string) error {
 	if elsewhere(s.id) {
-		if err := visit(s.id); err != nil {
-			return err
-		}
-		defer back()
+		return inOtherErr(s.id, func() error { return Stream{}.SetProperty(value, path...) })
 	}
 	sync()
 	return check(host().SetProperty(joinPath(path), value))
