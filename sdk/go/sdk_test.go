@@ -1054,3 +1054,49 @@ func TestEmulatorNotifiesOwnEnqueues(t *testing.T) {
 		t.Fatalf("dequeued %q after the callback, want job", got)
 	}
 }
+
+// TestEmulatorDerivesProperties: the request and response properties
+// wasmgate derives from the messages are there in the emulator too,
+// unless the test set them; numbers are 8-byte little-endian, as there.
+func TestEmulatorDerivesProperties(t *testing.T) {
+	got := map[string]string{}
+	read := func(s proxywasm.Stream, path ...string) {
+		v, err := s.Property(path...)
+		if err != nil {
+			got[strings.Join(path, ".")] = "error: " + err.Error()
+			return
+		}
+		got[strings.Join(path, ".")] = string(v)
+	}
+	h := start(t, &plugin{newHTTP: func() proxywasm.HTTP {
+		return &hooks{
+			reqHeaders: func(s proxywasm.Stream) proxywasm.Action {
+				read(s, "request", "path")
+				read(s, "request", "url_path")
+				read(s, "request", "query")
+				read(s, "request", "method")
+				read(s, "request", "host")
+				read(s, "request", "headers", "x-user")
+				read(s, "source", "address")
+				return proxywasm.Continue
+			},
+			respHeaders: func(s proxywasm.Stream) proxywasm.Action {
+				read(s, "response", "code")
+				return proxywasm.Continue
+			},
+		}
+	}}, proxytest.Options{Properties: map[string]string{"source.address": "192.0.2.1:4000"}})
+	s := h.NewStream()
+	s.RequestHeaders([][2]string{{":method", "GET"}, {":path", "/a/b?x=1"}, {":authority", "api.test"}, {"X-User", "alice"}}, true)
+	s.ResponseHeaders([][2]string{{":status", "201"}}, true)
+	want := map[string]string{
+		"request.path": "/a/b?x=1", "request.url_path": "/a/b", "request.query": "x=1", "request.method": "GET",
+		"request.host": "api.test", "request.headers.x-user": "alice", "source.address": "192.0.2.1:4000",
+		"response.code": "\xc9\x00\x00\x00\x00\x00\x00\x00",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+}

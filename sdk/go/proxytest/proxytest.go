@@ -18,6 +18,7 @@ package proxytest
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -729,7 +730,64 @@ func (h *impl) GetProperty(path []byte) ([]byte, uint32) {
 	if v, ok := h.opts.Properties[key]; ok {
 		return h.lend([]byte(v)), stOK
 	}
+	if v, ok := h.derived(key); ok {
+		return h.lend(v), stOK
+	}
 	return nil, stNotFound
+}
+
+// derived is a property wasmgate derives from the request or the
+// response, when the test set none by that path: a plugin reading
+// request.path or request.headers.x-user finds it in its unit test as it
+// will through the gateway. Numbers are 8-byte little-endian, as there.
+func (h *impl) derived(key string) ([]byte, bool) {
+	s := h.stream()
+	if s == nil {
+		return nil, false
+	}
+	req := func(name string) ([]byte, bool) {
+		v, ok := find(s.Request, name)
+		return []byte(v), ok
+	}
+	switch key {
+	case "request.path":
+		return req(":path")
+	case "request.url_path":
+		p, ok := find(s.Request, ":path")
+		p, _, _ = strings.Cut(p, "?")
+		return []byte(p), ok
+	case "request.query":
+		p, ok := find(s.Request, ":path")
+		_, q, _ := strings.Cut(p, "?")
+		return []byte(q), ok && q != ""
+	case "request.method":
+		return req(":method")
+	case "request.host":
+		return req(":authority")
+	case "request.scheme":
+		return req(":scheme")
+	case "request.useragent":
+		return req("user-agent")
+	case "request.referer":
+		return req("referer")
+	case "request.id":
+		return req("x-request-id")
+	case "response.code":
+		st, ok := find(s.Response, ":status")
+		n, err := strconv.Atoi(st)
+		if !ok || err != nil {
+			return nil, false
+		}
+		return binary.LittleEndian.AppendUint64(nil, uint64(n)), true
+	}
+	if name, ok := strings.CutPrefix(key, "request.headers."); ok {
+		return req(strings.ToLower(name))
+	}
+	if name, ok := strings.CutPrefix(key, "response.headers."); ok {
+		v, found := find(s.Response, strings.ToLower(name))
+		return []byte(v), found
+	}
+	return nil, false
 }
 
 func (h *impl) SetProperty(path, value []byte) uint32 {
