@@ -396,13 +396,17 @@ func TestE2EUnderscoredHeaderNames(t *testing.T) {
 	}
 }
 
-// TestE2EConnectIsRefused: CONNECT gets 405 and reaches no target; a
-// target that is a forward proxy would otherwise turn a pooled
+// TestE2EConnectIsRefused: CONNECT and TRACE get 405 and reach no
+// target; a target that is a forward proxy would otherwise turn a pooled
 // connection into a tunnel.
 func TestE2EConnectIsRefused(t *testing.T) {
 	be := newRawHTTPBackend(t, nil)
 	g := startGateway(t, proxyTo("", "", be.Addr))
 	resp, body := rawRoundTrip(t, g.Addr, crlf("CONNECT example.com:443 HTTP/1.1\nHost: example.com:443\n\n"))
+	checkError(t, resp, body, 405, "method_not_allowed")
+	// TRACE too: the target's echo would show the client the headers the
+	// gateway and its policies added.
+	resp, body = rawRoundTrip(t, g.Addr, crlf("TRACE / HTTP/1.1\nHost: x\n\n"))
 	checkError(t, resp, body, 405, "method_not_allowed")
 	if n := len(be.Requests()); n != 0 {
 		t.Fatalf("the target got %d requests", n)

@@ -59,6 +59,15 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, l *listener) {
 			"CONNECT is not proxied")
 		return
 	}
+	// A target answering TRACE echoes the request as it got it: with the
+	// headers the gateway and its policies added (the consumer, forwarded
+	// claims, internal names) for the client to read. nginx, and so Kong,
+	// refuse it too.
+	if req.Header.IsTrace() {
+		g.reject(ctx, x, snap, nil, fasthttp.StatusMethodNotAllowed, "method_not_allowed",
+			"TRACE is not proxied")
+		return
+	}
 	// fasthttp lets a header name with a space inside pass; RFC 9112
 	// makes a name a token, and a backend might read "Transfer Encoding"
 	// as a framing header the gateway did not see. An underscore is
