@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -345,15 +346,28 @@ func (g *Gateway) Reload() (warnings []string, err error) {
 	return warnings, nil
 }
 
+// reloadCerts reads every TLS listener's certificates again and puts
+// them in service together, or none: a file that fails (changed since
+// the config was validated) leaves every listener with its old ones.
 func (g *Gateway) reloadCerts(cfg *config.Config) error {
+	type update struct {
+		l     *listener
+		certs []tls.Certificate
+	}
+	var next []update
 	for _, l := range g.listeners {
 		for _, lc := range cfg.Listeners {
 			if lc.Name == l.name && l.tls && len(lc.TLS) > 0 {
-				if err := l.loadCerts(lc); err != nil {
+				certs, err := readCerts(lc)
+				if err != nil {
 					return err
 				}
+				next = append(next, update{l, certs})
 			}
 		}
+	}
+	for _, u := range next {
+		u.l.certs.Store(&u.certs)
 	}
 	return nil
 }

@@ -110,16 +110,25 @@ func (g *Gateway) newListener(cfg config.Listener) (*listener, error) {
 }
 
 func (l *listener) loadCerts(cfg config.Listener) error {
+	certs, err := readCerts(cfg)
+	if err != nil {
+		return err
+	}
+	l.certs.Store(&certs)
+	return nil
+}
+
+// readCerts loads a listener's certificates from their files.
+func readCerts(cfg config.Listener) ([]tls.Certificate, error) {
 	certs := make([]tls.Certificate, 0, len(cfg.TLS))
 	for i, c := range cfg.TLS {
 		cert, err := tls.LoadX509KeyPair(c.Cert, c.Key)
 		if err != nil {
-			return fmt.Errorf("listeners[%s].tls[%d]: %w", cfg.Name, i, err)
+			return nil, fmt.Errorf("listeners[%s].tls[%d]: %w", cfg.Name, i, err)
 		}
 		certs = append(certs, cert)
 	}
-	l.certs.Store(&certs)
-	return nil
+	return certs, nil
 }
 
 // getCertificate picks by SNI among the listener's current certificates
