@@ -10,6 +10,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/wasmgate/wasmgate/internal/drain"
 	"github.com/wasmgate/wasmgate/pluginhost"
 	"github.com/wasmgate/wasmgate/proxy/upstream"
 )
@@ -279,24 +280,9 @@ func (g *Gateway) pluginFailed(ctx *fasthttp.RequestCtx, x *exchange, route *Rou
 
 // Before a 413 for a declared body over the limit, the body is read and
 // dropped while the client keeps sending (at most maxDrain bytes, giving
-// up after drainIdle without data): closing a socket with unread data
+// up after drain.Idle without data): closing a socket with unread data
 // resets the connection, and the client may then lose the 413 it was sent.
-const (
-	maxDrain  = 16 << 20
-	drainIdle = 250 * time.Millisecond
-)
-
-func drain(c net.Conn, body io.Reader, n int64) {
-	buf := make([]byte, 32<<10)
-	for n > 0 {
-		_ = c.SetReadDeadline(time.Now().Add(drainIdle))
-		m, err := body.Read(buf[:min(int64(len(buf)), n)])
-		n -= int64(m)
-		if err != nil {
-			return
-		}
-	}
-}
+const maxDrain = 16 << 20
 
 // serveRoute handles a request once its route is known and any plugin
 // chain has let it through; pr is the chain's request, nil without one.
@@ -314,7 +300,7 @@ func (g *Gateway) serveRoute(ctx *fasthttp.RequestCtx, x *exchange, l *listener,
 	if cl := req.Header.ContentLength(); cl > 0 && int64(cl) > l.maxBody {
 		ctx.SetConnectionClose()
 		if b := ctx.RequestBodyStream(); b != nil && cl <= maxDrain {
-			drain(ctx.Conn(), b, int64(cl))
+			drain.Body(ctx.Conn(), b, int64(cl))
 		}
 		g.reject(ctx, x, snap, route, fasthttp.StatusRequestEntityTooLarge, "body_too_large",
 			"request body exceeds the listener's max_body_bytes")
@@ -421,7 +407,7 @@ func unrelayable(resp *fasthttp.Response) error {
 	switch {
 	case resp.StatusCode() == fasthttp.StatusSwitchingProtocols:
 		return errUnaskedSwitch
-	case hasSpacedName(resp.Header.All()):
+	case spacedName(resp.Header.All()):
 		return errSpacedName
 	}
 	return nil
@@ -782,16 +768,6 @@ func ambiguousFraming(req *fasthttp.Request) bool {
 	return false
 }
 
-// hasSpacedName reports a header name with a space inside.
-func hasSpacedName[K interface{ ~[]byte }](all iter.Seq2[K, K]) bool {
-	for k := range all {
-		if bytes.IndexByte(k, ' ') >= 0 {
-			return true
-		}
-	}
-	return false
-}
-
 // hostByte holds the bytes of RFC 3986's host and port: reg-name's
 // unreserved, sub-delims and percent-encoding, ':' and an IP literal's
 // brackets.
@@ -821,6 +797,17 @@ func oddNames(all iter.Seq2[[]byte, []byte]) (spaced, underscored bool) {
 		underscored = underscored || bytes.IndexByte(k, '_') >= 0
 	}
 	return spaced, underscored
+}
+
+// spacedName is oddNames' first answer alone, for a response (whose
+// names with an underscore pass): one scan of each name, not two.
+func spacedName(all iter.Seq2[[]byte, []byte]) bool {
+	for k := range all {
+		if bytes.IndexByte(k, ' ') >= 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // dropUnderscored removes the request headers whose names hold an

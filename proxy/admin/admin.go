@@ -16,6 +16,8 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/internal/drain"
 )
 
 // Backend is what the admin API reads from and acts on.
@@ -102,7 +104,8 @@ func protocolError(ctx *fasthttp.RequestCtx, err error) {
 		// Closing with the body unread would reset the connection, and a
 		// client still sending would lose the answer: the rest is read
 		// and dropped first (never held), as the listeners do.
-		discard(ctx.Conn(), int64(ctx.Request.Header.ContentLength()))
+		c := ctx.Conn()
+		drain.Body(c, c, min(int64(ctx.Request.Header.ContentLength()), maxUpload))
 		writeJSONError(ctx, fasthttp.StatusRequestEntityTooLarge, "body_too_large",
 			"the request body is larger than this endpoint takes from this caller")
 	case errors.As(err, &small):
@@ -111,22 +114,6 @@ func protocolError(ctx *fasthttp.RequestCtx, err error) {
 		writeJSONError(ctx, fasthttp.StatusBadRequest, "bad_request", "malformed request")
 	}
 	ctx.SetConnectionClose()
-}
-
-// discard reads up to n bytes from c and drops them, giving up after
-// 250 ms without data; n is bounded by the largest body any caller may
-// send.
-func discard(c net.Conn, n int64) {
-	n = min(n, maxUpload)
-	buf := make([]byte, 32<<10)
-	for n > 0 {
-		_ = c.SetReadDeadline(time.Now().Add(250 * time.Millisecond))
-		m, err := c.Read(buf[:min(int64(len(buf)), n)])
-		n -= int64(m)
-		if err != nil {
-			return
-		}
-	}
 }
 
 // Addr is the bound address.
