@@ -75,17 +75,12 @@ func (x *exchange) collectHopHeader(key, value []byte) {
 			} else {
 				value = nil
 			}
-			if tok = bytes.TrimSpace(tok); len(tok) > 0 && !endToEnd(tok) {
+			if tok = bytes.TrimSpace(tok); len(tok) > 0 && !oneOf(tok, keptHeaders) {
 				x.markDelete(tok)
 			}
 		}
-	default:
-		for _, h := range hopByHop {
-			if asciiEqualFold(key, h) {
-				x.markDelete(key)
-				return
-			}
-		}
+	case oneOf(key, hopByHop):
+		x.markDelete(key)
 	}
 }
 
@@ -94,15 +89,6 @@ func (x *exchange) collectHopHeader(key, value []byte) {
 // request would fail, and its target be blamed), and the request id the
 // gateway itself sets.
 var keptHeaders = [][]byte{[]byte("Content-Length"), []byte("Host"), []byte(hdrRequestID)}
-
-func endToEnd(name []byte) bool {
-	for _, k := range keptHeaders {
-		if asciiEqualFold(name, k) {
-			return true
-		}
-	}
-	return false
-}
 
 func (x *exchange) markDelete(name []byte) {
 	start := len(x.delBuf)
@@ -172,41 +158,6 @@ func (l *limitReader) failed(err error) error {
 		l.fault = err
 	}
 	return err
-}
-
-// dropRequestTrailers removes the client's trailer fields from a request
-// that is forwarded. A target may merge them into the headers (fasthttp's
-// PeekAll does), where an X-Consumer sent after the body would sit beside
-// the one key-auth set, unseen by every policy; Envoy drops request
-// trailers by default on HTTP/1, and nginx does not forward them. Plugins
-// have seen them by then (on_request_trailers). Lines of those names in
-// the header section stay, after the others.
-func dropRequestTrailers(x *exchange, h *fasthttp.RequestHeader) {
-	names := h.PeekTrailerKeys()
-	if len(names) == 0 {
-		return
-	}
-	x.del, x.delBuf = x.del[:0], x.delBuf[:0]
-	for _, n := range names {
-		x.markDelete(n)
-	}
-	marked := len(x.del)
-	for k, v := range h.All() { // the header section only
-		if oneOf(k, x.del[:marked]) {
-			x.markDelete(k)
-			x.markDelete(v)
-		}
-	}
-	// deleteMarked appends to x.del: the kept lines move out of its way.
-	x.kept = append(x.kept[:0], x.del[marked:]...)
-	x.del = x.del[:marked]
-	// Deleting a name takes it from both sections.
-	deleteMarked(x, h, requestApart)
-	for i := 0; i+1 < len(x.kept); i += 2 {
-		h.AddBytesKV(x.kept[i], x.kept[i+1])
-	}
-	clear(x.kept)
-	h.DelBytes(strTrailer) // the names announced or received
 }
 
 // unfinished reports whether a streamed body was being read from the

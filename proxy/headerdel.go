@@ -1,5 +1,7 @@
 package proxy
 
+import "github.com/valyala/fasthttp"
+
 // headerList is a request's or a response's header. Its headers are
 // visited with VisitAll and functions bound once per exchange: ranging
 // over All through the interface would allocate its closures on every
@@ -24,8 +26,8 @@ var (
 // the list's last header, so with a name sent on several lines after the
 // gap their order would change: a client sending "Keep-Alive: 5" before
 // its own X-Forwarded-For line could get it moved after the line a proxy
-// in front appended, and pass for the proxy's client. Only then (some name repeats) is the list rebuilt; otherwise
-// the deletes are plain.
+// in front appended, and pass for the proxy's client. Only then (some
+// name repeats) is the list rebuilt; otherwise the deletes are plain.
 func deleteMarked(x *exchange, h headerList, apart [][]byte) {
 	if len(x.del) == 0 {
 		return
@@ -119,4 +121,39 @@ func markHopByHop(x *exchange, h headerList) {
 func stripHopByHop(x *exchange, h headerList, apart [][]byte) {
 	markHopByHop(x, h)
 	deleteMarked(x, h, apart)
+}
+
+// dropRequestTrailers removes the client's trailer fields from a request
+// that is forwarded. A target may merge them into the headers (fasthttp's
+// PeekAll does), where an X-Consumer sent after the body would sit beside
+// the one key-auth set, unseen by every policy; Envoy drops request
+// trailers by default on HTTP/1, and nginx does not forward them. Plugins
+// have seen them by then (on_request_trailers). Lines of those names in
+// the header section stay, after the others.
+func dropRequestTrailers(x *exchange, h *fasthttp.RequestHeader) {
+	names := h.PeekTrailerKeys()
+	if len(names) == 0 {
+		return
+	}
+	x.del, x.delBuf = x.del[:0], x.delBuf[:0]
+	for _, n := range names {
+		x.markDelete(n)
+	}
+	marked := len(x.del)
+	for k, v := range h.All() { // the header section only
+		if oneOf(k, x.del[:marked]) {
+			x.markDelete(k)
+			x.markDelete(v)
+		}
+	}
+	// deleteMarked appends to x.del: the kept lines move out of its way.
+	x.kept = append(x.kept[:0], x.del[marked:]...)
+	x.del = x.del[:marked]
+	// Deleting a name takes it from both sections.
+	deleteMarked(x, h, requestApart)
+	for i := 0; i+1 < len(x.kept); i += 2 {
+		h.AddBytesKV(x.kept[i], x.kept[i+1])
+	}
+	clear(x.kept)
+	h.DelBytes(strTrailer) // the names announced or received
 }

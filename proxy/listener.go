@@ -233,8 +233,8 @@ func (g *Gateway) parseError(ctx *fasthttp.RequestCtx, err error) {
 //
 // fasthttp asks that the response be left alone here and then writes it
 // with the status returned, without calling the handler; the JSON error
-// written here is what goes out (TestE2EExpectContinueOverLimit holds
-// fasthttp to that).
+// written here is what goes out (TestE2EBodyLimits holds fasthttp to
+// that).
 func (g *Gateway) expect(ctx *fasthttp.RequestCtx, l *listener) int {
 	cl := ctx.Request.Header.ContentLength()
 	if cl <= 0 || int64(cl) <= l.maxBody {

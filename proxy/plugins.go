@@ -208,7 +208,7 @@ func (g *Gateway) checkModules() {
 		if hash == lp.file {
 			continue
 		}
-		if _, err := g.swap(lp, data, pc.SHA256, false); err != nil {
+		if _, err := g.swap(lp, data, "", false); err != nil { // swap checks lp.pin
 			// The key stays the loaded module's: a reload then reads the
 			// file and reports what is wrong with it, as validate and a
 			// restart would, instead of keeping the old version and
