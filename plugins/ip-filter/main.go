@@ -12,10 +12,12 @@
 // the right (plugins run before the gateway adds its own entry), counting
 // across every X-Forwarded-For line in order (a proxy may add a line of
 // its own rather than extend the last). Entries further left are written
-// by the client and are never trusted. An entry may carry a port. Addresses are compared without an
-// IPv6 zone and with IPv4-mapped IPv6 as IPv4, in the lists as in
-// requests. Deny wins over allow. A refused request gets 403 with a JSON
-// error.
+// by the client and are never trusted. With trusted_proxy_cidrs instead,
+// the header counts only from a peer in those networks, and the client is
+// its rightmost entry outside them (see clientaddr.Behind). An entry may
+// carry a port. Addresses are compared without an IPv6 zone and with
+// IPv4-mapped IPv6 as IPv4, in the lists as in requests. Deny wins over
+// allow. A refused request gets 403 with a JSON error.
 package main
 
 import (

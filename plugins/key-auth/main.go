@@ -19,7 +19,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"strconv"
-	"strings"
 
 	"github.com/wasmgate/wasmgate/plugins/internal/httptoken"
 	"github.com/wasmgate/wasmgate/plugins/internal/strictjson"
@@ -67,7 +66,7 @@ func (p *plugin) OnConfigure(raw []byte) error {
 		if err != nil || len(b) != 32 || k.Consumer == "" {
 			return errors.New(at + ": want a consumer and a 64-digit sha256")
 		}
-		if strings.ContainsFunc(k.Consumer, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		if httptoken.HasCTL(k.Consumer) {
 			return errors.New(at + ".consumer: control characters cannot go in a header value")
 		}
 		if other, dup := p.consumers[[32]byte(b)]; dup {

@@ -11,7 +11,8 @@
 //	  "key": "client_address",          // or "header:X-Api-Key", "consumer", "route"
 //	  "consumer_header": "X-Consumer",  // the header "consumer" reads
 //	  "ipv6_prefix": 64,                // IPv6 clients are keyed by this prefix (default 64)
-//	  "trusted_proxies": 1,             // client_address behind this many proxies (default 0)
+//	  "trusted_proxies": 1,             // client_address behind this many proxies (default 0),
+//	  "trusted_proxy_cidrs": [],        // or behind proxies at these addresses
 //	  "headers": true                   // X-RateLimit-* on responses (default true)
 //	}
 //
@@ -37,9 +38,9 @@
 // # Keys
 //
 //   - client_address: the connection's peer address (property
-//     source.address) without its port; with trusted_proxies = N, the
-//     Nth X-Forwarded-For entry from the right, as ip-filter reads it
-//     (without a usable entry, the peer's). An IPv6 client is keyed by its
+//     source.address) without its port; behind proxies
+//     (trusted_proxies or trusted_proxy_cidrs), the X-Forwarded-For entry
+//     ip-filter would judge (without a usable entry, the peer's). An IPv6 client is keyed by its
 //     ipv6_prefix-bit prefix (default /64, "2001:db8:1:2::/64"): a single
 //     host usually holds a whole /64 and could otherwise take a fresh
 //     budget with every address in it. 128 keys each address. An

@@ -69,15 +69,7 @@ type Options struct {
 // claims) so that nothing in an unauthenticated payload is interpreted
 // before its signature has been verified.
 func Verify(token string, keys KeySet, opts Options, now time.Time) (*Claims, error) {
-	p, err := split(token)
-	if err != nil {
-		return nil, err
-	}
-	h, err := parseHeader(p.header)
-	if err != nil {
-		return nil, err
-	}
-	a, err := opts.algorithm(h.alg)
+	p, h, a, err := precheck(token, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -99,16 +91,23 @@ func Verify(token string, keys KeySet, opts Options, now time.Time) (*Claims, er
 // its header and its algorithm. A token it refuses is refused whatever
 // keys there are, so it can be answered while none are at hand.
 func Precheck(token string, opts Options) error {
+	_, _, _, err := precheck(token, opts)
+	return err
+}
+
+// precheck is Verify's first steps: the token cut and decoded, its
+// header, and the algorithm the options allow for it.
+func precheck(token string, opts Options) (parts, header, *algorithm, error) {
 	p, err := split(token)
 	if err != nil {
-		return err
+		return parts{}, header{}, nil, err
 	}
 	h, err := parseHeader(p.header)
 	if err != nil {
-		return err
+		return parts{}, header{}, nil, err
 	}
-	_, err = opts.algorithm(h.alg)
-	return err
+	a, err := opts.algorithm(h.alg)
+	return p, h, a, err
 }
 
 // parts is a token cut at its dots and decoded.
