@@ -208,7 +208,7 @@ var (
 )
 
 func (e ResponseEdits) edit(op byte, name, value string) error {
-	running := forStream && e.id == curStream
+	running := !elsewhere(e.id)
 	if hostEdits && running {
 		return queueEdit('s', op, name, value)
 	}
@@ -220,13 +220,7 @@ func (e ResponseEdits) edit(op byte, name, value string) error {
 		// batch is the running callback's request's, so this edit goes
 		// alone, in its own request's context (which wasmgate refuses
 		// unless it is the running callback's).
-		sync()
-		if err := other(e.id); err != nil {
-			return err
-		}
-		err := sendEdits(appendEdit([]byte{'s'}, op, name, value))
-		back()
-		return err
+		return inOtherErr(e.id, func() error { return sendEdits(appendEdit([]byte{'s'}, op, name, value)) })
 	}
 	// Without wasmgate's extensions every context is created up front,
 	// so the stream is in the table.
@@ -239,10 +233,7 @@ func (e ResponseEdits) edit(op byte, name, value string) error {
 		return nil
 	}
 	if !running {
-		if err := other(e.id); err != nil {
-			return err
-		}
-		defer back()
+		return inOtherErr(e.id, func() error { return applyEdit(op, name, value) })
 	}
 	return applyEdit(op, name, value)
 }
