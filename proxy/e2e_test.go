@@ -355,11 +355,12 @@ var requestIDRe = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // rawReq is one request as a raw backend received it, header bytes intact.
 type rawReq struct {
-	Line   string      // request line, e.g. "GET /x HTTP/1.1"
-	Head   string      // the header lines as received, CRLFs included
-	Fields [][2]string // header fields in order, names as sent
-	Body   []byte      // de-chunked body
-	Conn   int64       // which accepted connection (1-based) carried it
+	Line    string      // request line, e.g. "GET /x HTTP/1.1"
+	Head    string      // the header lines as received, CRLFs included
+	Fields  [][2]string // header fields in order, names as sent
+	Body    []byte      // de-chunked body
+	Trailer string      // a chunked body's trailer lines as received
+	Conn    int64       // which accepted connection (1-based) carried it
 }
 
 func (r *rawReq) Method() string { m, _, _ := strings.Cut(r.Line, " "); return m }
@@ -438,14 +439,17 @@ func readRawReq(br *bufio.Reader) (*rawReq, error) {
 			return nil, fmt.Errorf("reading body: %w", err)
 		}
 		if strings.EqualFold(r.Get("Transfer-Encoding"), "chunked") {
-			// The chunked reader stops at the last chunk; eat the trailer
+			// The chunked reader stops at the last chunk; read the trailer
 			// section so the next request starts clean.
+			var trailer strings.Builder
 			for {
 				l, err := br.ReadString('\n')
 				if err != nil || l == "\r\n" || l == "\n" {
 					break
 				}
+				trailer.WriteString(l)
 			}
+			r.Trailer = trailer.String()
 		}
 	}
 	return r, nil
