@@ -134,6 +134,39 @@ func TestE2EUpgradeRefusedByBackend(t *testing.T) {
 	}
 }
 
+// TestE2EUpgradeAnswersCarryOneRequestID: a target's X-Request-Id lines,
+// one or several, give way to the gateway's id on the answers to an
+// upgrade request too, the 101 and a refusal alike, as on any response.
+func TestE2EUpgradeAnswersCarryOneRequestID(t *testing.T) {
+	ids := []string{"X-Request-Id: target-1", "X-Request-Id: target-2"}
+	be := newRawBackend(t, func(c net.Conn, _ int64) {
+		r, err := readRawReq(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		if r.Target() == "/refuse" {
+			io.WriteString(c, rawResp("403 Forbidden", "no", ids...))
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+			strings.Join(ids, "\r\n")+"\r\n\r\n")
+		c.(*net.TCPConn).CloseWrite()
+	})
+	g := startGateway(t, proxyTo("", "", be.Addr))
+	for _, path := range []string{"/ws", "/refuse"} {
+		c, br := dialRaw(t, g.Addr)
+		io.WriteString(c, upgradeReq(path, "X-Request-Id: client-7\n"))
+		resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if got := resp.Header.Values("X-Request-Id"); len(got) != 1 || got[0] != "client-7" {
+			t.Errorf("%s: status %d, X-Request-Id %q, want [client-7]", path, resp.StatusCode, got)
+		}
+		c.Close()
+	}
+}
+
 // TestE2EUpgradeStripsHopByHop: an upgrade request keeps Upgrade and
 // Connection: upgrade, but the other hop-by-hop headers, credentials
 // for the proxy above all, still must not reach the backend.

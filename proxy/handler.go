@@ -363,11 +363,7 @@ func (g *Gateway) serveRoute(ctx *fasthttp.RequestCtx, x *exchange, l *listener,
 		return
 	}
 	resp := &ctx.Response.Header
-	// Set replaces the first line only: a backend's second X-Request-Id
-	// line would reach the client beside ours.
-	markHopByHop(x, resp)
-	x.del = append(x.del, strRequestID)
-	deleteMarked(x, resp, responseApart)
+	stripTargetResponse(x, resp)
 	resp.ResetConnectionClose()
 	// The status line is the gateway's: HTTP/1.1, whatever version the
 	// target answered in (an HTTP/1.0 one would otherwise go to the
@@ -376,7 +372,6 @@ func (g *Gateway) serveRoute(ctx *fasthttp.RequestCtx, x *exchange, l *listener,
 	if clientClose {
 		resp.SetConnectionClose()
 	}
-	resp.AddBytesV(hdrRequestID, x.rid)
 	if pr != nil && !g.respondPhase(ctx, x, route, pr) {
 		if clientClose {
 			ctx.SetConnectionClose()

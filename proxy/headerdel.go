@@ -123,6 +123,17 @@ func stripHopByHop(x *exchange, h headerList, apart [][]byte) {
 	deleteMarked(x, h, apart)
 }
 
+// stripTargetResponse removes from a target's response head its
+// hop-by-hop headers and every X-Request-Id line it sent, and adds the
+// gateway's id: the client gets one id, the one in the access log. (A
+// Set would replace the first of the target's lines only.)
+func stripTargetResponse(x *exchange, h *fasthttp.ResponseHeader) {
+	markHopByHop(x, h)
+	x.del = append(x.del, strRequestID)
+	deleteMarked(x, h, responseApart)
+	h.AddBytesV(hdrRequestID, x.rid)
+}
+
 // dropRequestTrailers removes the client's trailer fields from a request
 // that is forwarded. A target may merge them into the headers (fasthttp's
 // PeekAll does), where an X-Consumer sent after the body would sit beside

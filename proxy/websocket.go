@@ -52,8 +52,7 @@ func (g *Gateway) proxyUpgrade(ctx *fasthttp.RequestCtx, x *exchange, l *listene
 			g.upstreamFailed(ctx, x, route, target, err)
 			return
 		}
-		stripHopByHop(x, &resp.Header, responseApart)
-		resp.Header.SetBytesV(hdrRequestID, x.rid)
+		stripTargetResponse(x, &resp.Header)
 		g.finish(ctx, x, route, target, nil)
 		return
 	}
@@ -62,10 +61,9 @@ func (g *Gateway) proxyUpgrade(ctx *fasthttp.RequestCtx, x *exchange, l *listene
 	// (Proxy-*, Keep-Alive, what its Connection names) go, as on any
 	// response.
 	proto := append([]byte(nil), resp.Header.Peek("Upgrade")...)
-	stripHopByHop(x, &resp.Header, responseApart)
+	stripTargetResponse(x, &resp.Header)
 	resp.Header.Set("Connection", "Upgrade")
 	resp.Header.SetBytesV("Upgrade", proto)
-	resp.Header.SetBytesV(hdrRequestID, x.rid)
 	head := append([]byte(nil), resp.Header.Header()...)
 	g.finish(ctx, x, route, target, nil)
 	ctx.HijackSetNoResponse(true)
