@@ -15,11 +15,11 @@ import (
 type Callout func(upstream string, req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error
 
 // ErrNoUpstream is what a Callout returns for an upstream name the
-// gateway does not have. Calls are sent after the callback that made
-// them, so proxy_http_call has already answered Ok: the guest learns of
-// it as of any failed call, from proxy_on_http_call_response with no
-// headers and no body. (Envoy answers BadArgument at once; that would
-// need the gateway's upstream names while the callback runs.)
+// gateway does not have. proxy_http_call refuses such a name at once
+// (Options.HasUpstream); this is for one that a reload removed between
+// the call and its sending, after the callback: proxy_http_call has then
+// answered Ok, and the guest learns of it as of any failed call, from
+// proxy_on_http_call_response with no headers and no body.
 var ErrNoUpstream = errors.New("no such upstream")
 
 // pendingCall is a proxy_http_call made during a callback, sent once the
@@ -49,6 +49,9 @@ func hHTTPCall(vm *VM, s []uint64) uint32 {
 	name, ok := vm.read(s[0], s[1])
 	if !ok {
 		return stInvalidMemory
+	}
+	if has := vm.p.opts.HasUpstream; has != nil && !has(string(name)) {
+		return stBadArgument
 	}
 	rawHeaders, ok := vm.read(s[2], s[3])
 	if !ok {

@@ -82,10 +82,30 @@ const badUpstreamWAT = `(module
     (i32.store (i32.const 808) (i32.const 1)))
 )`
 
-// TestHTTPCallToUnknownUpstreamFailsTheCall: the upstream is looked up
-// when the call is sent, after the callback, so proxy_http_call answers
-// Ok (see ErrNoUpstream) and the guest learns of the missing upstream as
-// of any failed call: a response with no headers.
+// TestHTTPCallToUnknownUpstreamIsRefused: with the gateway's upstream
+// names at hand, proxy_http_call refuses an unknown one at once with
+// BadArgument, as Envoy does for an unknown cluster, and sends nothing.
+func TestHTTPCallToUnknownUpstreamIsRefused(t *testing.T) {
+	var sent atomic.Int64
+	p := loadWAT(t, "badup", badUpstreamWAT, Options{
+		Callout: func(string, *fasthttp.Request, *fasthttp.Response, time.Duration) error {
+			sent.Add(1)
+			return nil
+		},
+		HasUpstream: func(name string) bool { return name == "auth" },
+	})
+	vm := headersThrough(t, p)
+	if st, delivered := guestWord(vm, 800), guestWord(vm, 808); st != stBadArgument || delivered != 0 || sent.Load() != 0 {
+		t.Fatalf("proxy_http_call answered %d (want BadArgument), a response was delivered: %v, calls sent: %d",
+			st, delivered == 1, sent.Load())
+	}
+}
+
+// TestHTTPCallToUnknownUpstreamFailsTheCall: an upstream that is gone
+// when the call is sent, after the callback (a reload removed it), fails
+// the call: proxy_http_call has answered Ok (see ErrNoUpstream) and the
+// guest learns of it as of any failed call, from a response with no
+// headers.
 func TestHTTPCallToUnknownUpstreamFailsTheCall(t *testing.T) {
 	p := loadWAT(t, "badup", badUpstreamWAT, Options{
 		Callout: func(name string, _ *fasthttp.Request, _ *fasthttp.Response, _ time.Duration) error {

@@ -53,6 +53,11 @@ type Options struct {
 	Log      zerolog.Logger
 	// Callout serves proxy_http_call; nil answers Unimplemented.
 	Callout Callout
+	// HasUpstream reports whether the gateway has an upstream of that name
+	// now, so that proxy_http_call can refuse an unknown one at once with
+	// BadArgument, as Envoy does for an unknown cluster. Nil takes every
+	// name; an unknown one then fails when the call is sent.
+	HasUpstream func(name string) bool
 }
 
 // ABI versions a module may declare by exporting a function of this name.

@@ -236,6 +236,32 @@ plugins = ["jwt-hs-%[1]d"]
 	}
 }
 
+// TestE2EUnknownCalloutUpstreamIsNamed: a jwks.upstream the gateway has
+// no upstream for is refused when the plugin makes the call
+// (proxy_http_call answers BadArgument, as Envoy does for an unknown
+// cluster), and the gateway's log names the setting and the name.
+func TestE2EUnknownCalloutUpstreamIsNamed(t *testing.T) {
+	be := newRawHTTPBackend(t, nil)
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := json.Marshal(map[string]any{
+		"jwks": map[string]any{"upstream": "idp-missing", "authority": "idp.example.com"}})
+	// A name of its own keeps other runs' key sets (shared data) out.
+	name := fmt.Sprintf("jwt-nowhere-%d", time.Now().UnixNano())
+	g := startGateway(t, "[log]\nlevel = \"warn\"\naccess_log = false\noutput = \"{{log}}\"\n"+publicListener+upstreamTOML("backend", "", be.Addr)+pluginRoute(name, builtPlugin(t, "jwt.wasm"), "config = '"+string(cfg)+"'\n"))
+	tok := jwtE2EToken(t, "k1", priv, jwtE2EClaims("alice", time.Now().Add(time.Hour)))
+	resp, body := doReq(t, newClient(t), "GET", g.URL+"/x", map[string]string{"Authorization": "Bearer " + tok}, nil)
+	if resp.StatusCode != 503 || !strings.Contains(string(body), "jwks_unavailable") {
+		t.Fatalf("%d %s, want 503 jwks_unavailable", resp.StatusCode, body)
+	}
+	g.waitLog(t, name, `jwks.upstream: the gateway has no upstream named \"idp-missing\"`)
+	if n := len(be.Requests()); n != 0 {
+		t.Fatalf("the backend got %d requests", n)
+	}
+}
+
 // TestE2EPluginRefusingItsConfigSaysWhy: a plugin that refuses its
 // configuration is reported at the plugin's config line, with the reason
 // it logged, so an operator need not search the log for it.

@@ -75,8 +75,11 @@ func New(opts Options) (*Gateway, error) {
 	// Plugins' callouts go through the gateway, which does not exist yet;
 	// none is made before it does.
 	var g *Gateway
-	callout := func(name string, req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error {
-		return g.callout(name, req, resp, timeout)
+	callout := calloutHooks{
+		call: func(name string, req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error {
+			return g.callout(name, req, resp, timeout)
+		},
+		has: func(name string) bool { return g.hasUpstream(name) },
 	}
 	snap, err := build(cfg, nil, *lg.app(), callout)
 	if err != nil {
@@ -307,7 +310,7 @@ func (g *Gateway) Reload() (warnings []string, err error) {
 	if err == nil {
 		old := g.snap.Load()
 		var next *Snapshot
-		if next, err = build(cfg, old, *g.logs.app(), g.callout); err != nil {
+		if next, err = build(cfg, old, *g.logs.app(), calloutHooks{g.callout, g.hasUpstream}); err != nil {
 			err = Locate(cfg, err)
 		} else if err = g.reloadCerts(cfg); err != nil {
 			closeFresh(next.fresh)

@@ -55,7 +55,7 @@ func (lp *loadedPlugin) unchanged(fi os.FileInfo) bool {
 // buildPlugins loads the plugins of cfg, reusing those of prev that did
 // not change. It returns them by name and the ones it loaded anew (to
 // close if the snapshot is not put into service).
-func buildPlugins(cfg *config.Config, prev *Snapshot, log zerolog.Logger, callout pluginhost.Callout) (map[string]*loadedPlugin, []*loadedPlugin, []error) {
+func buildPlugins(cfg *config.Config, prev *Snapshot, log zerolog.Logger, callout calloutHooks) (map[string]*loadedPlugin, []*loadedPlugin, []error) {
 	out := map[string]*loadedPlugin{}
 	var fresh []*loadedPlugin
 	var errs []error
@@ -93,7 +93,7 @@ func buildPlugins(cfg *config.Config, prev *Snapshot, log zerolog.Logger, callou
 		p, err := pluginhost.Load(context.Background(), pluginhost.Options{
 			Name: pc.Name, Module: data, Config: []byte(pc.Config), VMConfig: []byte(pc.VMConfig),
 			Pool: pool, MemoryPages: uint32(pc.MemoryLimit / 65536), CallTimeout: pc.CallTimeout.D(),
-			FailOpen: pc.OnError == "fail_open", Trusted: pc.Trusted, Log: log, Callout: callout,
+			FailOpen: pc.OnError == "fail_open", Trusted: pc.Trusted, Log: log, Callout: callout.call, HasUpstream: callout.has,
 		})
 		if err != nil {
 			field := "module"
@@ -226,6 +226,12 @@ func (g *Gateway) checkModules() {
 }
 
 var pluginSwaps = metrics.NewCounter("wasmgate_plugin_swaps_total")
+
+// hasUpstream reports whether the snapshot serving now has an upstream of
+// that name: the one callout will look in.
+func (g *Gateway) hasUpstream(name string) bool {
+	return g.snap.Load().Upstreams.Get(name) != nil
+}
 
 // callout serves a plugin's proxy_http_call: the named upstream of the
 // snapshot serving now, a target its balancer picks, its pool.

@@ -99,12 +99,19 @@ var DurationBuckets = upstream.DurationBuckets
 // whose settings are unchanged. The returned error joins one error per
 // problem, each starting with the field path.
 func Build(cfg *config.Config, prev *Snapshot) (*Snapshot, error) {
-	return build(cfg, prev, zerolog.Nop(), nil)
+	return build(cfg, prev, zerolog.Nop(), calloutHooks{})
+}
+
+// calloutHooks are the gateway's side of plugins' HTTP callouts; zero
+// without a gateway.
+type calloutHooks struct {
+	call pluginhost.Callout
+	has  func(name string) bool
 }
 
 // build is Build with the logger plugins write to and the gateway that
 // serves their HTTP callouts.
-func build(cfg *config.Config, prev *Snapshot, log zerolog.Logger, callout pluginhost.Callout) (*Snapshot, error) {
+func build(cfg *config.Config, prev *Snapshot, log zerolog.Logger, callout calloutHooks) (*Snapshot, error) {
 	var prevUps *upstream.Set
 	if prev != nil {
 		prevUps = prev.Upstreams

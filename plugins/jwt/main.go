@@ -463,6 +463,12 @@ func (r *request) fetch(s proxywasm.Stream, now time.Time) bool {
 	err := s.Callout(src.upstream, src.headers, nil, src.timeout, func(s proxywasm.Stream, resp *proxywasm.CalloutResponse) {
 		r.fetched(s, resp, id)
 	})
+	if errors.Is(err, proxywasm.ErrBadArgument) {
+		// What a host answers for an upstream it does not have (our
+		// headers are well formed): say which setting names it.
+		p.failed(now, "jwks.upstream: the gateway has no upstream named "+strconv.Quote(src.upstream))
+		return false
+	}
 	if err != nil {
 		p.failed(now, "cannot call upstream "+src.upstream+": "+err.Error())
 		return false

@@ -734,6 +734,32 @@ func TestUnknownKidRefetchesAtMostEvery30s(t *testing.T) {
 	}
 }
 
+// TestUnknownJWKSUpstreamIsNamed: a jwks.upstream the gateway does not
+// have is refused by the host at once; the log names the setting and the
+// name, and the request gets the 503 of a failed fetch.
+func TestUnknownJWKSUpstreamIsNamed(t *testing.T) {
+	k := keysOnce()
+	resetClock()
+	h, err := proxytest.New(proxytest.Options{
+		Config:     mustJSON(t, jwksCfg()),
+		Now:        func() time.Time { return clock },
+		Properties: map[string]string{"plugin_name": pluginName},
+		Upstreams:  []string{"backend"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := send(h, bearerHdr(sign(t, "RS256", "r1", k.rsa, claims())))
+	if n := len(h.Callouts()); n != 0 {
+		t.Fatalf("%d callouts made", n)
+	}
+	unavailable(t, s)
+	want := `jwks.upstream: the gateway has no upstream named "idp"`
+	if logs := h.LogsAt(proxywasm.LevelWarn); len(logs) != 1 || !strings.Contains(logs[0], want) {
+		t.Fatalf("warnings %q, want one naming %s", logs, want)
+	}
+}
+
 func TestFailedFetchWithoutKeys(t *testing.T) {
 	k := keysOnce()
 	h := start(t, jwksCfg())

@@ -68,6 +68,10 @@ type Options struct {
 	// NoSHA256 leaves out wasmgate.sha256, as a host other than wasmgate
 	// would: proxywasm.SHA256 then hashes in the plugin.
 	NoSHA256 bool
+	// Upstreams, when set, are the gateway's upstream names: a callout to
+	// another one fails at once with ErrBadArgument, as on wasmgate and
+	// Envoy. Nil takes every name.
+	Upstreams []string
 }
 
 // LogEntry is one line the plugin logged.
@@ -856,6 +860,9 @@ func (h *impl) HTTPCall(upstream string, headers, body, _ []byte, timeout uint32
 		if _, ok := find(hs, need); !ok {
 			return 0, stBadArgument
 		}
+	}
+	if h.opts.Upstreams != nil && !slices.Contains(h.opts.Upstreams, upstream) {
+		return 0, stBadArgument
 	}
 	h.nextToken++
 	h.callouts = append(h.callouts, &Callout{h: (*Host)(h), Token: h.nextToken, stream: h.cur, Upstream: upstream,
