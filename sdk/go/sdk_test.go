@@ -363,13 +363,19 @@ func TestQueuesTicksMetricsLog(t *testing.T) {
 
 func TestPropertiesAndClock(t *testing.T) {
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
-	var addr, route string
+	var addr, route, path, consumer string
 	h := start(t, &plugin{newHTTP: func() proxywasm.HTTP {
 		return &hooks{reqHeaders: func(s proxywasm.Stream) proxywasm.Action {
 			a, _ := s.Property("source", "address")
 			r, _ := s.Property("route_name")
 			addr, route = string(a), string(r)
 			_ = s.SetProperty([]byte("alice"), "wasmgate", "consumer")
+			// What the host derives stays the request's, as on wasmgate;
+			// what the plugin set reads back.
+			_ = s.SetProperty([]byte("/elsewhere"), "request", "path")
+			p, _ := s.Property("request", "path")
+			c, _ := s.Property("wasmgate", "consumer")
+			path, consumer = string(p), string(c)
 			if !proxywasm.Now().Equal(now) {
 				t.Errorf("Now() = %v", proxywasm.Now())
 			}
@@ -381,6 +387,29 @@ func TestPropertiesAndClock(t *testing.T) {
 	s.RequestHeaders(get, true)
 	if addr != "10.0.0.1:5555" || route != "api" || s.Properties["wasmgate.consumer"] != "alice" {
 		t.Fatalf("addr %q route %q props %v", addr, route, s.Properties)
+	}
+	if path != "/a?b=c" || consumer != "alice" {
+		t.Fatalf("after SetProperty: request.path %q (want the request's), wasmgate.consumer %q", path, consumer)
+	}
+}
+
+// TestEmulatorHostIsAuthority: a request given with a Host header shows
+// it as :authority only, as wasmgate does.
+func TestEmulatorHostIsAuthority(t *testing.T) {
+	var authority, host string
+	var hostFound bool
+	h := start(t, &plugin{newHTTP: func() proxywasm.HTTP {
+		return &hooks{reqHeaders: func(s proxywasm.Stream) proxywasm.Action {
+			authority, _ = s.RequestHeaders().Get(":authority")
+			var err error
+			host, err = s.RequestHeaders().Get("host")
+			hostFound = err == nil
+			return proxywasm.Continue
+		}}
+	}}, proxytest.Options{})
+	h.NewStream().RequestHeaders([][2]string{{":method", "GET"}, {":path", "/"}, {"Host", "api.test"}, {"x-in", "1"}}, true)
+	if authority != "api.test" || hostFound {
+		t.Fatalf(":authority %q, host header %q (found %v); want api.test and none", authority, host, hostFound)
 	}
 }
 

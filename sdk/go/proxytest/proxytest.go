@@ -197,8 +197,12 @@ type Stream struct {
 	Request, Response                 [][2]string
 	RequestTrailers, ResponseTrailers [][2]string
 	RequestBody, ResponseBody         []byte
-	// Properties seen by this request in addition to the host's.
+	// Properties seen by this request in addition to the host's; the
+	// plugin's SetProperty lands here too.
 	Properties map[string]string
+	// setByPlugin are the Properties the plugin set: as on wasmgate,
+	// they do not hide what the host derives (request.path, …).
+	setByPlugin map[string]bool
 
 	// Local is the response the plugin sent itself, if it did.
 	Local *LocalResponse
@@ -295,9 +299,11 @@ func (h *Host) poison() {
 }
 
 // RequestHeaders delivers the request's headers (pseudo-headers
-// included) and returns the plugin's action.
+// included) and returns the plugin's action. A Host header becomes
+// :authority (unless one is given) and leaves the map: wasmgate, like
+// Envoy, shows the host only as :authority.
 func (s *Stream) RequestHeaders(headers [][2]string, endOfStream bool) proxywasm.Action {
-	s.Request = lowerPairs(headers)
+	s.Request = authorityFromHost(lowerPairs(headers))
 	return s.phase("request_headers", func(d hostcall.Guest) uint32 {
 		return d.RequestHeaders(s.ID, uint32(len(s.Request)), endOfStream)
 	})
@@ -726,7 +732,8 @@ func editPairs(p *[][2]string, op byte, key, value string) {
 
 func (h *impl) GetProperty(path []byte) ([]byte, uint32) {
 	key := strings.ReplaceAll(string(path), "\x00", ".")
-	if s := h.stream(); s != nil {
+	s := h.stream()
+	if s != nil && !s.setByPlugin[key] {
 		if v, ok := s.Properties[key]; ok {
 			return h.lend([]byte(v)), stOK
 		}
@@ -736,6 +743,11 @@ func (h *impl) GetProperty(path []byte) ([]byte, uint32) {
 	}
 	if v, ok := h.derived(key); ok {
 		return h.lend(v), stOK
+	}
+	if s != nil {
+		if v, ok := s.Properties[key]; ok {
+			return h.lend([]byte(v)), stOK
+		}
 	}
 	return nil, stNotFound
 }
@@ -797,9 +809,14 @@ func (h *impl) derived(key string) ([]byte, bool) {
 func (h *impl) SetProperty(path, value []byte) uint32 {
 	s := h.stream()
 	if s == nil {
-		return stBadArgument
+		return stNotFound // as on wasmgate: properties are a request's
 	}
-	s.Properties[strings.ReplaceAll(string(path), "\x00", ".")] = string(value)
+	key := strings.ReplaceAll(string(path), "\x00", ".")
+	s.Properties[key] = string(value)
+	if s.setByPlugin == nil {
+		s.setByPlugin = map[string]bool{}
+	}
+	s.setByPlugin[key] = true
 	return stOK
 }
 
@@ -1082,6 +1099,20 @@ func (h *impl) incrementable(id, delta string) bool {
 }
 
 // ---- helpers
+
+// authorityFromHost moves a request's host header to :authority.
+func authorityFromHost(pairs [][2]string) [][2]string {
+	i := slices.IndexFunc(pairs, func(kv [2]string) bool { return kv[0] == "host" })
+	if i < 0 {
+		return pairs
+	}
+	host := pairs[i][1]
+	pairs = slices.Delete(pairs, i, i+1)
+	if _, ok := find(pairs, ":authority"); !ok {
+		pairs = append([][2]string{{":authority", host}}, pairs...)
+	}
+	return slices.DeleteFunc(pairs, func(kv [2]string) bool { return kv[0] == "host" })
+}
 
 func lowerPairs(in [][2]string) [][2]string {
 	out := make([][2]string, len(in))
