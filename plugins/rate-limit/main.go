@@ -107,6 +107,7 @@ import (
 	"time"
 
 	"github.com/wasmgate/wasmgate/plugins/internal/clientaddr"
+	"github.com/wasmgate/wasmgate/plugins/internal/httptoken"
 	"github.com/wasmgate/wasmgate/plugins/internal/ratelimit"
 	"github.com/wasmgate/wasmgate/plugins/internal/strictjson"
 	"github.com/wasmgate/wasmgate/plugins/internal/zerocopy"
@@ -202,12 +203,12 @@ func (p *plugin) OnConfigure(raw []byte) error {
 		}
 	case c.Key == "route":
 		p.kind = kindRoute
-	case isHeader && validHeaderName(name):
+	case isHeader && httptoken.IsToken(name):
 		p.kind, p.header = kindHeader, strings.ToLower(name)
 	default:
 		return errors.New("key: unknown " + strconv.Quote(c.Key) + " (want client_address, header:NAME, consumer or route)")
 	}
-	if c.ConsumerHeader != "" && !validHeaderName(c.ConsumerHeader) {
+	if c.ConsumerHeader != "" && !httptoken.IsToken(c.ConsumerHeader) {
 		return errors.New("consumer_header: not a header name: " + strconv.Quote(c.ConsumerHeader))
 	}
 	if p.behind, err = clientaddr.Configure(c.TrustedProxies, c.TrustedProxyCIDRs); err != nil {
@@ -237,20 +238,6 @@ func (p *plugin) OnConfigure(raw []byte) error {
 	p.limited = newCounter("rate_limit_limited")
 	p.contention = newCounter("rate_limit_contention")
 	return nil
-}
-
-// validHeaderName: a non-empty HTTP token.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 func (p *plugin) NewHTTP() proxywasm.HTTP { return &request{p: p} }
