@@ -38,7 +38,18 @@ const maxCalloutBody = 1 << 20
 
 func hHTTPCall(vm *VM, s []uint64) uint32 {
 	st := vm.cur
-	if st == nil || st.req == nil || st.req.over {
+	switch {
+	case st == nil:
+		return stBadArgument
+	case st.root:
+		// From a timer, a queue notice or a root callout's response (a
+		// key set refreshed on a tick): sent when the callback returns,
+		// the response delivered to the root context. During start-up
+		// nothing would send it (validate starts plugins too).
+		if !vm.started {
+			return stBadArgument
+		}
+	case st.req == nil || st.req.over:
 		// Once the request is over (done and log) nothing would run the
 		// call and deliver its response: refused rather than dropped.
 		return stBadArgument
@@ -120,10 +131,7 @@ func (s *Stream) runCallouts() error {
 	vm := s.vm
 	for len(s.calls) > 0 {
 		if s.callouts >= maxCallouts {
-			for _, c := range s.calls {
-				fasthttp.ReleaseRequest(c.req)
-			}
-			s.calls = s.calls[:0]
+			s.dropCalls()
 			vm.p.fault(faultStalled)
 			return &Fault{Plugin: vm.p.opts.Name, Kind: faultStalled, Err: errTooManyCallouts}
 		}
@@ -160,10 +168,37 @@ func (s *Stream) runCallouts() error {
 		s.callResp = nil
 		fasthttp.ReleaseResponse(resp)
 		if cerr != nil {
+			s.dropCalls()
 			return cerr
 		}
 	}
 	return nil
+}
+
+// dropCalls releases the calls not sent.
+func (s *Stream) dropCalls() {
+	for _, c := range s.calls {
+		fasthttp.ReleaseRequest(c.req)
+	}
+	s.calls = s.calls[:0]
+}
+
+// runRootCallouts sends the calls a root callback made (root is the
+// root context's stream), and those their responses make in turn, up to
+// maxCallouts: past that the rest are dropped, and the plugin is told as
+// of any failed call. No request waits for them, so a plugin that
+// retries at once from every response cannot hold a CPU for ever.
+func (root *Stream) runRootCallouts() {
+	if len(root.calls) == 0 {
+		return
+	}
+	root.callouts = 0
+	err := root.runCallouts()
+	var f *Fault
+	if errors.As(err, &f) {
+		root.vm.p.opts.Log.Warn().Str("plugin", root.vm.p.opts.Name).
+			Msgf("the plugin made more than %d callouts in a row from its root context; the rest were dropped", maxCallouts)
+	}
 }
 
 // callPairs is the callout response's headers as a Proxy-Wasm map.

@@ -1,13 +1,20 @@
 package pluginhost
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/internal/watfixture"
 )
 
 // retryCalloutWAT is an auth plugin that retries its callout until it
@@ -172,4 +179,161 @@ func guestWord(vm *VM, addr uint32) uint32 {
 	defer vm.mu.Unlock()
 	w, _ := vm.mod.Memory().ReadUint32Le(addr)
 	return w
+}
+
+// rootCalloutWAT calls upstream "idp" from its first tick (what
+// proxy_http_call answered at 800) and keeps, from the response it gets
+// on the root context: the number of headers at 804, the number of
+// responses at 808, where the host put the body at 820/824 and the
+// :status value at 828/832.
+const rootCalloutWAT = `(module
+  (import "env" "proxy_http_call" (func $call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_tick_period_milliseconds" (func $tick (param i32) (result i32)))
+  (import "env" "proxy_get_buffer_bytes" (func $buf (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_header_map_value" (func $hv (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (data (i32.const 16) "idp")
+  (data (i32.const 48) "\00\00\00\00")
+  (data (i32.const 64) ":status")
+` + bumpGuest + `
+  (func (export "proxy_on_configure") (param i32 i32) (result i32)
+    (drop (call $tick (i32.const 5)))
+    (i32.const 1))
+  (func (export "proxy_on_tick") (param i32)
+    (if (i32.eqz (i32.load (i32.const 812)))
+      (then
+        (i32.store (i32.const 812) (i32.const 1))
+        (i32.store (i32.const 800) (call $call (i32.const 16) (i32.const 3) (i32.const 48) (i32.const 4)
+          (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1000) (i32.const 900))))))
+  (func (export "proxy_on_http_call_response") (param i32 i32 i32 i32 i32)
+    (i32.store (i32.const 804) (local.get 2))
+    (drop (call $buf (i32.const 4) (i32.const 0) (local.get 3) (i32.const 820) (i32.const 824)))
+    (drop (call $hv (i32.const 6) (i32.const 64) (i32.const 7) (i32.const 828) (i32.const 832)))
+    (i32.store (i32.const 808) (i32.add (i32.load (i32.const 808)) (i32.const 1))))
+)`
+
+// TestCalloutFromRootContext: a call made from proxy_on_tick, which has
+// no request (a key set refreshed on a timer), is sent once the tick
+// returns and its response, headers and body, delivered to the root
+// context, as Envoy does.
+func TestCalloutFromRootContext(t *testing.T) {
+	var sent atomic.Int64
+	p := loadWAT(t, "ticker", rootCalloutWAT, Options{
+		Pool: 1,
+		Callout: func(name string, req *fasthttp.Request, resp *fasthttp.Response, _ time.Duration) error {
+			sent.Add(1)
+			if name != "idp" {
+				return fmt.Errorf("%w %q", ErrNoUpstream, name)
+			}
+			resp.SetStatusCode(203)
+			resp.Header.Set("X-Keys", "1")
+			resp.SetBodyString("keyset")
+			return nil
+		},
+		HasUpstream: func(name string) bool { return name == "idp" },
+	})
+	p.mu.RLock()
+	vm := p.vms[0]
+	p.mu.RUnlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for guestWord(vm, 808) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no response delivered: proxy_http_call answered %d, %d calls sent", guestWord(vm, 800), sent.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	read := func(ptrAt, sizeAt uint32) string {
+		vm.mu.Lock()
+		defer vm.mu.Unlock()
+		b, _ := vm.mod.Memory().Read(guestWord0(vm, ptrAt), guestWord0(vm, sizeAt))
+		return string(b)
+	}
+	if st := guestWord(vm, 800); st != stOK || guestWord(vm, 804) == 0 || sent.Load() != 1 {
+		t.Fatalf("proxy_http_call answered %d, response had %d headers, %d calls sent", st, guestWord(vm, 804), sent.Load())
+	}
+	if body, status := read(820, 824), read(828, 832); body != "keyset" || status != "203" {
+		t.Fatalf("the root context read body %q and :status %q", body, status)
+	}
+}
+
+// guestWord0 is guestWord for a caller that holds the VM's lock.
+func guestWord0(vm *VM, addr uint32) uint32 {
+	w, _ := vm.mod.Memory().ReadUint32Le(addr)
+	return w
+}
+
+// rootLoopWAT calls "idp" from its first tick and again from every
+// response: a plugin retrying at once, with no request to bound it.
+const rootLoopWAT = `(module
+  (import "env" "proxy_http_call" (func $call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_tick_period_milliseconds" (func $tick (param i32) (result i32)))
+  (memory (export "memory") 2)
+  (data (i32.const 16) "idp")
+  (data (i32.const 48) "\00\00\00\00")
+` + bumpGuest + `
+  (func $again
+    (drop (call $call (i32.const 16) (i32.const 3) (i32.const 48) (i32.const 4)
+      (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1000) (i32.const 900))))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32)
+    (drop (call $tick (i32.const 5)))
+    (i32.const 1))
+  (func (export "proxy_on_tick") (param i32)
+    (if (i32.eqz (i32.load (i32.const 812)))
+      (then (i32.store (i32.const 812) (i32.const 1)) (call $again))))
+  (func (export "proxy_on_http_call_response") (param i32 i32 i32 i32 i32)
+    (call $again))
+)`
+
+// lockedWriter lets a test read what another goroutine logs.
+type lockedWriter struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func (w *lockedWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// TestRootCalloutLoopIsBounded: calls that root-context responses make
+// in turn stop at maxCallouts, with a warning; the plugin keeps its VM.
+func TestRootCalloutLoopIsBounded(t *testing.T) {
+	var sent atomic.Int64
+	var log lockedWriter
+	p, err := Load(context.Background(), Options{
+		Name: "looper", Module: watfixture.Assemble(t, rootLoopWAT), Pool: 1,
+		Log: zerolog.New(&log),
+		Callout: func(string, *fasthttp.Request, *fasthttp.Response, time.Duration) error {
+			sent.Add(1)
+			return errors.New("refused")
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(log.String(), "callouts in a row") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning after %d calls; log: %s", sent.Load(), log.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // ten more ticks: none calls again
+	if n := sent.Load(); n != maxCallouts {
+		t.Fatalf("%d calls sent, want %d", n, maxCallouts)
+	}
+	p.mu.RLock()
+	vm := p.vms[0]
+	p.mu.RUnlock()
+	if vm.broken.Load() {
+		t.Fatal("the VM was given up")
+	}
 }

@@ -508,7 +508,18 @@ func (r *Request) End() {
 // headerMap is the request or response header seen as a Proxy-Wasm map,
 // with the HTTP/2-style pseudo-headers SDKs expect.
 func (s *Stream) pairs(mapType uint64) ([][2][]byte, bool) {
-	if s == nil || s.req == nil {
+	if s == nil {
+		return nil, false
+	}
+	// A callout's response is also the root context's, which has no
+	// request.
+	switch mapType {
+	case mapCallHeaders:
+		return s.callPairs()
+	case mapCallTrailers:
+		return nil, s.callResp != nil
+	}
+	if s.req == nil {
 		return nil, false
 	}
 	ctx := s.req.Ctx
@@ -538,10 +549,6 @@ func (s *Stream) pairs(mapType uint64) ([][2][]byte, bool) {
 		out = trailerPairs(&ctx.Request.Header)
 	case mapResponseTrailers:
 		out = trailerPairs(&ctx.Response.Header)
-	case mapCallHeaders:
-		return s.callPairs()
-	case mapCallTrailers:
-		return nil, s.callResp != nil
 	default:
 		return nil, false
 	}

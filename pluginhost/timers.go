@@ -36,8 +36,10 @@ func hSetTick(vm *VM, s []uint64) uint32 {
 				return
 			}
 			if _, err := vm.call(root, phTick, uint64(vm.rootID)); err != nil {
+				root.dropCalls()
 				return
 			}
+			root.runRootCallouts()
 		}
 	}()
 	return stOK
@@ -191,7 +193,11 @@ func (p *Plugin) queueReady(id uint32) {
 		return
 	}
 	root := &Stream{vm: vm, id: vm.rootID, root: true}
-	_, _ = vm.call(root, phQueueReady, uint64(vm.rootID), uint64(id))
+	if _, err := vm.call(root, phQueueReady, uint64(vm.rootID), uint64(id)); err != nil {
+		root.dropCalls()
+		return
+	}
+	root.runRootCallouts()
 }
 
 func hDequeue(vm *VM, s []uint64) uint32 {

@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net/http"
@@ -984,5 +985,98 @@ func TestE2EEndOfStreamFlags(t *testing.T) {
 		if got := resp.Header.Get("X-Eos"); got != tc.want {
 			t.Errorf("%s %s: x-eos %q, want %q", tc.method, tc.path, got, tc.want)
 		}
+	}
+}
+
+// watPairs encodes a Proxy-Wasm header map as a WAT data string.
+func watPairs(pairs ...string) (data string, size int) {
+	var b []byte
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(pairs)/2))
+	for _, p := range pairs {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(p)))
+	}
+	for _, p := range pairs {
+		b = append(append(b, p...), 0)
+	}
+	var s strings.Builder
+	for _, c := range b {
+		fmt.Fprintf(&s, "\\%02x", c)
+	}
+	return s.String(), len(b)
+}
+
+// tickFetchWAT fetches GET /keys from upstream "idp" on its first tick,
+// and once the response has come (to the root context) answers every
+// request itself with its body; before that requests pass.
+func tickFetchWAT() string {
+	headers, size := watPairs(":method", "GET", ":path", "/keys", ":authority", "idp.test")
+	return fmt.Sprintf(`(module
+  (import "env" "proxy_http_call" (func $call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_tick_period_milliseconds" (func $tick (param i32) (result i32)))
+  (import "env" "proxy_get_buffer_bytes" (func $buf (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_send_local_response" (func $respond (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (data (i32.const 16) "idp")
+  (data (i32.const 48) "\00\00\00\00")
+  (data (i32.const 64) "%s")
+  (global $heap (mut i32) (i32.const 4096))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_memory_allocate") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
+    (local.get $p))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32)
+    (drop (call $tick (i32.const 10)))
+    (i32.const 1))
+  (func (export "proxy_on_tick") (param i32)
+    (if (i32.eqz (i32.load (i32.const 812)))
+      (then
+        (i32.store (i32.const 812) (i32.const 1))
+        (drop (call $call (i32.const 16) (i32.const 3) (i32.const 64) (i32.const %d)
+          (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 2000) (i32.const 900))))))
+  (func (export "proxy_on_http_call_response") (param i32 i32 i32 i32 i32)
+    (if (i32.eqz (call $buf (i32.const 4) (i32.const 0) (local.get 3) (i32.const 820) (i32.const 824)))
+      (then (i32.store (i32.const 808) (i32.const 1)))))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (if (result i32) (i32.load (i32.const 808))
+      (then
+        (drop (call $respond (i32.const 200) (i32.const 0) (i32.const 0)
+          (i32.load (i32.const 820)) (i32.load (i32.const 824)) (i32.const 48) (i32.const 4) (i32.const -1)))
+        (i32.const 1))
+      (else (i32.const 0))))
+)`, headers, size)
+}
+
+// TestE2ECalloutFromTick: a plugin fetching from an upstream on a timer,
+// with no request (as JWKS refreshers built for Envoy do), gets the call
+// sent through the gateway's upstream and the response in its root
+// context.
+func TestE2ECalloutFromTick(t *testing.T) {
+	idp := newRawHTTPBackend(t, func(r *rawReq) string { return okResp("keyset-42") })
+	be := newRawHTTPBackend(t, nil)
+	wasm := filepath.Join(t.TempDir(), "tick.wasm")
+	if err := os.WriteFile(wasm, watfixture.Assemble(t, tickFetchWAT()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.Addr)+upstreamTOML("idp", "", idp.Addr)+
+		pluginRoute("ticker", wasm, "pool = 1\n"))
+	c := newClient(t)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, body := doReq(t, c, "GET", g.URL+"/x", nil, nil)
+		if resp.StatusCode == 200 && string(body) == "keyset-42" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the plugin never answered with the fetched body: last %d %q, idp got %d requests",
+				resp.StatusCode, body, len(idp.Requests()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	rs := idp.Requests()
+	if len(rs) != 1 || rs[0].Line != "GET /keys HTTP/1.1" || rs[0].Get("Host") != "idp.test" {
+		t.Fatalf("idp got %d requests, first %q Host %q", len(rs), rs[0].Line, rs[0].Get("Host"))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 )
 
 // TestE2ESDKHotPathAllocatesNothing: a plugin on sdk/go that reads a
@@ -128,5 +129,35 @@ func TestE2ESDKKeptHandleStaysWithItsRequest(t *testing.T) {
 	resp, body := doReq(t, client, "GET", g.URL+"/b", map[string]string{"X-Probe-Stale": "1"}, nil)
 	if resp.StatusCode != 200 || string(body) != `x-stale=""` || resp.Header.Get("X-Stale-Refused") != "true" {
 		t.Fatalf("later request: %d %q, X-Stale-Refused %q", resp.StatusCode, body, resp.Header.Get("X-Stale-Refused"))
+	}
+}
+
+// TestE2ESDKRootCallout: the SDK's RootCallout from a timer, through the
+// real gateway: the call goes to the upstream and its answer reaches the
+// plugin's root context.
+func TestE2ESDKRootCallout(t *testing.T) {
+	be := newKillable(t, "be", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/tick" {
+			fmt.Fprint(w, "tick-body-7")
+			return
+		}
+		fmt.Fprint(w, "ok")
+	})
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+pluginRoute("probe", builtPlugin(t, "sdk_allocprobe.wasm"), "pool = 1\n"))
+	client := newClient(t)
+	if resp, _ := doReq(t, client, "GET", g.URL+"/a", map[string]string{"X-Probe-Tick": "1"}, nil); resp.StatusCode != 200 {
+		t.Fatalf("first request: %d", resp.StatusCode)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, _ := doReq(t, client, "GET", g.URL+"/b", map[string]string{"X-Probe-Ticked": "1"}, nil)
+		got := resp.Header.Get("X-Tick-Body")
+		if got == "200 tick-body-7" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("X-Tick-Body %q, want the fetched answer", got)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -606,8 +606,10 @@ func (r *CalloutResponse) Body() []byte {
 }
 
 type pendingCallout struct {
-	stream uint32
+	stream uint32 // 0 for RootCallout's
 	done   func(Stream, *CalloutResponse)
+	// rootDone is RootCallout's done.
+	rootDone func(*CalloutResponse)
 }
 
 var callouts = map[uint32]pendingCallout{}
@@ -625,12 +627,33 @@ func (s Stream) Callout(upstream string, headers [][2]string, body []byte, timeo
 	return nil
 }
 
+// RootCallout sends an HTTP request to one of the gateway's upstreams
+// from the plugin's root context, for work no request waits on (a key
+// set refreshed on a timer): call it from OnTick, OnQueueReady or another
+// RootCallout's done, which runs with the response in the root context.
+// wasmgate refuses it with ErrBadArgument while the plugin starts (OnStart,
+// OnConfigure) and for an upstream it does not have.
+func RootCallout(upstream string, headers [][2]string, body []byte, timeout time.Duration, done func(*CalloutResponse)) error {
+	token, st := host().HTTPCall(upstream, encodePairs(headers), body, nil, uint32(timeout/time.Millisecond))
+	if err := check(st); err != nil {
+		return err
+	}
+	callouts[token] = pendingCallout{rootDone: done}
+	return nil
+}
+
 func onHTTPCallResponse(_, token, headers, bodySize, _ uint32) {
 	c, ok := callouts[token]
 	if !ok {
 		return
 	}
 	delete(callouts, token)
+	if c.rootDone != nil {
+		calloutResp = CalloutResponse{headers: int(headers), bodySize: int(bodySize)}
+		c.rootDone(&calloutResp)
+		endEdits()
+		return
+	}
 	if _, alive := streams.get(c.stream); !alive {
 		return
 	}

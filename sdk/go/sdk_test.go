@@ -393,6 +393,40 @@ func TestPropertiesAndClock(t *testing.T) {
 	}
 }
 
+// TestRootCallout: a callout from OnTick gets its answer in the root
+// context; while the plugin starts, the host refuses one.
+func TestRootCallout(t *testing.T) {
+	var atConfigure error
+	var status int
+	var body string
+	h := start(t, &plugin{
+		newHTTP: func() proxywasm.HTTP { return &hooks{} },
+		configure: func([]byte) error {
+			atConfigure = proxywasm.RootCallout("idp", nil, nil, time.Second, func(*proxywasm.CalloutResponse) {})
+			return nil
+		},
+		tick: func() {
+			err := proxywasm.RootCallout("idp", [][2]string{{":method", "GET"}, {":path", "/keys"}, {":authority", "idp"}}, nil, time.Second,
+				func(r *proxywasm.CalloutResponse) { status, body = r.Status(), string(r.Body()) })
+			if err != nil {
+				t.Errorf("RootCallout from OnTick: %v", err)
+			}
+		},
+	}, proxytest.Options{Upstreams: []string{"idp"}})
+	if !errors.Is(atConfigure, proxywasm.ErrBadArgument) {
+		t.Fatalf("RootCallout from OnConfigure: %v, want ErrBadArgument", atConfigure)
+	}
+	h.Tick()
+	cs := h.Callouts()
+	if len(cs) != 1 || cs[0].Upstream != "idp" || cs[0].Header(":path") != "/keys" {
+		t.Fatalf("callouts %+v", cs)
+	}
+	cs[0].Respond(200, nil, []byte("keyset"))
+	if status != 200 || body != "keyset" {
+		t.Fatalf("done got %d %q", status, body)
+	}
+}
+
 // TestEmulatorHostIsAuthority: a request given with a Host header shows
 // it as :authority only, as wasmgate does.
 func TestEmulatorHostIsAuthority(t *testing.T) {

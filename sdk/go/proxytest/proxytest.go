@@ -118,6 +118,7 @@ type Host struct {
 	metricIDs map[uint32]*Metric
 	callouts  []*Callout
 	nextToken uint32
+	started   bool // VMStart and Configure are over
 
 	// the callout response being delivered
 	calloutResp *Callout
@@ -166,6 +167,7 @@ func New(opts Options) (*Host, error) {
 	if h.Phases == nil {
 		h.Phases = slices.Clone(allPhases)
 	}
+	h.started = true
 	return h, nil
 }
 
@@ -865,7 +867,13 @@ func (h *impl) SetEffectiveContext(id uint32) uint32 {
 }
 
 func (h *impl) HTTPCall(upstream string, headers, body, _ []byte, timeout uint32) (uint32, uint32) {
-	if s := h.stream(); s == nil || s.over {
+	if h.cur == h.rootID {
+		// As on wasmgate: from the root context once the plugin has
+		// started (a tick, a queue notice, a root callout's answer).
+		if !h.started {
+			return 0, stBadArgument
+		}
+	} else if s := h.stream(); s == nil || s.over {
 		// As on wasmgate: a call from done or log would never run.
 		return 0, stBadArgument
 	}

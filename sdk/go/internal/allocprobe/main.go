@@ -13,6 +13,10 @@
 // X-Probe-Stale uses it to set x-stale on the kept request's headers,
 // reporting in X-Stale-Refused whether the SDK refused (it must: the kept
 // request is over, and the edit must not land on the running one).
+//
+// A request with X-Probe-Tick starts a timer whose first tick fetches
+// GET /tick from "backend" with a RootCallout, as a key refresher would;
+// a request with X-Probe-Ticked gets that body in X-Tick-Body.
 package main
 
 import (
@@ -26,6 +30,26 @@ import (
 type probe struct{}
 
 func (probe) OnConfigure([]byte) error { return nil }
+
+var (
+	tickSent bool
+	tickBody string
+)
+
+func (probe) OnTick() {
+	if tickSent {
+		return
+	}
+	tickSent = true
+	err := proxywasm.RootCallout("backend", [][2]string{{":method", "GET"}, {":path", "/tick"}, {":authority", "backend"}}, nil, time.Second,
+		func(c *proxywasm.CalloutResponse) {
+			tickBody = strconv.Itoa(c.Status()) + " " + string(c.Body())
+			_ = proxywasm.SetTickPeriod(0)
+		})
+	if err != nil {
+		tickBody = "refused: " + err.Error()
+	}
+}
 func (probe) NewHTTP() proxywasm.HTTP {
 	r := &request{}
 	r.resume = r.answered
@@ -50,12 +74,13 @@ var (
 
 type request struct {
 	stale   string // X-Stale-Refused's value; "" without X-Probe-Stale
+	ticked  bool   // X-Probe-Ticked
 	mallocs uint64
 	buf     [20]byte
 	resume  func(proxywasm.Stream, *proxywasm.CalloutResponse) // bound once
 }
 
-func (r *request) Reset() { r.mallocs, r.stale = 0, "" }
+func (r *request) Reset() { r.mallocs, r.stale, r.ticked = 0, "", false }
 
 var (
 	stats runtime.MemStats
@@ -81,6 +106,10 @@ func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action 
 			r.stale = "true"
 		}
 	}
+	if h.Has("x-probe-tick") {
+		_ = proxywasm.SetTickPeriod(10 * time.Millisecond)
+	}
+	r.ticked = h.Has("x-probe-ticked")
 	if h.Has("x-probe-callout") {
 		if err := s.Callout("backend", calloutHeaders, nil, time.Second, r.resume); err != nil {
 			return proxywasm.Continue
@@ -94,6 +123,9 @@ func (r *request) OnResponseHeaders(s proxywasm.Stream, _ bool) proxywasm.Action
 	_ = s.ResponseHeaders().SetBytes("x-mallocs", strconv.AppendUint(r.buf[:0], r.mallocs, 10))
 	if r.stale != "" {
 		_ = s.ResponseHeaders().Set("x-stale-refused", r.stale)
+	}
+	if r.ticked {
+		_ = s.ResponseHeaders().Set("x-tick-body", tickBody)
 	}
 	return proxywasm.Continue
 }
