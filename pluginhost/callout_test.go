@@ -337,3 +337,35 @@ func TestRootCalloutLoopIsBounded(t *testing.T) {
 		t.Fatal("the VM was given up")
 	}
 }
+
+// TestRootCalloutAnsweredAfterClose: a root call still out when its
+// plugin is retired gets its answer into no VM, and counts no fault: the
+// closed module would otherwise fail as if the plugin had broken.
+func TestRootCalloutAnsweredAfterClose(t *testing.T) {
+	var log lockedWriter
+	inCall, release := make(chan struct{}), make(chan struct{})
+	p, err := Load(context.Background(), Options{
+		Name: "closing", Module: watfixture.Assemble(t, rootCalloutWAT), Pool: 1,
+		Log: zerolog.New(&log),
+		Callout: func(_ string, _ *fasthttp.Request, resp *fasthttp.Response, _ time.Duration) error {
+			close(inCall)
+			<-release
+			resp.SetBodyString("late")
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-inCall:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the tick made no call")
+	}
+	p.Close()
+	close(release)
+	time.Sleep(50 * time.Millisecond) // the tick goroutine delivers, or not
+	if n := p.errs.Load(); n != 0 || strings.Contains(log.String(), "failed") {
+		t.Fatalf("%d faults counted; log: %s", n, log.String())
+	}
+}

@@ -31,6 +31,7 @@ type VM struct {
 	nextID         uint32
 	nextToken      uint32 // proxy_http_call tokens
 	tickStop       chan struct{}
+	closed         bool // by close, under mu
 
 	// cur is the stream whose callback is running; host functions act on
 	// it. Set and cleared under mu.
@@ -237,6 +238,7 @@ func (vm *VM) close() {
 		close(vm.tickStop)
 		vm.tickStop = nil
 	}
+	vm.closed = true
 	vm.mu.Unlock()
 	if vm.mod != nil {
 		_ = vm.mod.Close(context.Background())
@@ -254,7 +256,9 @@ func (vm *VM) call(s *Stream, ph int, args ...uint64) (uint64, error) {
 	}
 	vm.mu.Lock()
 	defer vm.mu.Unlock()
-	if vm.broken.Load() {
+	if vm.broken.Load() || vm.closed {
+		// Closed: a timer's tick or a root callout's answer that came as
+		// the plugin was retired; the module would fail as if it broke.
 		return 0, errVMGone
 	}
 	if s.finished {
