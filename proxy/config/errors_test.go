@@ -676,6 +676,24 @@ direct_response = { status = 600 }
 		},
 	},
 	{
+		// Sent as written, they would be lines no client parses alike.
+		name: "direct_response headers",
+		src: `[[listeners]]
+listen = "127.0.0.1:8080"
+[[routes]]
+[routes.direct_response]
+status = 200
+content_type = "text/plain\r\nX-Evil: 1"
+headers = { "Bad Name" = "x", "Content-Length" = "5", "X-Two" = "a\nb", "X-Fine" = "v\tw" }
+`,
+		want: []string{
+			`gw.toml:6: routes[0].direct_response.content_type: "text/plain\r\nX-Evil: 1" holds a control character`,
+			`gw.toml:7: routes[0].direct_response.headers."Bad Name": not a header name`,
+			`gw.toml:7: routes[0].direct_response.headers."Content-Length": the gateway frames the response itself`,
+			`gw.toml:7: routes[0].direct_response.headers."X-Two": the value holds a control character`,
+		},
+	},
+	{
 		name: "strip_prefix without path_prefix",
 		src: `[[listeners]]
 listen = "127.0.0.1:8080"

@@ -152,8 +152,23 @@ func validate(c *Config, e *errs) {
 		case r.DirectResponse != nil && r.Upstream != "":
 			e.add(p+".direct_response", "a route has either an upstream or a direct_response, not both")
 		case r.DirectResponse != nil:
-			if s := r.DirectResponse.Status; s < 100 || s > 599 {
+			d := r.DirectResponse
+			if s := d.Status; s < 100 || s > 599 {
 				e.add(p+".direct_response.status", "%d is not an HTTP status", s)
+			}
+			if !fieldValue(d.ContentType) {
+				e.add(p+".direct_response.content_type", "%q holds a control character", d.ContentType)
+			}
+			for _, name := range slices.Sorted(maps.Keys(d.Headers)) {
+				hp := fmt.Sprintf("%s.direct_response.headers.%q", p, name)
+				switch {
+				case !token(name):
+					e.add(hp, "not a header name")
+				case framing(name):
+					e.add(hp, "the gateway frames the response itself")
+				case !fieldValue(d.Headers[name]):
+					e.add(hp, "the value holds a control character")
+				}
 			}
 		case r.Upstream == "":
 			e.add(p+".upstream", "required (or a direct_response)")
@@ -209,6 +224,43 @@ func validate(c *Config, e *errs) {
 			e.add(p+".plugins", "at most 16 plugins on a route")
 		}
 	}
+}
+
+// token reports whether s is an RFC 9110 token, as a header name must
+// be: sent as written, "Bad Name: x" is a line no client parses alike.
+func token(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// fieldValue reports whether s may be a header value: no control
+// character but tab (a newline would start a header line of its own).
+func fieldValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// framing reports whether a configured response header would contradict
+// the framing and connection handling the gateway does itself.
+func framing(name string) bool {
+	for _, f := range []string{"Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Upgrade", "Trailer"} {
+		if strings.EqualFold(name, f) {
+			return true
+		}
+	}
+	return false
 }
 
 func checkRegex(e *errs, path, re string) {
