@@ -59,6 +59,10 @@ func (p *plugin) OnConfigure(raw []byte) error {
 			return errors.New(f.field + ": " + strconv.Quote(f.name) + " is not a header name")
 		}
 	}
+	if len(c.Keys) == 0 {
+		// No key would refuse every request: a typo, not a policy.
+		return errors.New("keys: at least one key is required")
+	}
 	p.consumers = map[[32]byte]string{}
 	for i, k := range c.Keys {
 		at := "keys[" + strconv.Itoa(i) + "]"

@@ -84,7 +84,7 @@ func TestMissingOrWrongKey(t *testing.T) {
 func TestBadConfig(t *testing.T) {
 	for _, cfg := range []string{`{`, `{"keys": [{"consumer": "a", "sha256": "zz"}]}`, `{"keys": [{"sha256": "` + strings.Repeat("a", 64) + `"}]}`,
 		`{"keys": [{"consumer": "a", "sha256": "` + strings.Repeat("a", 64) + `"}], "hide_credentials": true}`,
-		`{"keys": [], "consumer_header": "X Consumer"}`, `{"keys": [], "header": "X-Key:"}`,
+		`{"keys": [], "consumer_header": "X Consumer"}`, `{"keys": [], "header": "X-Key:"}`, `{}`, `{"keys": []}`,
 		`{"keys": [{"consumer": "a\r\nX-Admin: 1", "sha256": "` + strings.Repeat("a", 64) + `"}]}`,
 		`{"keys": [{"consumer": "a", "sha256": "` + strings.Repeat("a", 64) + `"}, {"consumer": "b", "sha256": "` + strings.Repeat("A", 64) + `"}]}`} {
 		if _, err := proxytest.New(proxytest.Options{Config: []byte(cfg)}); err == nil {
