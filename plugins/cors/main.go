@@ -187,7 +187,9 @@ func (r *request) OnRequestHeaders(s proxywasm.Stream, _ bool) proxywasm.Action 
 // preflight answers an OPTIONS request that asks for CORS permission.
 func (r *request) preflight(s proxywasm.Stream, origin string) proxywasm.Action {
 	if !r.p.allowed(origin) {
-		_ = s.Respond(403, [][2]string{{"content-type", "application/json"}},
+		// Vary too: the answer depends on the Origin (the plugin's own
+		// response edits do not reach its own answer).
+		_ = s.Respond(403, [][2]string{{"content-type", "application/json"}, {"vary", "Origin"}},
 			[]byte(`{"error":"cors_origin","message":"origin not allowed"}`+"\n"))
 		return proxywasm.Pause
 	}
