@@ -292,7 +292,7 @@ listen = "127.0.0.1:8080"
 name = "app"
 targets = [{ address = "127.0.0.1:9000", weight = "2" }]
 `,
-		want: []string{`gw.toml:5: upstreams[0].targets[0]: weight: want an integer, got string`},
+		want: []string{`gw.toml:5: upstreams[0].targets[0].weight: want an integer, got string`},
 	},
 	{
 		name: "target with an unknown key",

@@ -155,7 +155,11 @@ func checkKeys(v any, t reflect.Type, path string, e *errs) {
 	if reflect.PointerTo(t).Implements(unmarshalerType) {
 		// The type reads its own value: let it, to report what it says.
 		if err := reflect.New(t).Interface().(toml.Unmarshaler).UnmarshalTOML(v); err != nil {
-			e.add(path, "%s", err.Error())
+			if ke, ok := errors.AsType[keyError](err); ok {
+				e.add(path+"."+ke.key, "%s", ke.msg)
+			} else {
+				e.add(path, "%s", err.Error())
+			}
 		}
 		return
 	}

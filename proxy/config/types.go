@@ -155,13 +155,13 @@ func (t *Target) UnmarshalTOML(v any) error {
 			case "address":
 				s, ok := val.(string)
 				if !ok {
-					return fmt.Errorf("address: want a string, got %T", val)
+					return keyError{"address", fmt.Sprintf("want a string, got %T", val)}
 				}
 				t.Address = s
 			case "weight":
 				n, ok := val.(int64)
 				if !ok {
-					return fmt.Errorf("weight: want an integer, got %T", val)
+					return keyError{"weight", fmt.Sprintf("want an integer, got %T", val)}
 				}
 				t.Weight = int(n)
 			default:
@@ -172,6 +172,12 @@ func (t *Target) UnmarshalTOML(v any) error {
 	}
 	return fmt.Errorf("want \"host:port\" or { address = \"host:port\", weight = N }, got %T", v)
 }
+
+// keyError is a problem with one key of a table a type decodes itself,
+// so that the error's path can name the key (targets[1].weight).
+type keyError struct{ key, msg string }
+
+func (e keyError) Error() string { return e.key + ": " + e.msg }
 
 // Route sends matching requests to an upstream (or answers them directly).
 type Route struct {
