@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 
 	"github.com/wasmgate/wasmgate/pluginhost"
@@ -107,11 +109,14 @@ func New(opts Options) (*Gateway, error) {
 }
 
 // Validate loads and compiles the config at path exactly as a start or a
-// reload would, without listening. It returns config.Errors on failure.
-func Validate(path string) error {
+// reload would, without listening. It returns config.Errors on failure,
+// and the warnings plugins logged while they started (a setting they take
+// but advise against), once each: run logs them, and an operator
+// checking a file before deploying it must see them too.
+func Validate(path string) (warnings []string, err error) {
 	cfg, _, err := loadFile(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// What a start opens or creates, checked without creating it: validate
 	// must not accept a config that run then refuses.
@@ -127,14 +132,44 @@ func Validate(path string) error {
 		}
 	}
 	if len(files) > 0 {
-		return files
+		return nil, files
 	}
-	snap, err := Build(cfg, nil)
+	var w startWarnings
+	snap, err := build(cfg, nil, zerolog.New(&w).Level(zerolog.WarnLevel), calloutHooks{})
 	if err != nil {
-		return Locate(cfg, err)
+		return w.list, Locate(cfg, err)
 	}
 	closePlugins(snap, nil)
-	return nil
+	return w.list, nil
+}
+
+// startWarnings keeps the messages logged at warning level while a config
+// is built, each once (every VM of a plugin logs its own). Errors are left
+// out: one that fails the start is in the error validate reports.
+type startWarnings struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (w *startWarnings) Write(p []byte) (int, error) {
+	var e struct {
+		Level   string `json:"level"`
+		Plugin  string `json:"plugin"`
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(p, &e) != nil || e.Level != "warn" || e.Message == "" {
+		return len(p), nil
+	}
+	line := e.Message
+	if e.Plugin != "" {
+		line = "plugin " + e.Plugin + ": " + line
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !slices.Contains(w.list, line) {
+		w.list = append(w.list, line)
+	}
+	return len(p), nil
 }
 
 // canWrite reports why path could not be opened for writing (a file) or

@@ -76,7 +76,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	if cmd == "validate" {
-		if err := proxy.Validate(*file); err != nil {
+		warnings, err := proxy.Validate(*file)
+		for _, w := range warnings {
+			fmt.Fprintf(stderr, "%s: warning: %s\n", *file, w)
+		}
+		if err != nil {
 			printErrors(stderr, err)
 			return 1
 		}

@@ -363,6 +363,43 @@ func mustRead(t *testing.T, path string) string {
 	return string(b)
 }
 
+// TestValidatePrintsPluginWarnings: what a plugin warns of while it
+// starts (here a bcrypt cost that makes logins slow) is printed by
+// validate too, on stderr, and the file still passes.
+func TestValidatePrintsPluginWarnings(t *testing.T) {
+	module, err := filepath.Abs("../../plugins/build/basic_auth.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(module); err != nil {
+		t.Fatalf("%v (make plugins builds it)", err)
+	}
+	path := filepath.Join(t.TempDir(), "slow.toml")
+	writeConfig(t, path, fmt.Sprintf(`[admin]
+listen = ""
+[[listeners]]
+listen = "127.0.0.1:8080"
+[[plugins]]
+name = "basic"
+module = %q
+config = '{"users": [{"username": "alice", "bcrypt": "$2b$13$abcdefghijklmnopqrstuvABCDEFGHIJKLMNOPQRSTUVWXYZ01234"}]}'
+[[routes]]
+path_prefix = "/"
+direct_response = { status = 204 }
+plugins = ["basic"]
+`, module))
+	cmd := exec.Command(binary, "validate", "-c", path)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	want := path + ": warning: plugin basic: basic-auth: users[0].bcrypt has cost 13"
+	if !strings.Contains(stderr.String(), want) || strings.Count(stderr.String(), "warning") != 1 || stdout.String() != path+": ok\n" {
+		t.Fatalf("stdout %q, stderr %q; want one warning starting %q", stdout.String(), stderr.String(), want)
+	}
+}
+
 func TestValidateAcceptsTheDemoConfig(t *testing.T) {
 	out, err := exec.Command(binary, "validate", "-c", "../../gateway.toml").CombinedOutput()
 	if err != nil {
