@@ -228,6 +228,20 @@ func TestE2EAdminWrongMethodIs405(t *testing.T) {
 	}
 }
 
+// TestE2EPutUnknownPluginIs404: a module for a plugin the config does not
+// have is refused as not found, without claiming a version keeps serving.
+func TestE2EPutUnknownPluginIs404(t *testing.T) {
+	be := newKillable(t, "be", nil)
+	noop, _ := os.ReadFile(fixturePath(t, "noop"))
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+pluginRoute("p", fixturePath(t, "noop"), ""))
+	resp, body := doReq(t, newClient(t), "PUT", g.AdminURL+"/plugins/nope", nil, strings.NewReader(string(noop)))
+	var e struct{ Error, Message string }
+	if err := json.Unmarshal(body, &e); err != nil || resp.StatusCode != 404 || e.Error != "plugin_not_found" ||
+		e.Message != `no plugin named "nope" in the running config` {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+}
+
 // TestE2EPinChangesTakeEffectOnReload: a pin added by a reload is in force
 // at once (before, the plugin was reused with no pin and PUT still took
 // any module), and one removed by a reload no longer holds.

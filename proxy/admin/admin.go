@@ -180,11 +180,12 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		name := strings.TrimPrefix(path, "/plugins/")
 		stats, err := s.b.SwapPlugin(name, ctx.PostBody(), string(ctx.Request.Header.Peek("X-Module-Sha256")))
 		if err != nil {
-			status := fasthttp.StatusUnprocessableEntity
 			if strings.HasPrefix(err.Error(), "no plugin named") {
-				status = fasthttp.StatusNotFound
+				// Nothing runs under that name: nothing keeps serving.
+				writeJSONError(ctx, fasthttp.StatusNotFound, "plugin_not_found", err.Error()+" in the running config")
+				return
 			}
-			writeJSON(ctx, status, map[string]any{
+			writeJSON(ctx, fasthttp.StatusUnprocessableEntity, map[string]any{
 				"error":   "plugin_refused",
 				"message": "the module was refused; the running version keeps serving",
 				"reason":  err.Error(),
