@@ -37,17 +37,8 @@ func loadWAT(t testing.TB, name, src string, o Options) *Plugin {
 }
 
 // bumpGuest is what every inline test module needs to be a Proxy-Wasm
-// guest: the ABI version, an allocator that bumps a heap pointer from
-// 4096, and context creation. It goes after the module's imports and
-// memory.
-const bumpGuest = `  (global $heap (mut i32) (i32.const 4096))
-  (func (export "proxy_abi_version_0_2_1"))
-  (func (export "proxy_on_memory_allocate") (param $n i32) (result i32)
-    (local $p i32)
-    (local.set $p (global.get $heap))
-    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
-    (local.get $p))
-  (func (export "proxy_on_context_create") (param i32 i32))`
+// guest (see watfixture.Guest).
+const bumpGuest = watfixture.Guest
 
 func loadModule(t testing.TB, name string, module []byte, o Options) *Plugin {
 	t.Helper()

@@ -1019,14 +1019,7 @@ func tickFetchWAT() string {
   (data (i32.const 16) "idp")
   (data (i32.const 48) "\00\00\00\00")
   (data (i32.const 64) "%s")
-  (global $heap (mut i32) (i32.const 4096))
-  (func (export "proxy_abi_version_0_2_1"))
-  (func (export "proxy_on_memory_allocate") (param $n i32) (result i32)
-    (local $p i32)
-    (local.set $p (global.get $heap))
-    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
-    (local.get $p))
-  (func (export "proxy_on_context_create") (param i32 i32))
+%s
   (func (export "proxy_on_configure") (param i32 i32) (result i32)
     (drop (call $tick (i32.const 10)))
     (i32.const 1))
@@ -1046,7 +1039,7 @@ func tickFetchWAT() string {
           (i32.load (i32.const 820)) (i32.load (i32.const 824)) (i32.const 48) (i32.const 4) (i32.const -1)))
         (i32.const 1))
       (else (i32.const 0))))
-)`, headers, size)
+)`, headers, watfixture.Guest, size)
 }
 
 // TestE2ECalloutFromTick: a plugin fetching from an upstream on a timer,
