@@ -135,7 +135,9 @@ type Result struct {
 // Take decides one request at now (Unix ns) from the stored state (nil or
 // unreadable = none: a full bucket, empty windows). When the request is
 // allowed the new state is appended to dst and returned with changed
-// true; a refusal changes nothing (changed false, dst returned as is).
+// true; a refusal changes nothing (changed false, dst returned as is),
+// but for a bucket state from a larger bucket or a slower rate (a reload
+// changed the limit), which is made an empty bucket of this one and kept.
 func (l *Limiter) Take(state []byte, now int64, dst []byte) (next []byte, changed bool, r Result) {
 	if l.alg == TokenBucket {
 		return l.takeBucket(state, now, dst)
@@ -148,13 +150,14 @@ func (l *Limiter) Take(state []byte, now int64, dst []byte) (next []byte, change
 func (l *Limiter) takeBucket(state []byte, now int64, dst []byte) ([]byte, bool, Result) {
 	capacity := l.burst * l.interval // the span of a full bucket
 	full, ok := decodeBucket(state)
+	clamped := false
 	switch {
 	case !ok || full < now:
 		full = now // a bucket unknown or full since: full now
 	case full > now+capacity:
-		// Emptier than empty: written with a larger burst before a
-		// reload, or damaged. Empty.
-		full = now + capacity
+		// Emptier than empty: written with a larger bucket or a slower
+		// rate before a reload, or damaged. Empty.
+		full, clamped = now+capacity, true
 	}
 	r := Result{Limit: l.Capacity()}
 	if full+l.interval-now > capacity {
@@ -162,6 +165,12 @@ func (l *Limiter) takeBucket(state []byte, now int64, dst []byte) ([]byte, bool,
 		// full - now <= capacity - interval.
 		r.Reset = ceilSeconds(full - now)
 		r.RetryAfter = max(1, ceilSeconds(full-now-(capacity-l.interval)))
+		if clamped {
+			// Kept, refusal or not: left as it was, every request would
+			// clamp the old state again and find the bucket empty until
+			// the old instant passed, however fast the new rate refills.
+			return encodeBucket(dst, full), true, r
+		}
 		return dst, false, r
 	}
 	full += l.interval

@@ -129,6 +129,23 @@ func TestTokenBucketShrunkBurst(t *testing.T) {
 	want(t, "after reload", run(&small, &st, t0), Result{Limit: 2, Reset: 2, RetryAfter: 1})
 }
 
+// TestTokenBucketFasterRate: raised by a reload from 3 per 30s to 100 per
+// second, a limit applies at once to a client the old one had emptied:
+// the first request finds the bucket empty under the new size, and one
+// token is back after 10ms, not when the old bucket would have refilled.
+func TestTokenBucketFasterRate(t *testing.T) {
+	slow := mustNew(t, TokenBucket, 3, 30*time.Second, 0)
+	var st []byte
+	for range 3 {
+		run(&slow, &st, t0)
+	}
+	want(t, "old limit spent", run(&slow, &st, t0), Result{Limit: 3, Reset: 30, RetryAfter: 10})
+	fast := mustNew(t, TokenBucket, 100, time.Second, 1)
+	ms := int64(time.Millisecond)
+	want(t, "after reload", run(&fast, &st, t0+ms), Result{Limit: 1, Reset: 1, RetryAfter: 1})
+	want(t, "a token later", run(&fast, &st, t0+11*ms), Result{Allowed: true, Limit: 1, Reset: 1})
+}
+
 func TestDamagedStateIsFresh(t *testing.T) {
 	tb := mustNew(t, TokenBucket, 2, time.Second, 0)
 	sw := mustNew(t, SlidingWindow, 2, time.Second, 0)

@@ -52,7 +52,8 @@ type Shared struct {
 // its version, decide, and when the request is allowed write the new
 // state at that version; a mismatch means another VM wrote in between, so
 // read again and decide again. A refusal writes nothing (the state it was
-// decided on was current when read).
+// decided on was current when read), but the state Limiter.Take replaces
+// after a reload.
 //
 // The error is ErrContention after Attempts mismatches, or the store's;
 // the caller then decides what to do without a decision (the plugin lets
