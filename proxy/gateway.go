@@ -463,23 +463,45 @@ func (g *Gateway) restartOnly(old, next *config.Config) []string {
 }
 
 // watch reloads when the config file's content changes.
+//
+// Content is applied once it reads the same at two ticks in a row: an
+// editor or a script writing the file in place may be halfway through,
+// and half a file can be a valid config that drops routes. Content whose
+// reload failed is tried again, after 1 s and then twice as long each
+// time up to a minute: it may have failed for a reason outside the file
+// (a module or certificate it names, deployed after it), and a valid file
+// must not stay unapplied until someone edits it again.
 func (g *Gateway) watch(every time.Duration) {
+	var seen, failed [32]byte
+	var backoff, wait time.Duration
 	g.every(every, func() {
 		data, err := os.ReadFile(g.opts.ConfigPath)
 		if err != nil {
 			return
 		}
+		h := sha256.Sum256(data)
 		g.reloadMu.Lock()
-		same := sha256.Sum256(data) == g.configHash
+		applied := h == g.configHash
 		g.reloadMu.Unlock()
-		if !same {
-			if _, err := g.Reload(); err != nil {
-				// Remember the bad content so it is reported once, not
-				// every interval; the next edit is tried again.
-				g.reloadMu.Lock()
-				g.configHash = sha256.Sum256(data)
-				g.reloadMu.Unlock()
+		switch {
+		case applied:
+			seen, failed = h, [32]byte{}
+			return
+		case h != seen:
+			seen = h // changed since the last tick: let it settle
+			return
+		case h == failed:
+			if wait -= every; wait > 0 {
+				return
 			}
+		}
+		if _, err := g.Reload(); err != nil {
+			if h != failed {
+				failed, backoff = h, time.Second
+			} else {
+				backoff = min(2*backoff, time.Minute)
+			}
+			wait = backoff
 		}
 	})
 }

@@ -539,6 +539,29 @@ func TestWatchedConfigFileReloadsOnChange(t *testing.T) {
 	if code, body, err := get(http.DefaultClient, p.public+"/"); err != nil || code != 200 || body != "B" {
 		t.Fatalf("after a bad edit: %d %q %v", code, body, err)
 	}
+	// A file that fails for a reason outside it (a module it names, not
+	// there yet) is applied once that is mended, with no edit of the file.
+	c := named(t, "C")
+	module := filepath.Join(t.TempDir(), "late.wasm")
+	writeConfig(t, p.config, routeTo(hostPort(c), watch+noAdmin, fmt.Sprintf("plugins = [\"late\"]\n\n[[plugins]]\nname = \"late\"\nmodule = %q\n", module)))
+	p.logs.waitFor(t, 5*time.Second, "late.wasm")
+	noop, err := os.ReadFile("../../pluginhost/testdata/noop.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(module, noop, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		if _, body, _ := get(http.DefaultClient, p.public+"/"); body == "C" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the file was not applied once the module it names was there")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // TestSIGTERMLetsInFlightRequestsFinish sends SIGTERM while a slow request
