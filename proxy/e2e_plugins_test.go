@@ -1073,3 +1073,33 @@ func TestE2ECalloutFromTick(t *testing.T) {
 		t.Fatalf("idp got %d requests, first %q Host %q", len(rs), rs[0].Line, rs[0].Get("Host"))
 	}
 }
+
+// TestE2ERefusedReloadLeavesNoTargetSeries: targets a refused reload built
+// (refused for a plugin config, or for another upstream's balancer) were
+// never served; they must not stay in /metrics, reported healthy, for
+// ever. A reload that succeeds does export its new target.
+func TestE2ERefusedReloadLeavesNoTargetSeries(t *testing.T) {
+	be := newKillable(t, "be", nil)
+	base := publicListener + "[[routes]]\npath_prefix = \"/\"\nupstream = \"backend\"\n"
+	g := startGateway(t, base+upstreamTOML("backend", "", be.addr))
+	refused := []string{
+		// key-auth refuses a config without keys.
+		base + upstreamTOML("backend", "", be.addr, "127.0.0.9:4101") + fmt.Sprintf("[[plugins]]\nname = \"ka\"\nmodule = %q\nconfig = '{\"keys\": []}'\n", builtPlugin(t, "key_auth.wasm")),
+		base + upstreamTOML("backend", "", be.addr, "127.0.0.9:4102") + upstreamTOML("other", "balancer = \"magic\"", "127.0.0.9:4103"),
+	}
+	for i, conf := range refused {
+		writeFile(t, g.Config, conf)
+		if _, err := g.G.Reload(); err == nil {
+			t.Fatalf("config %d was not refused", i)
+		}
+	}
+	writeFile(t, g.Config, base+upstreamTOML("backend", "", be.addr, "127.0.0.9:4104"))
+	if _, err := g.G.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	_, page := doReq(t, newClient(t), "GET", g.AdminURL+"/metrics", nil, nil)
+	if got := grepLines(string(page), "127.0.0.9:410"); strings.Contains(got, ":4101") || strings.Contains(got, ":4102") ||
+		strings.Contains(got, ":4103") || !strings.Contains(got, `wasmgate_upstream_target_healthy{upstream="backend",target="127.0.0.9:4104"}`) {
+		t.Fatalf("series of those targets:\n%s", got)
+	}
+}

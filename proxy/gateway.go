@@ -140,6 +140,7 @@ func Validate(path string) (warnings []string, err error) {
 		return w.list, Locate(cfg, err)
 	}
 	closePlugins(snap, nil)
+	snap.Upstreams.Discard(nil)
 	return w.list, nil
 }
 
@@ -349,6 +350,7 @@ func (g *Gateway) Reload() (warnings []string, err error) {
 			err = Locate(cfg, err)
 		} else if err = g.reloadCerts(cfg); err != nil {
 			closeFresh(next.fresh)
+			next.Upstreams.Discard(old.Upstreams)
 		} else {
 			// Against what runs, not the last file: a change not yet in
 			// effect is reported by every reload until the restart, and a

@@ -145,6 +145,9 @@ func build(cfg *config.Config, prev *Snapshot, log zerolog.Logger, callout callo
 	}
 	if len(errs) > 0 {
 		closeFresh(fresh)
+		if ups != nil {
+			ups.Discard(prevUps)
+		}
 		return nil, errors.Join(errs...)
 	}
 	return &Snapshot{

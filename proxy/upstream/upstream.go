@@ -294,16 +294,21 @@ func (u *Upstream) SetTargets(list []config.Target, grace time.Duration) error {
 // has them under the same key.
 func (u *Upstream) build(list []config.Target, reuse func(key string) *Target) (*members, error) {
 	targets := make([]*Target, 0, len(list))
+	var made []*Target
 	for _, tc := range list {
 		key := targetKey(u.cfg, tc)
 		t := reuse(key)
 		if t == nil {
 			t = newTarget(u.cfg, tc, key)
+			made = append(made, t)
 		}
 		targets = append(targets, t)
 	}
 	b, err := NewBalancer(u.Balancer, targets, u.bopts)
 	if err != nil {
+		for _, t := range made {
+			t.Close() // its metric series with it
+		}
 		return nil, err
 	}
 	return &members{targets: targets, bal: b}, nil
@@ -380,10 +385,16 @@ func Build(cfgs []config.Upstream, prev *Set) (*Set, error) {
 		s.ordered = append(s.ordered, u)
 	}
 	if len(errs) > 0 {
+		s.Discard(prev)
 		return nil, errors.Join(errs...)
 	}
 	return s, nil
 }
+
+// Discard closes the targets of a set that is never served (a reload
+// that failed after it was built) which prev, the set serving, does not
+// use: they hold metric series, exported until closed.
+func (s *Set) Discard(prev *Set) { s.Retire(prev) }
 
 // Activate starts the health checks of targets that have none running.
 // Build does not, so that a config that is built but never served (a
