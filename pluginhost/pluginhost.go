@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +60,10 @@ type Options struct {
 	// name; an unknown one then fails when the call is sent.
 	HasUpstream func(name string) bool
 }
+
+// ErrMemoryLimit is Load's error for a module that starts with more
+// memory than Options.MemoryPages allows.
+var ErrMemoryLimit = errors.New("the module starts with more memory than the limit allows")
 
 // ABI versions a module may declare by exporting a function of this name.
 const (
@@ -218,6 +223,12 @@ func Load(ctx context.Context, o Options) (*Plugin, error) {
 	}
 	compiled, err := compile(ctx, p.runtime, module)
 	if err != nil {
+		// wazero refuses a module whose memory minimum is over the
+		// runtime's limit as it compiles; the setting to change is the
+		// limit, not the module.
+		if o.MemoryPages > 0 && strings.Contains(err.Error(), "over limit of") {
+			return nil, fmt.Errorf("%w: %v", ErrMemoryLimit, err)
+		}
 		return nil, fmt.Errorf("compile: %w", err)
 	}
 	p.compiled = compiled

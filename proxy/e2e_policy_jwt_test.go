@@ -291,6 +291,33 @@ plugins = ["jwt"]
 	}
 }
 
+// TestE2EMemoryLimitBelowTheModuleIsNamed: a memory_limit under what the
+// module starts with is reported at memory_limit, the setting to change,
+// not at module.
+func TestE2EMemoryLimitBelowTheModuleIsNamed(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "g.toml")
+	writeFile(t, path, fmt.Sprintf(`[admin]
+listen = ""
+[[listeners]]
+name = "public"
+listen = "127.0.0.1:0"
+[[plugins]]
+name = "t"
+module = %q
+memory_limit = "1MiB"
+config = '{}'
+[[routes]]
+path_prefix = "/"
+direct_response = { status = 204 }
+plugins = ["t"]
+`, builtPlugin(t, "transform.wasm")))
+	_, err := proxy.New(proxy.Options{ConfigPath: path})
+	if err == nil || !strings.Contains(err.Error(), path+":9: plugins[0].memory_limit: the module starts with more memory than the limit allows") {
+		t.Fatalf("error %v; want it at plugins[0].memory_limit", err)
+	}
+}
+
 // TestE2ECookieEditsReplace: a plugin replacing Cookie or Set-Cookie
 // leaves that value alone. fasthttp's Set of a cookie header merges into
 // the cookies it has, so jwt's hide_token sent the token on (and every

@@ -102,6 +102,8 @@ func buildPlugins(cfg *config.Config, prev *Snapshot, log zerolog.Logger, callou
 				field = "config"
 			case errors.Is(err, pluginhost.ErrVMConfigRefused):
 				field = "vm_config"
+			case errors.Is(err, pluginhost.ErrMemoryLimit):
+				field = "memory_limit"
 			}
 			errs = append(errs, fmt.Errorf("plugins[%d].%s: %w", i, field, err))
 			continue
