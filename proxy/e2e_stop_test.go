@@ -1,8 +1,11 @@
 package proxy_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -95,5 +98,40 @@ func TestE2EBusyAddressNamesTheField(t *testing.T) {
 		if msg := err.Error(); !strings.HasPrefix(msg, path+tc.want) || !strings.Contains(msg, "address already in use") {
 			t.Errorf("error %q, want %s%s... address already in use", msg, path, tc.want)
 		}
+	}
+}
+
+// TestE2EShutdownGraceBoundsAnUpload: an upload still starting its plugin
+// (one that loops in its start, stopped only at the start-up deadline)
+// holds the reload lock; the stop waits for it within the grace period
+// only, and what the upload loaded is not put in service after it.
+func TestE2EShutdownGraceBoundsAnUpload(t *testing.T) {
+	be := newKillable(t, "be", nil)
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+pluginRoute("p", fixturePath(t, "noop"), "call_timeout = \"200ms\"\n"))
+	spin, err := os.ReadFile(fixturePath(t, "start_loop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("PUT", g.AdminURL+"/plugins/p", bytes.NewReader(spin))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			put <- 0
+			return
+		}
+		resp.Body.Close()
+		put <- resp.StatusCode
+	}()
+	time.Sleep(300 * time.Millisecond) // the upload holds the lock for its start's 3 s bound
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	begin := time.Now()
+	err = g.G.Shutdown(ctx)
+	if took := time.Since(begin); took > 2*time.Second || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("stop took %v with a 300ms grace period (err %v)", took, err)
+	}
+	if code := <-put; code == 200 {
+		t.Fatal("the upload was put in service after the stop")
 	}
 }

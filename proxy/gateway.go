@@ -348,6 +348,11 @@ func (g *Gateway) Reload() (warnings []string, err error) {
 		var next *Snapshot
 		if next, err = build(cfg, old, *g.logs.app(), calloutHooks{g.callout, g.hasUpstream}); err != nil {
 			err = Locate(cfg, err)
+		} else if g.stopping() {
+			// Built while the gateway stopped: nothing will serve it.
+			closeFresh(next.fresh)
+			next.Upstreams.Discard(old.Upstreams)
+			err = errStopping
 		} else if err = g.reloadCerts(cfg); err != nil {
 			closeFresh(next.fresh)
 			next.Upstreams.Discard(old.Upstreams)
@@ -508,6 +513,31 @@ func (g *Gateway) watch(every time.Duration) {
 	})
 }
 
+// lockWithin locks mu, or gives up when ctx is done.
+func lockWithin(ctx context.Context, mu *sync.Mutex) bool {
+	for !mu.TryLock() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return true
+}
+
+// errStopping is a reload's error once the gateway has begun to stop.
+var errStopping = errors.New("the gateway is stopping")
+
+// stopping reports whether Shutdown has begun.
+func (g *Gateway) stopping() bool {
+	select {
+	case <-g.stop:
+		return true
+	default:
+		return false
+	}
+}
+
 // every runs f each interval until the gateway stops.
 func (g *Gateway) every(interval time.Duration, f func()) {
 	t := time.NewTicker(interval)
@@ -545,11 +575,17 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		g.admin.shutdown(ctx)
 	}
 	// Stops health checks and discovery, and closes pooled connections.
-	g.reloadMu.Lock()
-	stopDiscoveryOf(g.snap.Load())
-	g.snap.Load().Upstreams.Retire(nil)
-	closePlugins(g.snap.Load(), nil)
-	g.reloadMu.Unlock()
+	// A reload or an upload still starting its plugins holds the lock for
+	// as long as their start-up takes: waited for within the grace period
+	// only, as the requests are; the process ends either way.
+	if lockWithin(ctx, &g.reloadMu) {
+		stopDiscoveryOf(g.snap.Load())
+		g.snap.Load().Upstreams.Retire(nil)
+		closePlugins(g.snap.Load(), nil)
+		g.reloadMu.Unlock()
+	} else {
+		errs = append(errs, fmt.Errorf("a reload still running: %w", ctx.Err()))
+	}
 	g.logs.app().Info().Msg("stopped")
 	g.logs.close()
 	if err := errors.Join(errs...); err != nil {

@@ -171,6 +171,10 @@ func (g *Gateway) swap(lp *loadedPlugin, module []byte, pin string, uploaded boo
 	if err != nil {
 		return pluginhost.Stats{}, err
 	}
+	if g.stopping() {
+		p.Close() // loaded while the gateway stopped: nothing would close it
+		return pluginhost.Stats{}, errStopping
+	}
 	lp.slot.Swap(p)
 	pluginSwaps.Inc()
 	g.logs.app().Info().Str("plugin", o.Name).Str("sha256", p.Hash).Msg("plugin module swapped")

@@ -134,6 +134,17 @@ func serve(file string, console bool, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "wasmgate:", err)
 		return 1
 	}
+	// SIGHUP reloads run beside this loop, so that a SIGTERM during a
+	// long one (plugins to compile and start) is not left unread until it
+	// is over: the shutdown bounds its wait for it by the grace period.
+	// One reload pending is enough; it reads the file as it is then.
+	reloads := make(chan struct{}, 1)
+	defer close(reloads)
+	go func() {
+		for range reloads {
+			_, _ = g.Reload() // the outcome is logged
+		}
+	}()
 	for {
 		select {
 		case err := <-g.Errors():
@@ -142,7 +153,10 @@ func serve(file string, console bool, stderr io.Writer) int {
 			return 1
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
-				_, _ = g.Reload() // the outcome is logged
+				select {
+				case reloads <- struct{}{}:
+				default:
+				}
 				continue
 			}
 			err := shutdown(g, g.Snapshot().Config.Gateway.ShutdownGrace.D())
