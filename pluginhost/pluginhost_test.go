@@ -557,6 +557,31 @@ func TestNoEditsOnceOver(t *testing.T) {
 // while a request holds a context in it, however long (a slow upstream,
 // a long download), and closes once the request ends. Closing it at a
 // fixed 30 s failed such requests after their target had answered.
+// TestClosedSlotServesALateRequest: a request that took a snapshot just
+// before a reload retired its plugin begins its chain a moment after the
+// slot was closed, and still finds the plugin in service.
+func TestClosedSlotServesALateRequest(t *testing.T) {
+	p := load(t, "add_header", Options{})
+	slot := NewSlot(p)
+	go slot.Close()
+	time.Sleep(50 * time.Millisecond)
+	r, err := Chain{slot}.Begin(reqCtx(), "r", "u")
+	if err != nil {
+		t.Fatalf("a request 50ms after the slot closed: %v", err)
+	}
+	if _, err := r.RequestHeaders(); err != nil {
+		t.Fatal(err)
+	}
+	r.End()
+	deadline := time.Now().Add(5 * time.Second)
+	for !p.closed.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("the retired version did not close once idle")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestRetiredVersionWaitsForItsRequests(t *testing.T) {
 	old := load(t, "add_header", Options{})
 	slot := NewSlot(old)

@@ -46,10 +46,20 @@ func (s *Slot) Close() {
 // has already answered. The bound only guards against a leak.
 const retireWait = time.Hour
 
+// retireSettle is how long a retired version stays open at least: far
+// longer than a request takes from choosing its route to beginning its
+// chain, on a loaded machine too.
+const retireSettle = time.Second
+
 // closeWhenIdle closes p when no request holds a context in it, or after
-// wait at the latest, checking less often as the wait grows.
+// wait at the latest, checking less often as the wait grows. It looks
+// first after retireSettle: a request counts itself in when its chain
+// begins, and one that took the retiring snapshot just before a reload
+// swapped it may not have got there yet; closed under it, it would fail
+// (or, fail_open, skip the plugin).
 func (p *Plugin) closeWhenIdle(wait time.Duration) {
 	deadline := time.Now().Add(wait)
+	time.Sleep(retireSettle)
 	for pause := 10 * time.Millisecond; p.active() > 0; pause = min(2*pause, time.Second) {
 		if time.Now().After(deadline) {
 			p.opts.Log.Warn().Str("plugin", p.opts.Name).Int64("requests", p.active()).
