@@ -1103,3 +1103,35 @@ func TestE2ERefusedReloadLeavesNoTargetSeries(t *testing.T) {
 		t.Fatalf("series of those targets:\n%s", got)
 	}
 }
+
+// TestE2ERenamedRouteLeavesNoSeries: a route's series leave /metrics with
+// the last snapshot that has a route of that name; a refused reload's
+// routes were never served and leave none.
+func TestE2ERenamedRouteLeavesNoSeries(t *testing.T) {
+	be := newKillable(t, "be", nil)
+	conf := func(route, extra string) string {
+		return publicListener + upstreamTOML("backend", "", be.addr) +
+			fmt.Sprintf("[[routes]]\nname = %q\npath_prefix = \"/\"\nupstream = \"backend\"\n%s", route, extra)
+	}
+	g := startGateway(t, conf("rn-0", ""))
+	client := newClient(t)
+	for i := 1; i <= 2; i++ {
+		writeFile(t, g.Config, conf(fmt.Sprintf("rn-%d", i), ""))
+		if _, err := g.G.Reload(); err != nil {
+			t.Fatal(err)
+		}
+		if resp, _ := doReq(t, client, "GET", g.URL+"/x", nil, nil); resp.StatusCode != 200 {
+			t.Fatalf("after reload %d: %d", i, resp.StatusCode)
+		}
+	}
+	writeFile(t, g.Config, conf("rn-refused", "plugins = [\"ka\"]\n")+fmt.Sprintf("[[plugins]]\nname = \"ka\"\nmodule = %q\nconfig = '{\"keys\": []}'\n", builtPlugin(t, "key_auth.wasm")))
+	if _, err := g.G.Reload(); err == nil {
+		t.Fatal("the reload with a refused plugin config passed")
+	}
+	_, page := doReq(t, client, "GET", g.AdminURL+"/metrics", nil, nil)
+	got := grepLines(string(page), `route="rn-`)
+	if strings.Contains(got, `"rn-0"`) || strings.Contains(got, `"rn-1"`) || strings.Contains(got, `"rn-refused"`) ||
+		!strings.Contains(got, `wasmgate_requests_total{route="rn-2",status="2xx"} 1`) {
+		t.Fatalf("route series:\n%s", got)
+	}
+}

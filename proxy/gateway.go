@@ -141,6 +141,7 @@ func Validate(path string) (warnings []string, err error) {
 	}
 	closePlugins(snap, nil)
 	snap.Upstreams.Discard(nil)
+	snap.releaseRouteMetrics()
 	return w.list, nil
 }
 
@@ -352,10 +353,12 @@ func (g *Gateway) Reload() (warnings []string, err error) {
 			// Built while the gateway stopped: nothing will serve it.
 			closeFresh(next.fresh)
 			next.Upstreams.Discard(old.Upstreams)
+			next.releaseRouteMetrics()
 			err = errStopping
 		} else if err = g.reloadCerts(cfg); err != nil {
 			closeFresh(next.fresh)
 			next.Upstreams.Discard(old.Upstreams)
+			next.releaseRouteMetrics()
 		} else {
 			// Against what runs, not the last file: a change not yet in
 			// effect is reported by every reload until the restart, and a
@@ -376,6 +379,7 @@ func (g *Gateway) Reload() (warnings []string, err error) {
 			// closed VM fails the rest of such a request's callbacks,
 			// which the chain treats as the plugin's on_error says.
 			closePlugins(old, next)
+			old.releaseRouteMetrics()
 		}
 	}
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -68,17 +69,66 @@ type directResponse struct {
 type routeMetrics struct {
 	byClass  [6]*percpu.Counter // index status/100; 0 is for anything out of range
 	duration *percpu.Histogram
+	name     string
+}
+
+// A route's series are shared by every snapshot that has a route of that
+// name, and leave /metrics when the last of them is retired: every name
+// a route ever had would otherwise be exported for ever (26 series each).
+var (
+	routeSeriesMu   sync.Mutex
+	routeSeriesRefs = map[string]int{}
+)
+
+func routeSeries(name string) (duration string, byClass [6]string) {
+	duration = fmt.Sprintf(`wasmgate_request_duration_seconds{route=%q}`, name)
+	for c := 1; c <= 5; c++ {
+		byClass[c] = fmt.Sprintf(`wasmgate_requests_total{route=%q,status="%dxx"}`, name, c)
+	}
+	return duration, byClass
 }
 
 func newRouteMetrics(name string) *routeMetrics {
-	m := &routeMetrics{duration: percpu.GetOrCreateHistogram(
-		fmt.Sprintf(`wasmgate_request_duration_seconds{route=%q}`, name), DurationBuckets)}
+	routeSeriesMu.Lock()
+	routeSeriesRefs[name]++
+	routeSeriesMu.Unlock()
+	duration, byClass := routeSeries(name)
+	m := &routeMetrics{duration: percpu.GetOrCreateHistogram(duration, DurationBuckets), name: name}
 	for c := 1; c <= 5; c++ {
-		m.byClass[c] = percpu.GetOrCreateCounter(
-			fmt.Sprintf(`wasmgate_requests_total{route=%q,status="%dxx"}`, name, c))
+		m.byClass[c] = percpu.GetOrCreateCounter(byClass[c])
 	}
 	m.byClass[0] = m.byClass[5]
 	return m
+}
+
+// release gives up a snapshot's hold on the route's series. A request
+// still running on the retired snapshot counts into series no longer
+// exported: lost with the route it was on.
+func (m *routeMetrics) release() {
+	routeSeriesMu.Lock()
+	defer routeSeriesMu.Unlock()
+	if routeSeriesRefs[m.name]--; routeSeriesRefs[m.name] > 0 {
+		return
+	}
+	delete(routeSeriesRefs, m.name)
+	duration, byClass := routeSeries(m.name)
+	percpu.Unregister(duration)
+	for _, s := range byClass[1:] {
+		percpu.Unregister(s)
+	}
+}
+
+// releaseRouteMetrics gives up the snapshot's holds on its routes' series:
+// once it is retired, or when it is never served.
+func (s *Snapshot) releaseRouteMetrics() {
+	for _, r := range s.Routes {
+		if r != nil && r.metrics != nil {
+			r.metrics.release()
+		}
+	}
+	if s.unmatched != nil {
+		s.unmatched.release()
+	}
 }
 
 func (m *routeMetrics) observe(status int, start time.Time) {
@@ -132,6 +182,7 @@ func build(cfg *config.Config, prev *Snapshot, log zerolog.Logger, callout callo
 			errs = append(errs, err)
 			continue
 		}
+		r.metrics = newRouteMetrics(rc.Name)
 		for _, name := range rc.Plugins {
 			if lp := plugins[name]; lp != nil {
 				r.Chain = append(r.Chain, lp.slot)
@@ -148,6 +199,7 @@ func build(cfg *config.Config, prev *Snapshot, log zerolog.Logger, callout callo
 		if ups != nil {
 			ups.Discard(prevUps)
 		}
+		(&Snapshot{Routes: routes}).releaseRouteMetrics()
 		return nil, errors.Join(errs...)
 	}
 	return &Snapshot{
@@ -207,8 +259,6 @@ func compileRoute(i int, rc config.Route, ups *upstream.Set) (*Route, error) {
 		Index:        i,
 		Timeout:      rc.Timeout.D(),
 		preserveHost: rc.PreserveHostOn(),
-
-		metrics: newRouteMetrics(rc.Name),
 	}
 	if rc.HostRewrite != "" {
 		r.hostRewrite = []byte(rc.HostRewrite)
