@@ -172,6 +172,9 @@ func (a *adminServer) Upstreams() any {
 	for _, u := range a.g.snap.Load().Upstreams.All() {
 		ui := upstreamInfo{Name: u.Name, Balancer: u.Balancer, Circuit: u.Breaker.State().String(),
 			Inflight: u.Breaker.Inflight(), Targets: []targetInfo{}}
+		if u.Config().CircuitBreaker == nil {
+			ui.Circuit = "none" // no thresholds: it never opens
+		}
 		now := time.Now().UnixNano()
 		for _, t := range u.Targets() {
 			ui.Targets = append(ui.Targets, targetInfo{

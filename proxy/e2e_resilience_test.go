@@ -585,3 +585,13 @@ func TestE2EP2CAvoidsARefusingTarget(t *testing.T) {
 		t.Fatalf("%d of %d requests failed with one of two targets refusing connections", failed, n)
 	}
 }
+
+// TestE2EUpstreamWithoutBreakerShowsNone: /upstreams does not call the
+// circuit of an upstream that has no breaker "closed", as if one watched.
+func TestE2EUpstreamWithoutBreakerShowsNone(t *testing.T) {
+	be := newKillable(t, "be", nil)
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr))
+	if s := upstreamState(t, g, "backend").Circuit; s != "none" {
+		t.Fatalf("circuit %q, want none", s)
+	}
+}
