@@ -38,7 +38,23 @@ func (a *adminServer) shutdown(ctx context.Context) { a.srv.Shutdown(ctx) }
 func (a *adminServer) Ready() bool               { return a.g.ready.Load() }
 func (a *adminServer) Reload() ([]string, error) { return a.g.Reload() }
 func (a *adminServer) EffectiveConfig() ([]byte, error) {
-	return effectiveConfig(a.g.snap.Load().Config)
+	snap := a.g.snap.Load()
+	cfg := *snap.Config
+	// Settings left out show what is in force, not 0: the plugins' pools
+	// and the routes' timeouts (their upstream's).
+	cfg.Plugins = slices.Clone(cfg.Plugins)
+	for i := range cfg.Plugins {
+		if lp := snap.plugins[cfg.Plugins[i].Name]; lp != nil && cfg.Plugins[i].Pool == 0 {
+			cfg.Plugins[i].Pool = lp.slot.Plugin().Options().Pool
+		}
+	}
+	cfg.Routes = slices.Clone(cfg.Routes)
+	for i := range cfg.Routes {
+		if i < len(snap.Routes) && snap.Routes[i] != nil && cfg.Routes[i].Timeout == 0 {
+			cfg.Routes[i].Timeout = config.Duration(snap.Routes[i].Timeout)
+		}
+	}
+	return effectiveConfig(&cfg)
 }
 
 // redact hides a secret that is set.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -115,5 +116,20 @@ func TestE2ERemovedTargetLeavesMetrics(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("missing %s:\n%s", want, grepLines(page, a.Addr))
 		}
+	}
+}
+
+// TestE2EConfigShowsSettingsInForce: GET /config shows what a setting
+// left out is in force as (a plugin's pool, a route's timeout taken from
+// its upstream), not 0.
+func TestE2EConfigShowsSettingsInForce(t *testing.T) {
+	be := newKillable(t, "be", nil)
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.addr)+pluginRoute("p", fixturePath(t, "noop"), ""))
+	resp, body := doReq(t, newClient(t), "GET", g.AdminURL+"/config", nil, nil)
+	pool := fmt.Sprintf("pool = %d", runtime.GOMAXPROCS(0))
+	_, route, _ := strings.Cut(string(body), "[[routes]]")
+	route, _, _ = strings.Cut(route, "\n[[")
+	if resp.StatusCode != 200 || !strings.Contains(string(body), pool) || !strings.Contains(route, `timeout = "10s"`) {
+		t.Fatalf("want %q and the route's timeout 10s:\n%s", pool, body)
 	}
 }
