@@ -49,6 +49,13 @@ func hHTTPCall(vm *VM, s []uint64) uint32 {
 		if !vm.started {
 			return stBadArgument
 		}
+		// No request bounds a root context's calls: past maxCallouts in
+		// a row (each answer calling again) they are refused here, so
+		// that every call answered Ok gets its answer.
+		if int(st.callouts)+len(st.calls) >= maxCallouts {
+			st.capped = true
+			return stBadArgument
+		}
 	case st.req == nil || st.req.over:
 		// Once the request is over (done and log) nothing would run the
 		// call and deliver its response: refused rather than dropped.
@@ -102,6 +109,11 @@ func hHTTPCall(vm *VM, s []uint64) uint32 {
 	timeout := time.Duration(uint32(s[8])) * time.Millisecond
 	if timeout <= 0 {
 		timeout = time.Second
+	}
+	if st.root {
+		// Sent by the goroutine of a timer or a queue's notices, which
+		// waits for it: a guest's timeout of days would hold them.
+		timeout = min(timeout, maxRootCallTimeout)
 	}
 	vm.nextToken++
 	token := vm.nextToken
@@ -183,21 +195,23 @@ func (s *Stream) dropCalls() {
 	s.calls = s.calls[:0]
 }
 
+// maxRootCallTimeout bounds the timeout of a call from the root context.
+const maxRootCallTimeout = time.Minute
+
 // runRootCallouts sends the calls a root callback made (root is the
 // root context's stream), and those their responses make in turn, up to
-// maxCallouts: past that the rest are dropped, and the plugin is told as
-// of any failed call. No request waits for them, so a plugin that
-// retries at once from every response cannot hold a CPU for ever.
+// maxCallouts (see hHTTPCall). No request waits for them, so a plugin
+// that calls again at once from every response cannot hold a CPU for
+// ever. A callback's fault is logged where it happens. The caller resets
+// root.callouts for each timer tick or queue notice.
 func (root *Stream) runRootCallouts() {
-	if len(root.calls) == 0 {
-		return
+	if len(root.calls) > 0 {
+		_ = root.runCallouts()
 	}
-	root.callouts = 0
-	err := root.runCallouts()
-	var f *Fault
-	if errors.As(err, &f) {
+	if root.capped {
+		root.capped = false
 		root.vm.p.opts.Log.Warn().Str("plugin", root.vm.p.opts.Name).
-			Msgf("the plugin made more than %d callouts in a row from its root context; the rest were dropped", maxCallouts)
+			Msgf("the plugin made %d callouts in a row from its root context; later ones were refused", maxCallouts)
 	}
 }
 

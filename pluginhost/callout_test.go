@@ -263,7 +263,8 @@ func guestWord0(vm *VM, addr uint32) uint32 {
 }
 
 // rootLoopWAT calls "idp" from its first tick and again from every
-// response: a plugin retrying at once, with no request to bound it.
+// response: a plugin retrying at once, with no request to bound it. It
+// counts the calls answered Ok at 820 and the responses it got at 824.
 const rootLoopWAT = `(module
   (import "env" "proxy_http_call" (func $call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_set_tick_period_milliseconds" (func $tick (param i32) (result i32)))
@@ -272,8 +273,9 @@ const rootLoopWAT = `(module
   (data (i32.const 48) "\00\00\00\00")
 ` + bumpGuest + `
   (func $again
-    (drop (call $call (i32.const 16) (i32.const 3) (i32.const 48) (i32.const 4)
-      (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1000) (i32.const 900))))
+    (if (i32.eqz (call $call (i32.const 16) (i32.const 3) (i32.const 48) (i32.const 4)
+          (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1000) (i32.const 900)))
+      (then (i32.store (i32.const 820) (i32.add (i32.load (i32.const 820)) (i32.const 1))))))
   (func (export "proxy_on_configure") (param i32 i32) (result i32)
     (drop (call $tick (i32.const 5)))
     (i32.const 1))
@@ -281,6 +283,7 @@ const rootLoopWAT = `(module
     (if (i32.eqz (i32.load (i32.const 812)))
       (then (i32.store (i32.const 812) (i32.const 1)) (call $again))))
   (func (export "proxy_on_http_call_response") (param i32 i32 i32 i32 i32)
+    (i32.store (i32.const 824) (i32.add (i32.load (i32.const 824)) (i32.const 1)))
     (call $again))
 )`
 
@@ -303,7 +306,9 @@ func (w *lockedWriter) String() string {
 }
 
 // TestRootCalloutLoopIsBounded: calls that root-context responses make
-// in turn stop at maxCallouts, with a warning; the plugin keeps its VM.
+// in turn stop at maxCallouts, with a warning: the next one is refused,
+// so every call answered Ok got its response. The plugin keeps its VM,
+// and no fault is counted.
 func TestRootCalloutLoopIsBounded(t *testing.T) {
 	var sent atomic.Int64
 	var log lockedWriter
@@ -333,8 +338,11 @@ func TestRootCalloutLoopIsBounded(t *testing.T) {
 	p.mu.RLock()
 	vm := p.vms[0]
 	p.mu.RUnlock()
-	if vm.broken.Load() {
-		t.Fatal("the VM was given up")
+	if ok, answered := guestWord(vm, 820), guestWord(vm, 824); ok != maxCallouts || answered != maxCallouts {
+		t.Fatalf("%d calls answered Ok, %d responses delivered; want %d each", ok, answered, maxCallouts)
+	}
+	if vm.broken.Load() || p.errs.Load() != 0 {
+		t.Fatalf("the VM was given up, or %d faults counted", p.errs.Load())
 	}
 }
 

@@ -273,14 +273,24 @@ func Load(ctx context.Context, o Options) (*Plugin, error) {
 	for i := 0; i < o.Pool; i++ {
 		vm, err := p.startVM(ctx)
 		if err != nil {
+			// Closed first: a VM already started may have failed (a tick)
+			// and be being replaced, which stops for a closed plugin.
+			p.closed.Store(true)
+			p.mu.Lock()
 			for _, v := range p.vms {
 				v.close()
 			}
+			p.vms = nil
+			p.mu.Unlock()
 			p.unregister()
 			return nil, err
 		}
+		// Under the lock: a VM started earlier runs its ticks already,
+		// and one that fails is replaced in p.vms meanwhile.
+		p.mu.Lock()
 		p.vms = append(p.vms, vm)
 		p.publish() // a later VM's start may deliver to this one (a queue)
+		p.mu.Unlock()
 	}
 	if !o.Trusted {
 		go p.sweep()

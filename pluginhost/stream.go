@@ -37,6 +37,8 @@ type Stream struct {
 	edits bool
 	// callouts are the calls sent for this request (see maxCallouts).
 	callouts uint32
+	// capped: a root context's call was refused at maxCallouts.
+	capped bool
 }
 
 // Request is what the chain sees of one request: the messages and the

@@ -35,6 +35,7 @@ func hSetTick(vm *VM, s []uint64) uint32 {
 			if vm.broken.Load() {
 				return
 			}
+			root.callouts = 0 // each tick's calls are bounded anew
 			if _, err := vm.call(root, phTick, uint64(vm.rootID)); err != nil {
 				root.dropCalls()
 				return
