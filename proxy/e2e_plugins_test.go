@@ -1135,3 +1135,60 @@ func TestE2ERenamedRouteLeavesNoSeries(t *testing.T) {
 		t.Fatalf("route series:\n%s", got)
 	}
 }
+
+// TestE2ECalloutFromTickDuringStart: VMs started first tick, and call
+// out, while the rest of the pool starts and before the gateway exists;
+// the call goes to the upstream of the snapshot being built, and nothing
+// faults.
+func TestE2ECalloutFromTickDuringStart(t *testing.T) {
+	idp := newRawHTTPBackend(t, func(r *rawReq) string { return okResp("keyset-42") })
+	be := newRawHTTPBackend(t, nil)
+	wasm := filepath.Join(t.TempDir(), "tick.wasm")
+	if err := os.WriteFile(wasm, watfixture.Assemble(t, tickFetchWAT()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("ticker-%d", time.Now().UnixNano())
+	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.Addr)+upstreamTOML("idp", "", idp.Addr)+
+		pluginRoute(name, wasm, "pool = 8\n"))
+	deadline := time.Now().Add(5 * time.Second)
+	for len(idp.Requests()) < 8 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 8 VMs fetched", len(idp.Requests()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_, page := doReq(t, newClient(t), "GET", g.AdminURL+"/metrics", nil, nil)
+	for _, line := range strings.Split(grepLines(string(page), `wasmgate_plugin_errors_total{plugin="`+name+`"`), "\n") {
+		if line != "" && !strings.HasSuffix(line, " 0") {
+			t.Fatalf("a fault: %s", line)
+		}
+	}
+}
+
+// TestE2ECalloutFromTickToUpstreamOfTheSameReload: a plugin a reload adds
+// calls, from its first tick, an upstream the same reload adds, while
+// the reload is still starting another plugin: the call goes out.
+func TestE2ECalloutFromTickToUpstreamOfTheSameReload(t *testing.T) {
+	idp := newRawHTTPBackend(t, func(r *rawReq) string { return okResp("keyset-42") })
+	be := newRawHTTPBackend(t, nil)
+	wasm := filepath.Join(t.TempDir(), "tick.wasm")
+	if err := os.WriteFile(wasm, watfixture.Assemble(t, tickFetchWAT()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := publicListener + upstreamTOML("backend", "", be.Addr)
+	g := startGateway(t, base+"[[routes]]\npath_prefix = \"/\"\nupstream = \"backend\"\n")
+	// The transform plugin, started after the ticker, keeps the build
+	// going well past the ticker's first tick.
+	writeFile(t, g.Config, base+upstreamTOML("idp", "", idp.Addr)+pluginRoute("ticker", wasm, "pool = 1\n")+
+		fmt.Sprintf("[[plugins]]\nname = \"slow\"\nmodule = %q\nconfig = '{}'\npool = 8\n", builtPlugin(t, "transform.wasm")))
+	if _, err := g.G.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(idp.Requests()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the tick's callout to the new upstream never went out")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

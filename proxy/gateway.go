@@ -17,7 +17,6 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/rs/zerolog"
-	"github.com/valyala/fasthttp"
 
 	"github.com/wasmgate/wasmgate/pluginhost"
 	"github.com/wasmgate/wasmgate/proxy/config"
@@ -46,6 +45,7 @@ type Gateway struct {
 	// were set up from: what runs of the settings a reload cannot apply.
 	bound       *config.Config
 	configHash  [32]byte
+	calls       *callTargets // where plugins' callouts go
 	moduleReads atomic.Int64 // module files the watcher read
 	ready       atomic.Bool
 	stop        chan struct{}
@@ -74,21 +74,15 @@ func New(opts Options) (*Gateway, error) {
 			return nil, config.Errors{{File: cfg.File, Line: 0, Path: "gateway.plugin_cache_dir", Msg: err.Error()}}
 		}
 	}
-	// Plugins' callouts go through the gateway, which does not exist yet;
-	// none is made before it does.
-	var g *Gateway
-	callout := calloutHooks{
-		call: func(name string, req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error {
-			return g.callout(name, req, resp, timeout)
-		},
-		has: func(name string) bool { return g.hasUpstream(name) },
-	}
-	snap, err := build(cfg, nil, *lg.app(), callout)
+	calls := &callTargets{}
+	snap, err := build(cfg, nil, *lg.app(), calls)
 	if err != nil {
 		lg.close()
 		return nil, Locate(cfg, err)
 	}
-	g = &Gateway{
+	calls.serve(snap.Upstreams)
+	g := &Gateway{
+		calls:      calls,
 		opts:       opts,
 		logs:       lg,
 		ids:        newIDGen(),
@@ -101,6 +95,12 @@ func New(opts Options) (*Gateway, error) {
 	for _, lc := range cfg.Listeners {
 		l, err := g.newListener(lc)
 		if err != nil {
+			// Nothing will serve what was built: its plugins (their
+			// timers may call out), targets and series go.
+			closePlugins(snap, nil)
+			snap.Upstreams.Discard(nil)
+			snap.releaseRouteMetrics()
+			lg.close()
 			return nil, err
 		}
 		g.listeners = append(g.listeners, l)
@@ -135,7 +135,7 @@ func Validate(path string) (warnings []string, err error) {
 		return nil, files
 	}
 	var w startWarnings
-	snap, err := build(cfg, nil, zerolog.New(&w).Level(zerolog.WarnLevel), calloutHooks{})
+	snap, err := build(cfg, nil, zerolog.New(&w).Level(zerolog.WarnLevel), nil)
 	if err != nil {
 		return w.list, Locate(cfg, err)
 	}
@@ -347,7 +347,8 @@ func (g *Gateway) Reload() (warnings []string, err error) {
 	if err == nil {
 		old := g.snap.Load()
 		var next *Snapshot
-		if next, err = build(cfg, old, *g.logs.app(), calloutHooks{g.callout, g.hasUpstream}); err != nil {
+		next, err = build(cfg, old, *g.logs.app(), g.calls)
+		if err != nil {
 			err = Locate(cfg, err)
 		} else if g.stopping() {
 			// Built while the gateway stopped: nothing will serve it.
@@ -367,6 +368,7 @@ func (g *Gateway) Reload() (warnings []string, err error) {
 			warnings = append(warnings, uploadsReplaced(old, next)...)
 			next.Upstreams.Activate()
 			g.snap.Store(next)
+			g.calls.serve(next.Upstreams)
 			g.configHash = sha256.Sum256(data)
 			g.logs.apply(cfg.Log)
 			if err := g.logs.reopen(); err != nil {
@@ -383,6 +385,7 @@ func (g *Gateway) Reload() (warnings []string, err error) {
 		}
 	}
 	if err != nil {
+		g.calls.serve(nil) // callouts go on to the upstreams serving
 		reloadsFailed.Inc()
 		log.Error().Err(err).Msg("config reload failed; the running config keeps serving")
 		return nil, err

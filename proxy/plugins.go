@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -55,7 +56,7 @@ func (lp *loadedPlugin) unchanged(fi os.FileInfo) bool {
 // buildPlugins loads the plugins of cfg, reusing those of prev that did
 // not change. It returns them by name and the ones it loaded anew (to
 // close if the snapshot is not put into service).
-func buildPlugins(cfg *config.Config, prev *Snapshot, log zerolog.Logger, callout calloutHooks) (map[string]*loadedPlugin, []*loadedPlugin, []error) {
+func buildPlugins(cfg *config.Config, prev *Snapshot, log zerolog.Logger, calls *callTargets) (map[string]*loadedPlugin, []*loadedPlugin, []error) {
 	out := map[string]*loadedPlugin{}
 	var fresh []*loadedPlugin
 	var errs []error
@@ -90,10 +91,11 @@ func buildPlugins(cfg *config.Config, prev *Snapshot, log zerolog.Logger, callou
 		if pool == 0 {
 			pool = runtime.GOMAXPROCS(0)
 		}
+		call, has := calls.options()
 		p, err := pluginhost.Load(context.Background(), pluginhost.Options{
 			Name: pc.Name, Module: data, Config: []byte(pc.Config), VMConfig: []byte(pc.VMConfig),
 			Pool: pool, MemoryPages: uint32(pc.MemoryLimit / 65536), CallTimeout: pc.CallTimeout.D(),
-			FailOpen: pc.OnError == "fail_open", Trusted: pc.Trusted, Log: log, Callout: callout.call, HasUpstream: callout.has,
+			FailOpen: pc.OnError == "fail_open", Trusted: pc.Trusted, Log: log, Callout: call, HasUpstream: has,
 		})
 		if err != nil {
 			field := "module"
@@ -233,16 +235,49 @@ func (g *Gateway) checkModules() {
 
 var pluginSwaps = metrics.NewCounter("wasmgate_plugin_swaps_total")
 
-// hasUpstream reports whether the snapshot serving now has an upstream of
-// that name: the one callout will look in.
-func (g *Gateway) hasUpstream(name string) bool {
-	return g.snap.Load().Upstreams.Get(name) != nil
+// callTargets are the upstreams plugins' HTTP callouts go to: those of
+// the snapshot serving, then those of one being built. A plugin that a
+// build starts may call out from its first tick, before its snapshot
+// serves (at start, before the gateway exists), to an upstream the same
+// build adds. Builds are serialised (reloadMu), so one is built at a time.
+type callTargets struct {
+	serving, building atomic.Pointer[upstream.Set]
 }
 
-// callout serves a plugin's proxy_http_call: the named upstream of the
-// snapshot serving now, a target its balancer picks, its pool.
-func (g *Gateway) callout(name string, req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error {
-	u := g.snap.Load().Upstreams.Get(name)
+func (c *callTargets) get(name string) *upstream.Upstream {
+	if s := c.serving.Load(); s != nil {
+		if u := s.Get(name); u != nil {
+			return u
+		}
+	}
+	if s := c.building.Load(); s != nil {
+		return s.Get(name)
+	}
+	return nil
+}
+
+// serve puts a snapshot's upstreams in service for callouts; a build that
+// failed passes nil, which only forgets the set it built.
+func (c *callTargets) serve(s *upstream.Set) {
+	if s != nil {
+		c.serving.Store(s)
+	}
+	c.building.Store(nil)
+}
+
+// options are the callout settings of a plugin's Options; none without a
+// gateway (validate, Build).
+func (c *callTargets) options() (pluginhost.Callout, func(string) bool) {
+	if c == nil {
+		return nil, nil
+	}
+	return c.call, func(name string) bool { return c.get(name) != nil }
+}
+
+// call serves a plugin's proxy_http_call: the named upstream (see
+// callTargets), a target its balancer picks, its pool.
+func (c *callTargets) call(name string, req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error {
+	u := c.get(name)
 	if u == nil {
 		return fmt.Errorf("%w %q", pluginhost.ErrNoUpstream, name)
 	}

@@ -149,19 +149,13 @@ var DurationBuckets = upstream.DurationBuckets
 // whose settings are unchanged. The returned error joins one error per
 // problem, each starting with the field path.
 func Build(cfg *config.Config, prev *Snapshot) (*Snapshot, error) {
-	return build(cfg, prev, zerolog.Nop(), calloutHooks{})
+	return build(cfg, prev, zerolog.Nop(), nil)
 }
 
-// calloutHooks are the gateway's side of plugins' HTTP callouts; zero
-// without a gateway.
-type calloutHooks struct {
-	call pluginhost.Callout
-	has  func(name string) bool
-}
-
-// build is Build with the logger plugins write to and the gateway that
-// serves their HTTP callouts.
-func build(cfg *config.Config, prev *Snapshot, log zerolog.Logger, callout calloutHooks) (*Snapshot, error) {
+// build is Build with the logger plugins write to and the upstreams their
+// HTTP callouts go to (nil: none, without a gateway). The new upstreams
+// are in calls' building slot when it returns, until calls.serve.
+func build(cfg *config.Config, prev *Snapshot, log zerolog.Logger, calls *callTargets) (*Snapshot, error) {
 	var prevUps *upstream.Set
 	if prev != nil {
 		prevUps = prev.Upstreams
@@ -171,7 +165,10 @@ func build(cfg *config.Config, prev *Snapshot, log zerolog.Logger, callout callo
 	if err != nil {
 		errs = append(errs, err)
 	}
-	plugins, fresh, perrs := buildPlugins(cfg, prev, log, callout)
+	if calls != nil && ups != nil {
+		calls.building.Store(ups)
+	}
+	plugins, fresh, perrs := buildPlugins(cfg, prev, log, calls)
 	errs = append(errs, perrs...)
 	specs := make([]router.Spec, len(cfg.Routes))
 	routes := make([]*Route, len(cfg.Routes))
