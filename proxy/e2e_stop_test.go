@@ -123,7 +123,12 @@ func TestE2EShutdownGraceBoundsAnUpload(t *testing.T) {
 		resp.Body.Close()
 		put <- resp.StatusCode
 	}()
-	time.Sleep(300 * time.Millisecond) // the upload holds the lock for its start's 3 s bound
+	// The upload holds the lock for its start's 3 s bound.
+	for deadline := time.Now().Add(3 * time.Second); !g.G.ReloadBusy(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the upload never took the reload lock")
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	begin := time.Now()

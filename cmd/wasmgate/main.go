@@ -163,7 +163,7 @@ func serve(file string, console bool, stderr io.Writer) int {
 			if errors.Is(err, context.DeadlineExceeded) {
 				// A planned stop that took the whole grace period: what
 				// was still in flight was cut, as configured. Not a failure.
-				fmt.Fprintln(stderr, "wasmgate: shutdown_grace over; requests still in flight were cut")
+				fmt.Fprintln(stderr, "wasmgate: shutdown_grace over; what was still running (requests, tunnels, a reload) was cut")
 				return 0
 			}
 			if err != nil {
