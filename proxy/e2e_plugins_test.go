@@ -1042,17 +1042,24 @@ func tickFetchWAT() string {
 )`, headers, watfixture.Guest, size)
 }
 
+// tickFixture is what the tick-callout tests need: a key service idp
+// answering "keyset-42", a backend, and tickFetchWAT assembled to a file.
+func tickFixture(t *testing.T) (idp, be *rawBackend, wasm string) {
+	idp = newRawHTTPBackend(t, func(*rawReq) string { return okResp("keyset-42") })
+	be = newRawHTTPBackend(t, nil)
+	wasm = filepath.Join(t.TempDir(), "tick.wasm")
+	if err := os.WriteFile(wasm, watfixture.Assemble(t, tickFetchWAT()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return idp, be, wasm
+}
+
 // TestE2ECalloutFromTick: a plugin fetching from an upstream on a timer,
 // with no request (as JWKS refreshers built for Envoy do), gets the call
 // sent through the gateway's upstream and the response in its root
 // context.
 func TestE2ECalloutFromTick(t *testing.T) {
-	idp := newRawHTTPBackend(t, func(r *rawReq) string { return okResp("keyset-42") })
-	be := newRawHTTPBackend(t, nil)
-	wasm := filepath.Join(t.TempDir(), "tick.wasm")
-	if err := os.WriteFile(wasm, watfixture.Assemble(t, tickFetchWAT()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	idp, be, wasm := tickFixture(t)
 	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.Addr)+upstreamTOML("idp", "", idp.Addr)+
 		pluginRoute("ticker", wasm, "pool = 1\n"))
 	c := newClient(t)
@@ -1141,12 +1148,7 @@ func TestE2ERenamedRouteLeavesNoSeries(t *testing.T) {
 // the call goes to the upstream of the snapshot being built, and nothing
 // faults.
 func TestE2ECalloutFromTickDuringStart(t *testing.T) {
-	idp := newRawHTTPBackend(t, func(r *rawReq) string { return okResp("keyset-42") })
-	be := newRawHTTPBackend(t, nil)
-	wasm := filepath.Join(t.TempDir(), "tick.wasm")
-	if err := os.WriteFile(wasm, watfixture.Assemble(t, tickFetchWAT()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	idp, be, wasm := tickFixture(t)
 	name := fmt.Sprintf("ticker-%d", time.Now().UnixNano())
 	g := startGateway(t, publicListener+upstreamTOML("backend", "", be.Addr)+upstreamTOML("idp", "", idp.Addr)+
 		pluginRoute(name, wasm, "pool = 8\n"))
@@ -1169,12 +1171,7 @@ func TestE2ECalloutFromTickDuringStart(t *testing.T) {
 // calls, from its first tick, an upstream the same reload adds, while
 // the reload is still starting another plugin: the call goes out.
 func TestE2ECalloutFromTickToUpstreamOfTheSameReload(t *testing.T) {
-	idp := newRawHTTPBackend(t, func(r *rawReq) string { return okResp("keyset-42") })
-	be := newRawHTTPBackend(t, nil)
-	wasm := filepath.Join(t.TempDir(), "tick.wasm")
-	if err := os.WriteFile(wasm, watfixture.Assemble(t, tickFetchWAT()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	idp, be, wasm := tickFixture(t)
 	base := publicListener + upstreamTOML("backend", "", be.Addr)
 	g := startGateway(t, base+"[[routes]]\npath_prefix = \"/\"\nupstream = \"backend\"\n")
 	// The transform plugin, started after the ticker, keeps the build
