@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wasmgate/wasmgate/internal/httpsyntax"
 )
 
 // minWatchInterval keeps the file watcher from spinning a CPU.
@@ -162,7 +164,9 @@ func validate(c *Config, e *errs) {
 			for _, name := range slices.Sorted(maps.Keys(d.Headers)) {
 				hp := fmt.Sprintf("%s.direct_response.headers.%q", p, name)
 				switch {
-				case !token(name):
+				case !httpsyntax.IsToken(name):
+					// Sent as written, "Bad Name: x" is a line no two
+					// clients parse alike.
 					e.add(hp, "not a header name")
 				case framing(name):
 					e.add(hp, "the gateway frames the response itself")
@@ -224,21 +228,6 @@ func validate(c *Config, e *errs) {
 			e.add(p+".plugins", "at most 16 plugins on a route")
 		}
 	}
-}
-
-// token reports whether s is an RFC 9110 token, as a header name must
-// be: sent as written, "Bad Name: x" is a line no client parses alike.
-func token(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // fieldValue reports whether s may be a header value: no control

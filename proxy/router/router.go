@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/wasmgate/wasmgate/internal/httpsyntax"
 )
 
 // CondKind says how a header or query condition tests its value.
@@ -420,14 +422,14 @@ func compileConds(cs []Cond, field string, header bool, fail func(field, format 
 	out := make([]cond, 0, len(cs))
 	for _, c := range cs {
 		where := "." + field + "." + c.Name
-		if !isToken(c.Name) {
+		if !httpsyntax.IsToken(c.Name) {
 			where = fmt.Sprintf(".%s.%q", field, c.Name)
 		}
 		switch {
 		case c.Name == "":
 			fail(where, "empty name")
 			continue
-		case header && !isToken(c.Name):
+		case header && !httpsyntax.IsToken(c.Name):
 			fail(where, "invalid header name")
 			continue
 		}
@@ -544,31 +546,13 @@ func checkMethod(m string) error {
 	if m == "" {
 		return errors.New("empty method")
 	}
-	if !isToken(m) {
+	if !httpsyntax.IsToken(m) {
 		return fmt.Errorf("invalid method %q", m)
 	}
 	if strings.ToUpper(m) != m {
 		return fmt.Errorf("method %q must be upper-case (methods are compared exactly)", m)
 	}
 	return nil
-}
-
-// isToken reports whether s is an RFC 9110 token, the syntax of header names
-// and methods.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
-			continue
-		}
-		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
-			return false
-		}
-	}
-	return true
 }
 
 // anchoredPrefix returns literal text that every path matching pattern must
