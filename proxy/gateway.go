@@ -97,9 +97,7 @@ func New(opts Options) (*Gateway, error) {
 		if err != nil {
 			// Nothing will serve what was built: its plugins (their
 			// timers may call out), targets and series go.
-			closePlugins(snap, nil)
-			snap.Upstreams.Discard(nil)
-			snap.releaseRouteMetrics()
+			snap.discard(nil)
 			lg.close()
 			return nil, err
 		}
@@ -139,9 +137,7 @@ func Validate(path string) (warnings []string, err error) {
 	if err != nil {
 		return w.list, Locate(cfg, err)
 	}
-	closePlugins(snap, nil)
-	snap.Upstreams.Discard(nil)
-	snap.releaseRouteMetrics()
+	snap.discard(nil)
 	return w.list, nil
 }
 
@@ -352,14 +348,10 @@ func (g *Gateway) Reload() (warnings []string, err error) {
 			err = Locate(cfg, err)
 		} else if g.stopping() {
 			// Built while the gateway stopped: nothing will serve it.
-			closeFresh(next.fresh)
-			next.Upstreams.Discard(old.Upstreams)
-			next.releaseRouteMetrics()
+			next.discard(old)
 			err = errStopping
 		} else if err = g.reloadCerts(cfg); err != nil {
-			closeFresh(next.fresh)
-			next.Upstreams.Discard(old.Upstreams)
-			next.releaseRouteMetrics()
+			next.discard(old)
 		} else {
 			// Against what runs, not the last file: a change not yet in
 			// effect is reported by every reload until the restart, and a

@@ -118,6 +118,21 @@ func (m *routeMetrics) release() {
 	}
 }
 
+// discard releases what a snapshot that never served holds (a refused
+// reload, validate, a start that failed): its fresh plugins, the targets
+// the snapshot serving (nil: none) does not use, its routes' series.
+func (s *Snapshot) discard(serving *Snapshot) {
+	closeFresh(s.fresh)
+	if s.Upstreams != nil {
+		var keep *upstream.Set
+		if serving != nil {
+			keep = serving.Upstreams
+		}
+		s.Upstreams.Retire(keep)
+	}
+	s.releaseRouteMetrics()
+}
+
 // releaseRouteMetrics gives up the snapshot's holds on its routes' series:
 // once it is retired, or when it is never served.
 func (s *Snapshot) releaseRouteMetrics() {
@@ -192,11 +207,7 @@ func build(cfg *config.Config, prev *Snapshot, log zerolog.Logger, calls *callTa
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
-		closeFresh(fresh)
-		if ups != nil {
-			ups.Discard(prevUps)
-		}
-		(&Snapshot{Routes: routes}).releaseRouteMetrics()
+		(&Snapshot{fresh: fresh, Upstreams: ups, Routes: routes}).discard(prev)
 		return nil, errors.Join(errs...)
 	}
 	return &Snapshot{

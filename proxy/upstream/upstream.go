@@ -385,16 +385,11 @@ func Build(cfgs []config.Upstream, prev *Set) (*Set, error) {
 		s.ordered = append(s.ordered, u)
 	}
 	if len(errs) > 0 {
-		s.Discard(prev)
+		s.Retire(prev) // never served: its new targets hold series until closed
 		return nil, errors.Join(errs...)
 	}
 	return s, nil
 }
-
-// Discard closes the targets of a set that is never served (a reload
-// that failed after it was built) which prev, the set serving, does not
-// use: they hold metric series, exported until closed.
-func (s *Set) Discard(prev *Set) { s.Retire(prev) }
 
 // Activate starts the health checks of targets that have none running.
 // Build does not, so that a config that is built but never served (a
@@ -408,7 +403,9 @@ func (s *Set) Activate() {
 }
 
 // Retire closes the targets of s that next does not use. Call it once
-// requests on s have drained and s's discovery has stopped.
+// requests on s have drained and s's discovery has stopped, or for a set
+// never served (next then being the set that serves), whose new targets
+// hold metric series until closed.
 func (s *Set) Retire(next *Set) {
 	keep := map[string]*Target{}
 	if next != nil {
