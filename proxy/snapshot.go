@@ -7,12 +7,12 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/wasmgate/wasmgate/internal/percpu"
+	"github.com/wasmgate/wasmgate/internal/refcount"
 	"github.com/wasmgate/wasmgate/pluginhost"
 	"github.com/wasmgate/wasmgate/proxy/config"
 	"github.com/wasmgate/wasmgate/proxy/router"
@@ -75,10 +75,7 @@ type routeMetrics struct {
 // A route's series are shared by every snapshot that has a route of that
 // name, and leave /metrics when the last of them is retired: every name
 // a route ever had would otherwise be exported for ever (26 series each).
-var (
-	routeSeriesMu   sync.Mutex
-	routeSeriesRefs = map[string]int{}
-)
+var routeSeriesRefs refcount.Counts // by route name
 
 func routeSeries(name string) (duration string, byClass [6]string) {
 	duration = fmt.Sprintf(`wasmgate_request_duration_seconds{route=%q}`, name)
@@ -89,9 +86,7 @@ func routeSeries(name string) (duration string, byClass [6]string) {
 }
 
 func newRouteMetrics(name string) *routeMetrics {
-	routeSeriesMu.Lock()
-	routeSeriesRefs[name]++
-	routeSeriesMu.Unlock()
+	routeSeriesRefs.Hold(name)
 	duration, byClass := routeSeries(name)
 	m := &routeMetrics{duration: percpu.GetOrCreateHistogram(duration, DurationBuckets), name: name}
 	for c := 1; c <= 5; c++ {
@@ -105,17 +100,13 @@ func newRouteMetrics(name string) *routeMetrics {
 // still running on the retired snapshot counts into series no longer
 // exported: lost with the route it was on.
 func (m *routeMetrics) release() {
-	routeSeriesMu.Lock()
-	defer routeSeriesMu.Unlock()
-	if routeSeriesRefs[m.name]--; routeSeriesRefs[m.name] > 0 {
-		return
-	}
-	delete(routeSeriesRefs, m.name)
-	duration, byClass := routeSeries(m.name)
-	percpu.Unregister(duration)
-	for _, s := range byClass[1:] {
-		percpu.Unregister(s)
-	}
+	routeSeriesRefs.Release(m.name, func() {
+		duration, byClass := routeSeries(m.name)
+		percpu.Unregister(duration)
+		for _, s := range byClass[1:] {
+			percpu.Unregister(s)
+		}
+	})
 }
 
 // discard releases what a snapshot that never served holds (a refused

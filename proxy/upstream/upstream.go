@@ -16,6 +16,7 @@ import (
 
 	"github.com/wasmgate/wasmgate/internal/fastconn"
 	"github.com/wasmgate/wasmgate/internal/percpu"
+	"github.com/wasmgate/wasmgate/internal/refcount"
 	"github.com/wasmgate/wasmgate/proxy/config"
 )
 
@@ -173,10 +174,7 @@ func (t *Target) Close() {
 // leave /metrics when the last Target using them closes: a target removed
 // by a reload or by discovery (every scale-in, every replaced pod) would
 // otherwise be exported for ever, healthy at 1.
-var (
-	seriesMu   sync.Mutex
-	seriesRefs = map[string]int{} // labels → Targets using them
-)
+var seriesRefs refcount.Counts // by labels: the Targets using them
 
 // The metric families of a target's series.
 const (
@@ -188,23 +186,13 @@ const (
 
 var targetFamilies = [...]string{famTargetDuration, famTargetErrors, famTargetEjections, famTargetHealthy}
 
-func holdSeries(labels string) {
-	seriesMu.Lock()
-	seriesRefs[labels]++
-	seriesMu.Unlock()
-}
-
 func releaseSeries(labels string) {
-	seriesMu.Lock()
-	defer seriesMu.Unlock()
-	if seriesRefs[labels]--; seriesRefs[labels] > 0 {
-		return
-	}
-	delete(seriesRefs, labels)
-	for _, f := range targetFamilies {
-		metrics.UnregisterMetric(f + labels)
-		percpu.Unregister(f + labels)
-	}
+	seriesRefs.Release(labels, func() {
+		for _, f := range targetFamilies {
+			metrics.UnregisterMetric(f + labels)
+			percpu.Unregister(f + labels)
+		}
+	})
 }
 
 // Upstream is a named group of targets and the balancer over them.
@@ -521,7 +509,7 @@ func newTarget(uc config.Upstream, tc config.Target, key string) *Target {
 		hc.TLSConfig = &tls.Config{ServerName: name, InsecureSkipVerify: uc.TLSSkipVerify} //nolint:gosec // opt-in per upstream
 	}
 	labels := fmt.Sprintf(`{upstream=%q,target=%q}`, uc.Name, tc.Address)
-	holdSeries(labels)
+	seriesRefs.Hold(labels)
 	t := &Target{
 		labels:         labels,
 		Upstream:       uc.Name,
